@@ -1,0 +1,12 @@
+# One image for the three services; docker-compose.yml picks the command per service.
+FROM python:3.11-slim
+ENV UV_PYTHON_DOWNLOADS=never PYTHONUNBUFFERED=1
+RUN pip install --no-cache-dir "uv>=0.5,<1"
+WORKDIR /app
+COPY pyproject.toml uv.lock ./
+COPY libs ./libs
+COPY services ./services
+COPY devstack ./devstack
+RUN uv sync --frozen --no-dev --all-packages
+ENV PATH=/app/.venv/bin:$PATH
+USER nobody

@@ -1,0 +1,3 @@
+"""Root conftest: the PostgreSQL server and shared fixtures for every suite."""
+
+pytest_plugins = ["testkit.fixtures"]

@@ -1,0 +1,1 @@
+"""Run the whole system on one machine: prepare each service, start them, stop them cleanly."""

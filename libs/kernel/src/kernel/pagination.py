@@ -1,0 +1,71 @@
+"""Cursor pagination: opaque cursors, page size at most 100."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Depends, Query
+from pydantic import BaseModel
+
+from kernel.problems import PROBLEMS, DomainError
+
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 50
+
+T = TypeVar("T")
+
+
+class InvalidCursor(DomainError):
+    """The cursor was not made by us or has been altered."""
+
+    type = PROBLEMS + "invalid-cursor"
+    status = 400
+    title = "Invalid cursor"
+
+
+def encode_cursor(position: dict[str, Any]) -> str:
+    """Turn a sort position into an opaque, URL-safe cursor."""
+    raw = json.dumps(position, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> dict[str, Any]:
+    """Read back a cursor made by :func:`encode_cursor`."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise InvalidCursor(
+            "The cursor is not one this API issued; start again without it."
+        ) from None
+    if not isinstance(value, dict):
+        raise InvalidCursor("The cursor is not one this API issued; start again without it.")
+    return value
+
+
+class PageParams(BaseModel):
+    """Where a page starts and how long it is."""
+
+    limit: int
+    cursor: dict[str, Any] | None
+
+
+def page_params(
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> PageParams:
+    """Read ``limit`` and ``cursor`` from the query string."""
+    return PageParams(limit=limit, cursor=decode_cursor(cursor) if cursor else None)
+
+
+PageDep = Annotated[PageParams, Depends(page_params)]
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of items and the cursor of the next page, if there is one."""
+
+    items: list[T]
+    next_cursor: str | None = None

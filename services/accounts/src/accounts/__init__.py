@@ -1,0 +1,6 @@
+"""Accounts service: the identity provider and the register of people and places."""
+
+from pathlib import Path
+
+# the service's folder: alembic.ini and alembic/ live here
+SERVICE_ROOT = Path(__file__).resolve().parents[2]

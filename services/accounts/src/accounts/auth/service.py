@@ -1,0 +1,343 @@
+"""Sign-in: who a username names, passwords with throttling and lockout, token issuance,
+refresh-token rotation with reuse detection, client credentials for partners."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from accounts import accountno
+from accounts.audit import service as audit
+from accounts.auth.models import RefreshToken
+from accounts.config import Settings
+from accounts.learners.models import LearningAccount
+from accounts.network.models import Unit
+from accounts.partners.models import PartnerClient
+from accounts.pii import PiiCipher
+from accounts.staff.models import StaffUser
+from accounts.staff.passwords import verify_password
+from kernel.problems import PROBLEMS, DomainError
+from kernel.tokens import TokenSigner
+
+STAFF_SCOPES = ("profile", "network:read")
+RESIDENT_SCOPES = ("profile",)
+_PHONE = re.compile(r"^1[3-9]\d{9}$")
+
+
+class OAuthError(DomainError):
+    """An RFC 6749 error, carried as problem+json with the OAuth ``error`` code beside it."""
+
+    type = PROBLEMS + "oauth-error"
+    status = 400
+    title = "Token request refused"
+
+
+class InvalidGrant(OAuthError):
+    """Wrong credentials, an inactive account, or a bad refresh token (never says which)."""
+
+    type = PROBLEMS + "invalid-grant"
+
+
+class InvalidClient(OAuthError):
+    """Unknown partner client or wrong secret."""
+
+    type = PROBLEMS + "invalid-client"
+    status = 401
+    headers = {"WWW-Authenticate": 'Basic realm="muye"'}
+
+
+class AccountLocked(OAuthError):
+    """Too many failed sign-ins: locked for a while."""
+
+    type = PROBLEMS + "account-locked"
+    status = 429
+
+
+def invalid_grant(
+    detail: str = "The username or password is wrong, or the account is not active.",
+) -> InvalidGrant:
+    """The one answer to a failed sign-in."""
+    return InvalidGrant(detail, detail_zh="用户名或密码错误，或账号不可用。", error="invalid_grant")
+
+
+@dataclass
+class Identity:
+    """Whoever a token will name, with what goes into its claims."""
+
+    subject: str
+    kind: str
+    roles: list[str]
+    scopes: list[str]
+    unit_key: str | None
+    unit_path: str | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes for timezone-aware columns
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
+
+
+async def _unit(session: AsyncSession, unit_id: uuid.UUID) -> Unit:
+    unit = await session.get(Unit, unit_id)
+    assert unit is not None  # foreign key
+    return unit
+
+
+async def identity_of_staff(session: AsyncSession, staff: StaffUser) -> Identity:
+    """The token identity of a staff user."""
+    unit = await _unit(session, staff.unit_id)
+    return Identity(
+        subject=str(staff.id),
+        kind="staff",
+        roles=[staff.role],
+        scopes=list(STAFF_SCOPES),
+        unit_key=unit.key,
+        unit_path=unit.path,
+    )
+
+
+async def identity_of_resident(session: AsyncSession, account: LearningAccount) -> Identity:
+    """The token identity of a resident."""
+    unit = await _unit(session, account.residence_unit_id)
+    return Identity(
+        subject=str(account.id),
+        kind="resident",
+        roles=["resident", *account.roles],
+        scopes=list(RESIDENT_SCOPES),
+        unit_key=unit.key,
+        unit_path=unit.path,
+        extra={"account_number": account.account_number},
+    )
+
+
+async def _find_user(
+    session: AsyncSession, cipher: PiiCipher, username: str
+) -> StaffUser | LearningAccount | None:
+    name = username.strip()
+    if accountno.is_valid(name):
+        query = select(LearningAccount).where(col(LearningAccount.account_number) == name.upper())
+        return (await session.execute(query)).scalar_one_or_none()
+    if _PHONE.match(name):
+        index = cipher.blind_index(name, field="phone")
+        rows = (
+            (
+                await session.execute(
+                    select(LearningAccount)
+                    .where(col(LearningAccount.phone_index) == index)
+                    .limit(2)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        return rows[0] if len(rows) == 1 else None  # a shared phone must sign in by number
+    staff_query = select(StaffUser).where(col(StaffUser.username) == name)
+    return (await session.execute(staff_query)).scalar_one_or_none()
+
+
+async def password_sign_in(
+    *, session: AsyncSession, cipher: PiiCipher, settings: Settings, username: str, password: str
+) -> Identity:
+    """Check a password; repeated failures slow down, then lock the account for a while.
+
+    The failure count is committed even though the request fails, so it survives the error.
+    """
+    user = await _find_user(session, cipher, username)
+    now = _now()
+    locked_until = _aware(user.locked_until) if user is not None else None
+    if user is not None and locked_until is not None and locked_until > now:
+        wait = int((locked_until - now).total_seconds()) + 1
+        raise AccountLocked(
+            f"Too many failed sign-ins; try again in {wait} seconds.",
+            detail_zh=f"登录失败次数过多，请在 {wait} 秒后重试。",
+            headers={"Retry-After": str(wait)},
+            error="invalid_grant",
+        )
+    if user is not None and user.failed_sign_ins:
+        await asyncio.sleep(min(0.2 * user.failed_sign_ins, 2.0))  # slow down guessing
+    ok = await verify_password(user.password_hash if user is not None else None, password)
+    if user is None:
+        raise invalid_grant()
+    if not ok:
+        user.failed_sign_ins += 1
+        locking = user.failed_sign_ins >= settings.max_failed_sign_ins
+        if locking:
+            user.locked_until = now + timedelta(minutes=settings.lockout_minutes)
+            user.failed_sign_ins = 0
+        audit.record(
+            session,
+            actor=str(user.id),
+            action="sign_in.failed",
+            target_type="staff_user" if isinstance(user, StaffUser) else "learning_account",
+            target_id=str(user.id),
+            outcome="locked" if locking else "refused",
+        )
+        await session.commit()
+        raise invalid_grant()
+    if user.status != "active":
+        raise invalid_grant()
+    if user.failed_sign_ins or user.locked_until:
+        user.failed_sign_ins, user.locked_until = 0, None
+    if isinstance(user, StaffUser):
+        return await identity_of_staff(session, user)
+    return await identity_of_resident(session, user)
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def sign_access_token(signer: TokenSigner, identity: Identity, lifetime_seconds: int) -> str:
+    """A signed access token for ``identity``."""
+    extra = dict(identity.extra)
+    if identity.unit_path is not None:
+        extra["unit_path"] = identity.unit_path
+    return signer.sign(
+        subject=identity.subject,
+        kind=identity.kind,
+        lifetime_seconds=lifetime_seconds,
+        roles=identity.roles,
+        scopes=identity.scopes,
+        unit=identity.unit_key,
+        extra=extra,
+    )
+
+
+def new_refresh_token(
+    session: AsyncSession, identity: Identity, days: int, family_id: uuid.UUID | None = None
+) -> str:
+    """Store a new refresh token (hashed) in ``family_id`` or a new family; return it."""
+    token = secrets.token_urlsafe(32)
+    session.add(
+        RefreshToken(
+            family_id=family_id or uuid.uuid4(),
+            token_hash=_hash(token),
+            subject=identity.subject,
+            kind=identity.kind,
+            expires_at=_now() + timedelta(days=days),
+        )
+    )
+    return token
+
+
+async def rotate_refresh_token(
+    *, session: AsyncSession, settings: Settings, token: str
+) -> tuple[Identity, str]:
+    """Use a refresh token once: a new one in the same family; a reused one kills the family."""
+    stored = (
+        await session.execute(
+            select(RefreshToken).where(col(RefreshToken.token_hash) == _hash(token))
+        )
+    ).scalar_one_or_none()
+    now = _now()
+    if stored is None or stored.revoked_at is not None or _aware(stored.expires_at) <= now:  # type: ignore[operator]
+        raise invalid_grant("The refresh token is not valid; sign in again.")
+    # a guarded update: of two concurrent uses of one token, only one can mark it used
+    marked = await session.execute(
+        update(RefreshToken)
+        .where(col(RefreshToken.id) == stored.id, col(RefreshToken.used_at).is_(None))
+        .values(used_at=now)
+    )
+    if marked.rowcount != 1:  # type: ignore[attr-defined]
+        await session.execute(
+            update(RefreshToken)
+            .where(col(RefreshToken.family_id) == stored.family_id)
+            .values(revoked_at=now)
+        )
+        audit.record(
+            session,
+            actor=stored.subject,
+            action="refresh_token.reuse_detected",
+            target_type="refresh_token_family",
+            target_id=str(stored.family_id),
+            outcome="revoked",
+        )
+        await session.commit()
+        raise invalid_grant("The refresh token was used before; every session of it is revoked.")
+    identity = await load_identity(session, stored.kind, stored.subject)
+    if identity is None:
+        raise invalid_grant()
+    return identity, new_refresh_token(
+        session, identity, settings.refresh_token_days, stored.family_id
+    )
+
+
+async def load_identity(session: AsyncSession, kind: str, subject: str) -> Identity | None:
+    """The current identity of an active staff user or resident."""
+    if kind == "staff":
+        staff = await session.get(StaffUser, uuid.UUID(subject))
+        return (
+            await identity_of_staff(session, staff) if staff and staff.status == "active" else None
+        )
+    account = await session.get(LearningAccount, uuid.UUID(subject))
+    if account is None or account.status != "active":
+        return None
+    return await identity_of_resident(session, account)
+
+
+async def revoke_refresh_token(*, session: AsyncSession, token: str) -> None:
+    """RFC 7009: revoke the token's whole family; unknown tokens are not an error."""
+    stored = (
+        await session.execute(
+            select(RefreshToken).where(col(RefreshToken.token_hash) == _hash(token))
+        )
+    ).scalar_one_or_none()
+    if stored is not None:
+        await session.execute(
+            update(RefreshToken)
+            .where(
+                col(RefreshToken.family_id) == stored.family_id,
+                col(RefreshToken.revoked_at).is_(None),
+            )
+            .values(revoked_at=_now())
+        )
+
+
+async def client_credentials(
+    *, session: AsyncSession, client_id: str, client_secret: str, requested: list[str] | None
+) -> Identity:
+    """Authenticate a partner platform and grant the scopes it asked for (within its own)."""
+    client = (
+        await session.execute(
+            select(PartnerClient).where(col(PartnerClient.client_id) == client_id)
+        )
+    ).scalar_one_or_none()
+    ok = await verify_password(client.secret_hash if client else None, client_secret)
+    if client is None or not ok or client.status != "active":
+        raise InvalidClient(
+            "Unknown client or wrong secret.",
+            detail_zh="客户端标识或密钥错误。",
+            error="invalid_client",
+        )
+    scopes = list(client.scopes) if requested is None else requested
+    if not set(scopes) <= set(client.scopes):
+        raise OAuthError(
+            f"This client may ask only for: {' '.join(client.scopes)}.", error="invalid_scope"
+        )
+    unit = await _unit(session, client.unit_id)
+    return Identity(
+        subject=str(client.id),
+        kind="partner",
+        roles=["partner"],
+        scopes=scopes,
+        unit_key=unit.key,
+        unit_path=unit.path,
+        extra={"client_id": client.client_id},
+    )

@@ -1,0 +1,13 @@
+"""The accounts service's own metadata and model base; no other service reads these tables."""
+
+from sqlalchemy.orm import registry
+from sqlmodel import SQLModel
+
+from kernel.db import make_metadata
+
+VERSION_TABLE = "accounts_alembic_version"
+metadata = make_metadata()
+
+
+class Base(SQLModel, registry=registry(metadata=metadata)):
+    """Base of every accounts table."""

@@ -1,0 +1,66 @@
+"""The accounts service app factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+
+from accounts import SERVICE_ROOT
+from accounts.auth.router import router as auth_router
+from accounts.config import Settings
+from accounts.db import VERSION_TABLE
+from accounts.keys.store import load_keyring
+from accounts.learners.router import router as learners_router
+from accounts.network.router import router as network_router
+from accounts.partners.router import router as partners_router
+from accounts.pii import load_pii_cipher
+from kernel.app import build_service_app
+from kernel.db import make_engine, make_sessionmaker
+from kernel.health import Check, database_check
+from kernel.logs import configure_logging
+from kernel.tokens import StaticKeySource, TokenSigner, TokenVerifier, keys_from_jwks
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the accounts app; settings come from the environment unless given."""
+    settings = settings or Settings()
+    configure_logging("accounts", settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        keyring = load_keyring(settings.keys_file, create=settings.generate_signing_keys)
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.sessionmaker = make_sessionmaker(engine)
+        app.state.keyring = keyring
+        app.state.pii = load_pii_cipher(settings.pii_file, create=settings.generate_pii_keys)
+        app.state.signer = TokenSigner(
+            keyring.signing_key, issuer=settings.token_issuer, audience=settings.token_audience
+        )
+        app.state.token_verifier = TokenVerifier(
+            StaticKeySource(keys_from_jwks(keyring.public_jwks())),
+            issuer=settings.token_issuer,
+            audience=settings.token_audience,
+            leeway_seconds=settings.token_leeway_seconds,
+        )
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    async def readiness(request: Request) -> dict[str, Check]:
+        return {
+            "database": await database_check(request.app.state.engine, SERVICE_ROOT, VERSION_TABLE)
+        }
+
+    return build_service_app(
+        title="Muye accounts service",
+        version="0.1.0",
+        description="Learning accounts, the school network, staff, partner clients, sign-in.",
+        lifespan=lifespan,
+        readiness=readiness,
+        routers=[auth_router, network_router, learners_router, partners_router],
+    )

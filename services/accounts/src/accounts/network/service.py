@@ -1,0 +1,114 @@
+"""Loading the school network from data and reading it back."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accounts.network.models import Unit, UnitLevel
+from accounts.network.repository import UnitRepository
+from accounts.network.schemas import UnitPublic
+from kernel.problems import PROBLEMS, NotFound
+
+
+class UnitNotFound(NotFound):
+    """No unit has the key asked for."""
+
+    type = PROBLEMS + "unit-not-found"
+    title = "Unit not found"
+
+
+class InvalidNetworkData(ValueError):
+    """The network data file is inconsistent (unknown parent or level, duplicate key)."""
+
+
+def muye_network() -> dict[str, Any]:
+    """The Muye network data shipped with the service (see data/SOURCE.md)."""
+    text = resources.files("accounts.network").joinpath("data/muye_network.json").read_text("utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def _ordered(units: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Units with every parent before its children; rejects cycles and unknown parents."""
+    by_key = {u["key"]: u for u in units}
+    if len(by_key) != len(units):
+        raise InvalidNetworkData("duplicate unit keys in network data")
+    ordered: list[dict[str, Any]] = []
+    placed: set[str] = set()
+    pending = list(units)
+    while pending:
+        progress = [u for u in pending if u.get("parent") is None or u["parent"] in placed]
+        if not progress:
+            missing = sorted({str(u.get("parent")) for u in pending})
+            raise InvalidNetworkData(f"units with unknown or cyclic parents: {missing[:5]}")
+        for unit in progress:
+            ordered.append(unit)
+            placed.add(unit["key"])
+        pending = [u for u in pending if u["key"] not in placed]
+    return ordered
+
+
+async def load_network(*, session: AsyncSession, data: dict[str, Any]) -> dict[str, int]:
+    """Create or update levels and units from ``data``; running it twice changes nothing."""
+    repo = UnitRepository(session)
+    level_codes = set()
+    for level in data["levels"]:
+        level_codes.add(level["code"])
+        existing_level = await session.get(UnitLevel, level["code"])
+        if existing_level is None:
+            session.add(UnitLevel(code=level["code"], name=level["name"], rank=level["rank"]))
+        else:
+            existing_level.name, existing_level.rank = level["name"], level["rank"]
+    await session.flush()
+
+    created = updated = 0
+    paths: dict[str, tuple[Unit, str]] = {}
+    for raw in _ordered(data["units"]):
+        if raw["level"] not in level_codes:
+            raise InvalidNetworkData(f"unit {raw['key']} names unknown level {raw['level']}")
+        parent = paths.get(raw["parent"]) if raw.get("parent") else None
+        path = (parent[1] if parent else "/") + raw["key"] + "/"
+        fields = {
+            "name": raw["name"],
+            "level_code": raw["level"],
+            "parent_id": parent[0].id if parent else None,
+            "path": path,
+            "division_code": raw.get("division_code"),
+            "division_name": raw.get("division_name"),
+            "population": raw.get("population"),
+            "address": raw.get("address"),
+            "is_demo": bool(raw.get("demo")),
+        }
+        unit = await repo.get_by_key(raw["key"])
+        if unit is None:
+            unit = Unit(key=raw["key"], **fields)
+            session.add(unit)
+            created += 1
+        elif any(getattr(unit, name) != value for name, value in fields.items()):
+            for name, value in fields.items():
+                setattr(unit, name, value)
+            updated += 1
+        paths[raw["key"]] = (unit, path)
+        await session.flush()
+    return {"created": created, "updated": updated, "total": len(paths)}
+
+
+def to_public(unit: Unit, parent_key: str | None) -> UnitPublic:
+    """The API view of a unit."""
+    return UnitPublic(
+        id=unit.id,
+        key=unit.key,
+        name=unit.name,
+        level=unit.level_code,
+        parent_key=parent_key,
+        path=unit.path,
+        division_code=unit.division_code,
+        division_name=unit.division_name,
+        population=unit.population,
+        status=unit.status,
+        is_demo=unit.is_demo,
+    )

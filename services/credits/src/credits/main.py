@@ -1,0 +1,59 @@
+"""The credits service app factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI, Request
+
+from credits import SERVICE_ROOT
+from credits.catalogue.router import router as catalogue_router
+from credits.config import Settings
+from credits.db import VERSION_TABLE
+from kernel.app import build_service_app
+from kernel.db import make_engine, make_sessionmaker
+from kernel.health import Check, database_check
+from kernel.logs import configure_logging
+from kernel.tokens import JwksKeySource, TokenVerifier
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the credits app; settings come from the environment unless given."""
+    settings = settings or Settings()
+    configure_logging("credits", settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        jwks_client = httpx.AsyncClient(timeout=httpx.Timeout(5.0))
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.sessionmaker = make_sessionmaker(engine)
+        # tokens are verified here again, so a request that skips the gateway is still refused
+        app.state.token_verifier = TokenVerifier(
+            JwksKeySource(jwks_client, settings.jwks_url, ttl_seconds=settings.jwks_ttl_seconds),
+            issuer=settings.token_issuer,
+            audience=settings.token_audience,
+            leeway_seconds=settings.token_leeway_seconds,
+        )
+        try:
+            yield
+        finally:
+            await jwks_client.aclose()
+            await engine.dispose()
+
+    async def readiness(request: Request) -> dict[str, Check]:
+        return {
+            "database": await database_check(request.app.state.engine, SERVICE_ROOT, VERSION_TABLE)
+        }
+
+    return build_service_app(
+        title="Muye credits service",
+        version="0.1.0",
+        description="Activities, enrolment, attendance, learning records, credit rules, ledger.",
+        lifespan=lifespan,
+        readiness=readiness,
+        routers=[catalogue_router],
+    )

@@ -1,0 +1,6 @@
+"""Import every table module so the metadata is complete (for Alembic and readiness)."""
+
+
+def load_all() -> None:
+    """Register all credits tables on :data:`credits.db.metadata`."""
+    from credits.catalogue import models as _catalogue  # noqa: F401

@@ -1,0 +1,140 @@
+"""The gateway app factory: the one public entry to the system."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from gateway.config import Settings
+from gateway.openapi import merge as merge_openapi
+from gateway.proxy import UpstreamUnavailable, forward
+from gateway.routes import AUTHENTICATED, PUBLIC, match
+from kernel.app import build_service_app
+from kernel.auth import current_principal
+from kernel.health import Check
+from kernel.logs import configure_logging
+from kernel.problems import PROBLEMS, DomainError, Forbidden, NotFound
+from kernel.tokens import JwksKeySource, TokenVerifier
+
+FORWARDED_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+
+
+class MethodNotAllowed(DomainError):
+    """The path exists but not with this method."""
+
+    type = PROBLEMS + "method-not-allowed"
+    status = 405
+    title = "Method not allowed"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the gateway app; settings come from the environment unless given."""
+    settings = settings or Settings()
+    configure_logging("gateway", settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        timeout = httpx.Timeout(
+            settings.upstream_timeout_seconds, connect=settings.upstream_connect_timeout_seconds
+        )
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+        clients = {
+            name: httpx.AsyncClient(base_url=url, timeout=timeout, limits=limits)
+            for name, url in settings.upstreams.items()
+        }
+        app.state.settings = settings
+        app.state.clients = clients
+        app.state.token_verifier = TokenVerifier(
+            JwksKeySource(
+                clients["accounts"], settings.jwks_url, ttl_seconds=settings.jwks_ttl_seconds
+            ),
+            issuer=settings.token_issuer,
+            audience=settings.token_audience,
+            leeway_seconds=settings.token_leeway_seconds,
+        )
+        try:
+            yield
+        finally:
+            await asyncio.gather(*(client.aclose() for client in clients.values()))
+
+    async def upstream_ready(name: str, client: httpx.AsyncClient) -> tuple[str, Check]:
+        try:
+            response = await client.get("/readyz", timeout=3.0)
+        except httpx.HTTPError as exc:
+            return name, {"status": "failing", "reason": f"unreachable: {type(exc).__name__}"}
+        body: Any = response.json() if response.content else {}
+        if response.status_code == 200:
+            return name, {"status": "ready", "checks": body.get("checks", {})}
+        return name, {
+            "status": "failing",
+            "http_status": response.status_code,
+            "checks": body.get("checks", {}),
+        }
+
+    async def readiness(request: Request) -> dict[str, Check]:
+        clients: dict[str, httpx.AsyncClient] = request.app.state.clients
+        results = await asyncio.gather(*(upstream_ready(n, c) for n, c in clients.items()))
+        return {"gateway": {"status": "ready"}, **dict(results)}
+
+    app = build_service_app(
+        title="Muye learning-credit bank",
+        version="0.1.0",
+        description="The public API of the Muye learning-credit bank (学分银行).",
+        lifespan=lifespan,
+        readiness=readiness,
+        routers=[],
+        openapi_url=None,  # the public document is the services' routes, merged below
+    )
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def public_openapi(request: Request) -> JSONResponse:
+        cached = getattr(request.app.state, "openapi_document", None)
+        if cached is None:
+            clients: dict[str, httpx.AsyncClient] = request.app.state.clients
+            try:
+                responses = await asyncio.gather(
+                    *(c.get("/openapi.json") for c in clients.values())
+                )
+            except httpx.HTTPError:
+                raise UpstreamUnavailable(
+                    "A service is down, so the API document cannot be assembled; try again.",
+                    headers={"Retry-After": str(settings.retry_after_seconds)},
+                ) from None
+            docs = {name: r.json() for name, r in zip(clients, responses, strict=True)}
+            cached = merge_openapi(docs, version=app.version)
+            request.app.state.openapi_document = cached
+        return JSONResponse(cached)
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=app.title)
+
+    @app.api_route("/{path:path}", methods=FORWARDED_METHODS, include_in_schema=False)
+    async def gateway(request: Request, path: str) -> Response:
+        route, path_known = match(request.method, "/" + path)
+        if route is None:
+            if path_known:
+                raise MethodNotAllowed(f"{request.method} is not allowed on /{path}.")
+            raise NotFound(f"There is no route /{path}.", detail_zh="请求的地址不存在。")
+        if route.access != PUBLIC:
+            principal = await current_principal(request)
+            if route.access != AUTHENTICATED and not principal.has_role(*route.access):
+                raise Forbidden(
+                    "Your role does not allow this operation.", detail_zh="您的角色无权执行此操作。"
+                )
+        return await forward(
+            request,
+            request.app.state.clients[route.upstream],
+            route.upstream,
+            retry_after=settings.retry_after_seconds,
+            max_body=route.max_body_bytes or settings.max_body_bytes,
+        )
+
+    return app

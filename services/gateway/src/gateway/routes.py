@@ -1,0 +1,85 @@
+"""The gateway's route table: every public route, its upstream and who may call it.
+
+Denied by default: a path that is not in this table is 404 and never reaches a service.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from kernel import roles
+from kernel.roles import PARTNER_MANAGERS, READING_STAFF, REVEALING_STAFF, WRITING_STAFF
+
+PUBLIC = "public"
+AUTHENTICATED = "authenticated"
+
+
+@dataclass(frozen=True)
+class Route:
+    """One public route.
+
+    ``access`` is ``PUBLIC``, ``AUTHENTICATED`` (any valid token) or a tuple of roles.
+    """
+
+    methods: tuple[str, ...]
+    template: str
+    upstream: str
+    access: str | tuple[str, ...]
+    max_body_bytes: int | None = None  # None: the gateway's default limit
+    pattern: re.Pattern[str] = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        regex = re.sub(
+            r"\{[a-z_]+\}",
+            r"[^/]+",
+            re.escape(self.template).replace(r"\{", "{").replace(r"\}", "}"),
+        )
+        object.__setattr__(self, "pattern", re.compile(f"^{regex}$"))
+
+
+RESIDENT_ONLY = (roles.RESIDENT,)
+
+ROUTES: tuple[Route, ...] = (
+    Route(("POST",), "/auth/token", "accounts", PUBLIC),
+    Route(("POST",), "/auth/revoke", "accounts", PUBLIC),
+    Route(("GET",), "/.well-known/jwks.json", "accounts", PUBLIC),
+    Route(("GET",), "/api/v1/unit-levels", "accounts", PUBLIC),
+    Route(("GET",), "/api/v1/units", "accounts", PUBLIC),
+    Route(("GET",), "/api/v1/units/{key}", "accounts", PUBLIC),
+    Route(("GET",), "/api/v1/me", "accounts", AUTHENTICATED),
+    Route(("GET",), "/api/v1/me/account", "accounts", RESIDENT_ONLY),
+    Route(("POST",), "/api/v1/learning-accounts", "accounts", WRITING_STAFF),
+    Route(("GET",), "/api/v1/learning-accounts", "accounts", READING_STAFF),
+    Route(
+        ("POST",),
+        "/api/v1/learning-accounts/imports",
+        "accounts",
+        WRITING_STAFF,
+        max_body_bytes=20_000_000,
+    ),
+    # owner or covering staff: the service decides which account the caller may see
+    Route(
+        ("GET",),
+        "/api/v1/learning-accounts/{account_id}",
+        "accounts",
+        (*READING_STAFF, roles.RESIDENT),
+    ),
+    Route(("PATCH",), "/api/v1/learning-accounts/{account_id}", "accounts", WRITING_STAFF),
+    Route(("POST",), "/api/v1/learning-accounts/{account_id}/status", "accounts", WRITING_STAFF),
+    Route(("POST",), "/api/v1/learning-accounts/{account_id}/reveal", "accounts", REVEALING_STAFF),
+    Route(("POST",), "/api/v1/partner-clients", "accounts", PARTNER_MANAGERS),
+    Route(("POST",), "/api/v1/partner-clients/{client_id}/secret", "accounts", PARTNER_MANAGERS),
+    Route(("GET",), "/api/v1/categories", "credits", PUBLIC),
+)
+
+
+def match(method: str, path: str) -> tuple[Route | None, bool]:
+    """Find the route for ``method`` and ``path``; the flag says whether the path exists at all."""
+    path_known = False
+    for route in ROUTES:
+        if route.pattern.match(path):
+            path_known = True
+            if method in route.methods or (method == "HEAD" and "GET" in route.methods):
+                return route, True
+    return None, path_known

@@ -1,0 +1,47 @@
+"""The route table: denied by default, templates matched exactly."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.routes import AUTHENTICATED, PUBLIC, ROUTES, match
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "template"),
+    [
+        ("GET", "/api/v1/units/410711100", "/api/v1/units/{key}"),
+        ("HEAD", "/api/v1/units", "/api/v1/units"),
+        ("POST", "/auth/token", "/auth/token"),
+    ],
+)
+def test_known_routes_match_their_template(method: str, path: str, template: str) -> None:
+    route, known = match(method, path)
+    assert known and route is not None and route.template == template
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/units/410711/extra",
+        "/api/v1/units/",
+        "/api/v1/unitsX",
+        "/admin",
+        "/api/v1/me/../units",
+    ],
+)
+def test_anything_else_is_not_routed(path: str) -> None:
+    route, known = match("GET", path)
+    assert route is None and not known
+
+
+def test_wrong_method_on_a_known_path_is_told_apart() -> None:
+    route, known = match("DELETE", "/api/v1/units")
+    assert route is None and known
+
+
+def test_every_route_declares_its_access() -> None:
+    for route in ROUTES:
+        assert route.access in (PUBLIC, AUTHENTICATED) or (
+            isinstance(route.access, tuple) and route.access
+        ), route

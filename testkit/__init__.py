@@ -1,0 +1,1 @@
+"""Test support shared by every test suite: PostgreSQL provisioning and app clients."""

@@ -1,0 +1,37 @@
+"""The exported OpenAPI documents in openapi/ match the code (re-export with `make openapi`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from devstack.openapi import OPENAPI_DIR, documents, render
+from gateway.routes import ROUTES
+
+CURRENT = documents()
+
+
+@pytest.mark.parametrize("name", sorted(CURRENT))
+def test_exported_document_matches_the_code(name: str) -> None:
+    exported = (OPENAPI_DIR / name).read_text(encoding="utf-8")
+    assert exported == render(CURRENT[name]), f"openapi/{name} is stale: run `make openapi`"
+
+
+def test_gateway_document_publishes_every_route_and_only_those() -> None:
+    gateway = CURRENT["gateway.json"]
+    published = {
+        (method.upper(), path)
+        for path, operations in gateway["paths"].items()
+        for method in operations
+        if path not in ("/healthz", "/readyz")
+    }
+    routed = {(m, r.template) for r in ROUTES for m in r.methods}
+    assert published == routed
+    assert gateway["paths"]["/api/v1/me"]["get"]["security"] == [{"bearerAuth": []}]
+    assert "security" not in gateway["paths"]["/api/v1/units"]["get"]
+    assert gateway["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+
+
+def test_gateway_serves_the_same_document(gateway) -> None:  # type: ignore[no-untyped-def]
+    served = gateway.get("/openapi.json")
+    assert served.status_code == 200
+    assert served.json()["paths"] == CURRENT["gateway.json"]["paths"]
