@@ -45,9 +45,7 @@ async def test_under_filter_returns_a_subtree(client: httpx.AsyncClient) -> None
     assert len(units) > 1
     assert all(u["path"].startswith("/410711/410711100/") for u in units)
     assert all(u["level"] == "learning_point" for u in units[1:])
-    assert all(
-        u["division_code"].startswith("410711100") for u in units[1:] if u["division_code"]
-    )
+    assert all(u["division_code"].startswith("410711100") for u in units[1:] if u["division_code"])
 
 
 async def test_levels_are_data_ordered_top_down(client: httpx.AsyncClient) -> None:

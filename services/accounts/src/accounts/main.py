@@ -16,6 +16,7 @@ from accounts.learners.router import router as learners_router
 from accounts.network.router import router as network_router
 from accounts.partners.router import router as partners_router
 from accounts.pii import load_pii_cipher
+from accounts.staff.router import router as staff_router
 from kernel.app import build_service_app
 from kernel.db import make_engine, make_sessionmaker
 from kernel.health import Check, database_check
@@ -62,5 +63,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Learning accounts, the school network, staff, partner clients, sign-in.",
         lifespan=lifespan,
         readiness=readiness,
-        routers=[auth_router, network_router, learners_router, partners_router],
+        routers=[auth_router, network_router, learners_router, partners_router, staff_router],
     )

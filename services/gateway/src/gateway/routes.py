@@ -70,6 +70,8 @@ ROUTES: tuple[Route, ...] = (
     Route(("POST",), "/api/v1/learning-accounts/{account_id}/reveal", "accounts", REVEALING_STAFF),
     Route(("POST",), "/api/v1/partner-clients", "accounts", PARTNER_MANAGERS),
     Route(("POST",), "/api/v1/partner-clients/{client_id}/secret", "accounts", PARTNER_MANAGERS),
+    Route(("POST",), "/api/v1/staff", "accounts", PARTNER_MANAGERS),
+    Route(("GET",), "/api/v1/staff", "accounts", (*PARTNER_MANAGERS, roles.AUDITOR)),
     Route(("GET",), "/api/v1/categories", "credits", PUBLIC),
 )
 

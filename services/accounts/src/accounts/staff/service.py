@@ -5,9 +5,11 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from accounts.audit import service as audit
 from accounts.network.models import Unit
 from accounts.staff.models import STAFF_ROLES, StaffUser
 from accounts.staff.passwords import hash_password, verify_password
+from kernel.tokens import Principal
 
 
 class InvalidStaff(ValueError):
@@ -28,6 +30,7 @@ async def ensure_staff(
     password: str,
     role: str,
     unit_key: str,
+    actor: Principal | str = "cli",
 ) -> tuple[StaffUser, bool]:
     """Create the staff user unless one with this username exists; return it and whether new."""
     if role not in STAFF_ROLES:
@@ -49,6 +52,14 @@ async def ensure_staff(
     )
     session.add(staff)
     await session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="staff_user.create",
+        target_type="staff_user",
+        target_id=str(staff.id),
+        after={"username": username, "role": role, "unit": unit_key},
+    )
     return staff, True
 
 
