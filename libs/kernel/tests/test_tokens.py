@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
-import json
 import time
 from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from jose import jwk, jwt
 
 from kernel.tokens import (
-    MAX_TOKEN_BYTES,
     InvalidToken,
     JwksKeySource,
     KeysUnavailable,
@@ -26,41 +18,18 @@ from kernel.tokens import (
     TokenVerifier,
     keys_from_jwks,
 )
+from testkit.tokens import forged_tokens, private_jwk, public_jwk
 
 ISSUER = "https://issuer.test"
 AUDIENCE = "muye-test"
 
 
-def _private_jwk(kid: str) -> dict[str, Any]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    entry = {
-        k: v.decode() if isinstance(v, bytes) else v
-        for k, v in jwk.RSAKey(pem, "RS256").to_dict().items()
-    }
-    entry.update({"kid": kid, "alg": "RS256", "use": "sig"})
-    return entry
+OURS = private_jwk("ours")
+JWKS = {"keys": [public_jwk(OURS)]}
 
 
-def _public(entry: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in entry.items() if k not in ("d", "p", "q", "dp", "dq", "qi")}
-
-
-OURS = _private_jwk("ours")
-FOREIGN = _private_jwk("ours")  # same kid, different key: a forger guessing our kid
-JWKS = {"keys": [_public(OURS)]}
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
-
-
-def _signer(
-    entry: dict[str, Any] = OURS, issuer: str = ISSUER, audience: str = AUDIENCE
-) -> TokenSigner:
-    return TokenSigner(entry, issuer=issuer, audience=audience)
+def _signer(entry: dict[str, Any] = OURS) -> TokenSigner:
+    return TokenSigner(entry, issuer=ISSUER, audience=AUDIENCE)
 
 
 def _good(**overrides: Any) -> str:
@@ -85,92 +54,14 @@ async def test_good_token_names_its_principal(verifier: TokenVerifier) -> None:
     assert principal.has_scope("profile")
 
 
-def _unsigned(header: dict[str, Any], claims: dict[str, Any], signature: str = "") -> str:
-    return f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}.{signature}"
+FORGED = forged_tokens(OURS, issuer=ISSUER, audience=AUDIENCE)
 
 
-def _claims(**overrides: Any) -> dict[str, Any]:
-    now = int(time.time())
-    claims = {
-        "iss": ISSUER,
-        "aud": AUDIENCE,
-        "sub": "s-1",
-        "iat": now,
-        "nbf": now,
-        "exp": now + 300,
-        "jti": "j",
-        "kind": "staff",
-    }
-    claims.update(overrides)
-    return claims
-
-
-def _hs256(claims: dict[str, Any], secret: bytes) -> str:
-    # the classic key-confusion forgery, built by hand: jose itself refuses to make it
-    signing_input = _unsigned({"alg": "HS256", "typ": "at+jwt", "kid": "ours"}, claims)[:-1]
-    mac = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
-    return f"{signing_input}.{_b64(mac)}"
-
-
-def _forged_cases() -> dict[str, str]:
-    good = _good()
-    head, payload, signature = good.split(".")
-    tampered_claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    tampered_claims["roles"] = ["district_admin"]
-    public_pem = jwk.construct(_public(OURS), "RS256").to_pem()
-    now = int(time.time())
-    return {
-        "alg none": _unsigned({"alg": "none", "typ": "at+jwt", "kid": "ours"}, _claims()),
-        "alg NoNe": _unsigned({"alg": "NoNe", "typ": "at+jwt", "kid": "ours"}, _claims()),
-        "missing alg": _unsigned({"typ": "at+jwt", "kid": "ours"}, _claims(), signature),
-        "stripped signature": f"{head}.{payload}.",
-        "foreign key": _signer(FOREIGN).sign(subject="s-1", kind="staff", lifetime_seconds=300),
-        "hs256 with public key": _hs256(_claims(), public_pem),
-        "expired beyond leeway": _signer().sign(
-            subject="s", kind="staff", lifetime_seconds=60, now=now - 200
-        ),
-        "not yet valid": _signer().sign(
-            subject="s", kind="staff", lifetime_seconds=600, now=now + 120
-        ),
-        "wrong audience": _signer(audience="someone-else").sign(
-            subject="s", kind="staff", lifetime_seconds=60
-        ),
-        "wrong issuer": _signer(issuer="https://evil.test").sign(
-            subject="s", kind="staff", lifetime_seconds=60
-        ),
-        "tampered payload": f"{head}.{_b64(json.dumps(tampered_claims).encode())}.{signature}",
-        "over 8 KB": _good(extra={"pad": "x" * MAX_TOKEN_BYTES}),
-        "garbage": "not-a-token",
-        "three dots of garbage": "a.b.c",
-        "unknown kid": _signer({**OURS, "kid": "other"}).sign(
-            subject="s", kind="staff", lifetime_seconds=60
-        ),
-        "wrong typ": jwt.encode(
-            _claims(), OURS, algorithm="RS256", headers={"kid": "ours", "typ": "JWT"}
-        ),
-        "jku pointing elsewhere": jwt.encode(
-            _claims(),
-            FOREIGN,
-            algorithm="RS256",
-            headers={"kid": "evil", "typ": "at+jwt", "jku": "http://evil.test/jwks"},
-        ),
-    }
-
-
-@pytest.mark.parametrize("case", sorted(_forged_cases()))
+@pytest.mark.parametrize("case", sorted(FORGED))
 async def test_forged_or_misdirected_token_is_invalid(verifier: TokenVerifier, case: str) -> None:
-    token = _forged_cases()[case]
     with pytest.raises(InvalidToken) as caught:
-        await verifier.verify(token)
+        await verifier.verify(FORGED[case])
     assert caught.value.status == 401
-
-
-async def test_missing_audience_claim_is_invalid(verifier: TokenVerifier) -> None:
-    claims = _claims()
-    del claims["aud"]
-    token = jwt.encode(claims, OURS, algorithm="RS256", headers={"kid": "ours", "typ": "at+jwt"})
-    with pytest.raises(InvalidToken):
-        await verifier.verify(token)
 
 
 async def test_expired_within_leeway_still_verifies(verifier: TokenVerifier) -> None:

@@ -20,6 +20,14 @@ class Settings(ServiceSettings):
     jwks_ttl_seconds: float = 300.0
     max_body_bytes: int = 2_000_000
     retry_after_seconds: int = 5
+    # rate limits ("N/second|minute|hour"); shared through Redis when redis_url is set
+    redis_url: str | None = None
+    rate_limit_per_ip: str = "600/minute"
+    rate_limit_per_client: str = "1200/minute"
+    rate_limit_sign_in: str = "30/minute"
+    rate_limit_key_prefix: str = "muye-gateway"
+    # who may read /metrics (Prometheus scrapes from inside)
+    metrics_allow_from: list[str] = ["127.0.0.1", "::1"]
 
     @property
     def upstreams(self) -> dict[str, str]:

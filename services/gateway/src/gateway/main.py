@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,19 +12,31 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.config import Settings
+from gateway.metrics import GatewayMetrics
 from gateway.openapi import merge as merge_openapi
 from gateway.proxy import UpstreamUnavailable, forward
-from gateway.routes import AUTHENTICATED, PUBLIC, match
+from gateway.ratelimit import Limiter
+from gateway.routes import AUTHENTICATED, PUBLIC, Route, match
 from kernel.app import build_service_app
 from kernel.auth import current_principal
 from kernel.health import Check
 from kernel.logs import configure_logging
+from kernel.pagination import MAX_PAGE_SIZE
 from kernel.problems import PROBLEMS, DomainError, Forbidden, NotFound
 from kernel.tokens import JwksKeySource, TokenVerifier
 
 FORWARDED_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+
+
+class PageTooLarge(DomainError):
+    """A page size over the limit."""
+
+    type = PROBLEMS + "page-size-too-large"
+    status = 422
+    title = "Page size too large"
 
 
 class MethodNotAllowed(DomainError):
@@ -51,6 +64,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         }
         app.state.settings = settings
         app.state.clients = clients
+        app.state.limiter = Limiter(
+            redis_url=settings.redis_url,
+            per_ip=settings.rate_limit_per_ip,
+            per_client=settings.rate_limit_per_client,
+            sign_in=settings.rate_limit_sign_in,
+            key_prefix=settings.rate_limit_key_prefix,
+        )
         app.state.token_verifier = TokenVerifier(
             JwksKeySource(
                 clients["accounts"], settings.jwks_url, ttl_seconds=settings.jwks_ttl_seconds
@@ -116,25 +136,65 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def docs() -> HTMLResponse:
         return get_swagger_ui_html(openapi_url="/openapi.json", title=app.title)
 
-    @app.api_route("/{path:path}", methods=FORWARDED_METHODS, include_in_schema=False)
-    async def gateway(request: Request, path: str) -> Response:
-        route, path_known = match(request.method, "/" + path)
+    metrics = GatewayMetrics()
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus(request: Request) -> Response:
+        if request.client is None or request.client.host not in settings.metrics_allow_from:
+            raise Forbidden("Metrics are served to the monitoring network only.")
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def handle(request: Request, route: Route | None, path_known: bool) -> Response:
+        path = request.url.path
         if route is None:
             if path_known:
-                raise MethodNotAllowed(f"{request.method} is not allowed on /{path}.")
-            raise NotFound(f"There is no route /{path}.", detail_zh="请求的地址不存在。")
+                raise MethodNotAllowed(f"{request.method} is not allowed on {path}.")
+            raise NotFound(f"There is no route {path}.", detail_zh="请求的地址不存在。")
+        limiter: Limiter = request.app.state.limiter
+        address = request.client.host if request.client else "unknown"
+        await limiter.check(limiter.per_ip, "address", address)
+        if route.template == "/auth/token":
+            await limiter.check(limiter.sign_in, "sign-in address", address)
+        limit = request.query_params.get("limit")
+        if limit is not None and (not limit.isdigit() or int(limit) > MAX_PAGE_SIZE):
+            raise PageTooLarge(
+                f"limit must be a whole number of at most {MAX_PAGE_SIZE}.",
+                detail_zh=f"每页最多 {MAX_PAGE_SIZE} 条。",
+            )
         if route.access != PUBLIC:
             principal = await current_principal(request)
             if route.access != AUTHENTICATED and not principal.has_role(*route.access):
                 raise Forbidden(
                     "Your role does not allow this operation.", detail_zh="您的角色无权执行此操作。"
                 )
-        return await forward(
-            request,
-            request.app.state.clients[route.upstream],
-            route.upstream,
-            retry_after=settings.retry_after_seconds,
-            max_body=route.max_body_bytes or settings.max_body_bytes,
-        )
+            await limiter.check(limiter.per_client, "client", principal.subject)
+        try:
+            return await forward(
+                request,
+                request.app.state.clients[route.upstream],
+                route.upstream,
+                retry_after=settings.retry_after_seconds,
+                max_body=route.max_body_bytes or settings.max_body_bytes,
+            )
+        except UpstreamUnavailable as exc:
+            metrics.upstream_errors.labels(route.upstream, exc.extensions.get("kind", "")).inc()
+            raise
+
+    @app.api_route("/{path:path}", methods=FORWARDED_METHODS, include_in_schema=False)
+    async def gateway(request: Request, path: str) -> Response:
+        started = time.perf_counter()
+        route, path_known = match(request.method, "/" + path)
+        label = route.template if route else "unmatched"
+        status = 500
+        try:
+            response = await handle(request, route, path_known)
+            status = response.status_code
+            return response
+        except DomainError as exc:
+            status = exc.status
+            raise
+        finally:
+            metrics.requests.labels(label, request.method, str(status)).inc()
+            metrics.latency.labels(label, request.method).observe(time.perf_counter() - started)
 
     return app

@@ -100,9 +100,9 @@ async def forward(
             break
         except httpx.ConnectError:
             if attempt + 1 == attempts:
-                raise _unavailable(upstream, "cannot be reached", retry_after) from None
+                raise _unavailable(upstream, "cannot be reached", retry_after, "connect") from None
         except httpx.TimeoutException:
-            raise _unavailable(upstream, "did not answer in time", retry_after) from None
+            raise _unavailable(upstream, "did not answer in time", retry_after, "timeout") from None
     headers = {k: v for k, v in response.headers.items() if k.lower() not in HOP_BY_HOP}
     return StreamingResponse(
         response.aiter_raw(),
@@ -112,10 +112,11 @@ async def forward(
     )
 
 
-def _unavailable(upstream: str, what: str, retry_after: int) -> UpstreamUnavailable:
+def _unavailable(upstream: str, what: str, retry_after: int, kind: str) -> UpstreamUnavailable:
     return UpstreamUnavailable(
         f"The {upstream} service {what}; try again in a few seconds.",
         detail_zh="服务暂时不可用，请稍后再试。",
         headers={"Retry-After": str(retry_after)},
         upstream=upstream,
+        kind=kind,
     )

@@ -17,6 +17,7 @@ from accounts.network.models import Unit
 from accounts.staff.models import StaffUser
 from kernel.auth import CurrentPrincipal
 from kernel.db import SessionDep
+from kernel.problems import Unauthorized
 
 router = APIRouter(tags=["auth"])
 
@@ -143,7 +144,11 @@ async def me(principal: CurrentPrincipal, session: SessionDep) -> Me:
         unit_key=principal.unit,
     )
     if principal.kind == "staff":
-        staff = await session.get(StaffUser, uuid.UUID(principal.subject))
+        try:
+            staff_id = uuid.UUID(principal.subject)
+        except ValueError:
+            raise Unauthorized("The token names no staff user.", reason="unknown subject") from None
+        staff = await session.get(StaffUser, staff_id)
         if staff is not None:
             unit = await session.get(Unit, staff.unit_id)
             result.display_name = staff.display_name
