@@ -62,6 +62,7 @@ class StackConfig:
                 "CREDITS_HOST": self.host,
                 "CREDITS_PORT": str(self.credits_port),
                 "CREDITS_JWKS_URL": accounts + "/.well-known/jwks.json",
+                "CREDITS_ACCOUNTS_URL": accounts,
                 "GATEWAY_HOST": self.host,
                 "GATEWAY_PORT": str(self.gateway_port),
                 "GATEWAY_ACCOUNTS_URL": accounts,

@@ -142,7 +142,13 @@ def principals(stack: Stack) -> dict[str, str | None]:
 
 
 def _fill(template: str, someone_else: str) -> str:
-    values = {"account_id": someone_else, "key": "410711", "client_id": "nobody-here"}
+    values = {
+        "account_id": someone_else,
+        "key": "410711",
+        "client_id": "nobody-here",
+        "activity_id": "00000000-0000-0000-0000-000000000000",
+        "session_id": "00000000-0000-0000-0000-000000000000",
+    }
     return re.sub(r"\{([a-z_]+)\}", lambda m: values[m.group(1)], template)
 
 

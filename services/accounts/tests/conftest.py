@@ -47,12 +47,6 @@ async def accounts_app(accounts_settings: Settings) -> AsyncIterator[FastAPI]:
 
 
 @pytest.fixture
-async def client(accounts_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with rolled_back_client(accounts_app) as (http, _session):
-        yield http
-
-
-@pytest.fixture
 async def staff_token(client: httpx.AsyncClient) -> str:
     response = await client.post(
         "/auth/token",
@@ -73,6 +67,11 @@ async def session_client(
     """A rolled-back client and the session its requests use (to arrange data directly)."""
     async with rolled_back_client(accounts_app) as pair:
         yield pair
+
+
+@pytest.fixture
+def client(session_client: tuple[httpx.AsyncClient, AsyncSession]) -> httpx.AsyncClient:
+    return session_client[0]
 
 
 async def sign_in(client: httpx.AsyncClient, username: str, password: str) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,8 +15,10 @@ from credits import SERVICE_ROOT
 from credits.catalogue.service import default_categories, load_categories
 from credits.config import Settings
 from credits.main import create_app
+from kernel.tokens import StaticKeySource, TokenSigner, TokenVerifier, keys_from_jwks
 from testkit.apps import rolled_back_client, running
 from testkit.fixtures import BACKENDS, migrated_database
+from testkit.tokens import private_jwk, public_jwk
 
 
 async def _seed(session: AsyncSession) -> None:
@@ -41,6 +44,63 @@ async def credits_app(
 
 
 @pytest.fixture
-async def client(credits_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with rolled_back_client(credits_app) as (http, _session):
-        yield http
+async def session_client(
+    credits_app: FastAPI,
+) -> AsyncIterator[tuple[httpx.AsyncClient, AsyncSession]]:
+    """A rolled-back client and the session its requests use (to arrange data directly)."""
+    async with rolled_back_client(credits_app) as pair:
+        yield pair
+
+
+@pytest.fixture
+def client(session_client: tuple[httpx.AsyncClient, AsyncSession]) -> httpx.AsyncClient:
+    return session_client[0]
+
+
+ISSUER_KEY = private_jwk("test-issuer")
+UNIT_PATHS = {
+    "410711": "/410711/",
+    "410711100": "/410711/410711100/",
+    "410711101": "/410711/410711101/",
+}
+
+
+@pytest.fixture(scope="session")
+def issue_token(credits_app: FastAPI):  # type: ignore[no-untyped-def]
+    """Sign tokens as the accounts service would; the credits app trusts this test issuer.
+
+    The neighbour (accounts) is replaced at this level only: its keys by a test key and its
+    public unit API by a fixed table. The end-to-end tests use the real service.
+    """
+    settings = credits_app.state.settings
+    credits_app.state.token_verifier = TokenVerifier(
+        StaticKeySource(keys_from_jwks({"keys": [public_jwk(ISSUER_KEY)]})),
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+    )
+
+    async def units(request: httpx.Request) -> httpx.Response:
+        key = request.url.path.rsplit("/", 1)[-1]
+        if key not in UNIT_PATHS:
+            return httpx.Response(404, json={"type": "not-found"})
+        return httpx.Response(200, json={"key": key, "path": UNIT_PATHS[key]})
+
+    credits_app.state.accounts = httpx.AsyncClient(
+        transport=httpx.MockTransport(units), base_url="http://accounts"
+    )
+    signer = TokenSigner(ISSUER_KEY, issuer=settings.token_issuer, audience=settings.token_audience)
+
+    def make(
+        kind: str, *, role: str | None = None, unit: str = "410711", subject: str | None = None
+    ) -> str:
+        roles = [role] if role else ([kind] if kind == "resident" else [])
+        return signer.sign(
+            subject=subject or str(uuid.uuid4()),
+            kind=kind,
+            lifetime_seconds=600,
+            roles=roles,
+            unit=unit,
+            extra={"unit_path": UNIT_PATHS.get(unit, "/410711/")},
+        )
+
+    return make

@@ -50,8 +50,11 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # uvicorn's own access log is replaced by AccessLogMiddleware
+    # uvicorn's own access log is replaced by AccessLogMiddleware; readiness probes would make
+    # Alembic and httpx log a line each at INFO
     logging.getLogger("uvicorn.access").disabled = True
+    for chatty in ("alembic.runtime.migration", "httpx"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 class AccessLogMiddleware:

@@ -9,9 +9,13 @@ import httpx
 from fastapi import FastAPI, Request
 
 from credits import SERVICE_ROOT
+from credits.activities.router import router as activities_router
+from credits.attendance.keys import load_checkin_secret
+from credits.attendance.router import router as attendance_router
 from credits.catalogue.router import router as catalogue_router
 from credits.config import Settings
 from credits.db import VERSION_TABLE
+from credits.records.router import router as records_router
 from kernel.app import build_service_app
 from kernel.db import make_engine, make_sessionmaker
 from kernel.health import Check, database_check
@@ -28,6 +32,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
         jwks_client = httpx.AsyncClient(timeout=httpx.Timeout(5.0))
+        accounts = httpx.AsyncClient(
+            base_url=settings.accounts_url, timeout=httpx.Timeout(5.0, connect=2.0)
+        )
+        app.state.accounts = accounts
+        app.state.checkin_secret = load_checkin_secret(
+            settings.checkin_key, create=settings.generate_checkin_key
+        )
         app.state.settings = settings
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
@@ -42,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await jwks_client.aclose()
+            await accounts.aclose()
             await engine.dispose()
 
     async def readiness(request: Request) -> dict[str, Check]:
@@ -55,5 +67,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Activities, enrolment, attendance, learning records, credit rules, ledger.",
         lifespan=lifespan,
         readiness=readiness,
-        routers=[catalogue_router],
+        routers=[catalogue_router, activities_router, attendance_router, records_router],
     )

@@ -73,6 +73,16 @@ ROUTES: tuple[Route, ...] = (
     Route(("POST",), "/api/v1/staff", "accounts", PARTNER_MANAGERS),
     Route(("GET",), "/api/v1/staff", "accounts", (*PARTNER_MANAGERS, roles.AUDITOR)),
     Route(("GET",), "/api/v1/categories", "credits", PUBLIC),
+    Route(("POST",), "/api/v1/activities", "credits", WRITING_STAFF),
+    Route(("GET",), "/api/v1/activities", "credits", AUTHENTICATED),
+    Route(("GET",), "/api/v1/activities/{activity_id}", "credits", AUTHENTICATED),
+    Route(("POST",), "/api/v1/activities/{activity_id}/enrolments", "credits", RESIDENT_ONLY),
+    Route(("DELETE",), "/api/v1/activities/{activity_id}/enrolments/me", "credits", RESIDENT_ONLY),
+    Route(("GET",), "/api/v1/me/enrolments", "credits", RESIDENT_ONLY),
+    Route(("POST",), "/api/v1/sessions/{session_id}/check-in-code", "credits", WRITING_STAFF),
+    Route(("POST",), "/api/v1/sessions/{session_id}/check-in", "credits", RESIDENT_ONLY),
+    Route(("POST",), "/api/v1/sessions/{session_id}/check-out", "credits", RESIDENT_ONLY),
+    Route(("GET",), "/api/v1/me/records", "credits", RESIDENT_ONLY),
 )
 
 

@@ -26,6 +26,7 @@ from accounts.partners.models import PartnerClient
 from accounts.pii import PiiCipher
 from accounts.staff.models import StaffUser
 from accounts.staff.passwords import verify_password
+from kernel.clock import aware
 from kernel.problems import PROBLEMS, DomainError
 from kernel.tokens import TokenSigner
 
@@ -85,13 +86,6 @@ class Identity:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes for timezone-aware columns
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
 
 
 async def _unit(session: AsyncSession, unit_id: uuid.UUID) -> Unit:
@@ -161,7 +155,7 @@ async def password_sign_in(
     """
     user = await _find_user(session, cipher, username)
     now = _now()
-    locked_until = _aware(user.locked_until) if user is not None else None
+    locked_until = aware(user.locked_until) if user is not None else None
     if user is not None and locked_until is not None and locked_until > now:
         wait = int((locked_until - now).total_seconds()) + 1
         raise AccountLocked(
@@ -247,7 +241,7 @@ async def rotate_refresh_token(
         )
     ).scalar_one_or_none()
     now = _now()
-    if stored is None or stored.revoked_at is not None or _aware(stored.expires_at) <= now:  # type: ignore[operator]
+    if stored is None or stored.revoked_at is not None or aware(stored.expires_at) <= now:  # type: ignore[operator]
         raise invalid_grant("The refresh token is not valid; sign in again.")
     # a guarded update: of two concurrent uses of one token, only one can mark it used
     marked = await session.execute(

@@ -9,13 +9,6 @@ from fastapi import APIRouter, Depends, Query, Request, UploadFile
 from pydantic import BaseModel
 from sqlmodel import col, select
 
-from accounts.access import (
-    READING_STAFF,
-    REVEALING_STAFF,
-    WRITING_STAFF,
-    covers,
-    require_staff,
-)
 from accounts.audit import service as audit
 from accounts.learners import importing, service
 from accounts.learners.models import LearningAccount
@@ -30,6 +23,13 @@ from accounts.learners.schemas import (
 from accounts.learners.sheet import SheetError, read_sheet
 from accounts.network.models import Unit
 from accounts.pii import PiiCipher
+from kernel.access import (
+    READING_STAFF,
+    REVEALING_STAFF,
+    WRITING_STAFF,
+    covers,
+    require_staff,
+)
 from kernel.auth import CurrentPrincipal
 from kernel.db import SessionDep
 from kernel.pagination import Page, PageDep, encode_cursor

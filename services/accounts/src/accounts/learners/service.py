@@ -238,9 +238,10 @@ async def create_account(
         guardian_consent_at=data.guardian.consent_at if data.guardian else None,
         password_hash=password_hash,
     )
-    session.add(account)
     try:
+        # added inside the savepoint, so a refused row leaves the session as it was
         async with session.begin_nested():
+            session.add(account)
             await session.flush()
     except IntegrityError:
         raise DuplicateAccount(

@@ -7,8 +7,8 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from accounts.access import require_staff
 from accounts.partners import service
+from kernel.access import require_staff
 from kernel.auth import CurrentPrincipal
 from kernel.db import SessionDep
 from kernel.roles import PARTNER_MANAGERS

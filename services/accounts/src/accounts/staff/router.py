@@ -9,10 +9,10 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, select
 
-from accounts.access import require_staff
 from accounts.network.models import Unit
 from accounts.staff import service
 from accounts.staff.models import StaffUser
+from kernel.access import require_staff
 from kernel.auth import CurrentPrincipal
 from kernel.db import SessionDep
 from kernel.pagination import Page, PageDep, encode_cursor

@@ -1,4 +1,7 @@
-"""Who may see or change what: staff reach their unit and everything under it."""
+"""Who may see or change what: staff reach their unit and everything under it.
+
+Reads only token claims (``kind``, ``roles``, ``unit_path``), so every service decides alike.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,15 @@ from kernel.problems import Forbidden
 from kernel.roles import READING_STAFF, REVEALING_STAFF, WRITING_STAFF
 from kernel.tokens import Principal
 
-__all__ = ["READING_STAFF", "REVEALING_STAFF", "WRITING_STAFF", "covers", "require_staff"]
+__all__ = [
+    "READING_STAFF",
+    "REVEALING_STAFF",
+    "WRITING_STAFF",
+    "covers",
+    "require_resident",
+    "require_staff",
+    "staff_path",
+]
 
 
 def staff_path(principal: Principal) -> str | None:
@@ -32,3 +43,13 @@ def require_staff(principal: Principal, roles: tuple[str, ...]) -> str:
             detail_zh="只有具有相应权限的工作人员可以执行此操作。",
         )
     return own
+
+
+def require_resident(principal: Principal) -> str:
+    """Return the resident's learning account id, or refuse with 403."""
+    if principal.kind != "resident":
+        raise Forbidden(
+            "Only a resident signed in to their own account may do this.",
+            detail_zh="此操作需要居民本人登录。",
+        )
+    return principal.subject

@@ -1,0 +1,136 @@
+"""Routes of activities and enrolment."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from sqlmodel import col, select
+
+from credits.activities import service
+from credits.activities.models import Activity, Enrolment
+from credits.activities.schemas import ActivityCreate, ActivityPublic, EnrolmentPublic
+from kernel.access import WRITING_STAFF, require_resident, require_staff
+from kernel.auth import CurrentPrincipal
+from kernel.clock import aware
+from kernel.db import SessionDep
+from kernel.pagination import Page, PageDep, encode_cursor
+
+router = APIRouter(prefix="/api/v1", tags=["activities"])
+
+
+def _enrolment(e: Enrolment) -> EnrolmentPublic:
+    return EnrolmentPublic(
+        id=e.id,
+        activity_id=e.activity_id,
+        learner_id=e.learner_id,
+        status=e.status,
+        created_at=aware(e.created_at) or e.created_at,
+    )
+
+
+@router.post("/activities", response_model=ActivityPublic, status_code=201)
+async def create_activity(
+    body: ActivityCreate, request: Request, principal: CurrentPrincipal, session: SessionDep
+) -> ActivityPublic:
+    """Create an activity hosted by the caller's unit (or a unit under it), with sessions."""
+    path = require_staff(principal, WRITING_STAFF)
+    assert principal.unit is not None
+    activity = await service.create_activity(
+        session=session,
+        accounts=request.app.state.accounts,
+        data=body,
+        staff_unit=principal.unit,
+        staff_path=path,
+        actor=principal.subject,
+    )
+    await session.commit()
+    return await service.public_view(session, activity)
+
+
+@router.get("/activities", response_model=Page[ActivityPublic])
+async def list_activities(
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    page: PageDep,
+    category: Annotated[str | None, Query(max_length=40)] = None,
+    host_unit: Annotated[str | None, Query(max_length=40)] = None,
+) -> Page[ActivityPublic]:
+    """Open activities, newest first, optionally by category or host unit."""
+    del principal  # any signed-in caller may browse the catalogue
+    query = select(Activity).where(col(Activity.status) == "open")
+    if category:
+        query = query.where(col(Activity.category_code) == category)
+    if host_unit:
+        query = query.where(col(Activity.host_unit) == host_unit)
+    if page.cursor:
+        query = query.where(col(Activity.created_at) < page.cursor.get("before"))
+    rows = (
+        (
+            await session.execute(
+                query.order_by(col(Activity.created_at).desc()).limit(page.limit + 1)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    items = [await service.public_view(session, a) for a in rows[: page.limit]]
+    more = len(rows) > page.limit
+    cursor = (
+        encode_cursor({"before": rows[page.limit - 1].created_at.isoformat()}) if more else None
+    )
+    return Page[ActivityPublic](items=items, next_cursor=cursor)
+
+
+@router.get("/activities/{activity_id}", response_model=ActivityPublic)
+async def get_activity(
+    activity_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
+) -> ActivityPublic:
+    """One activity with its sessions and how full it is."""
+    del principal
+    activity = await session.get(Activity, activity_id)
+    if activity is None:
+        raise service.ActivityNotFound(f"No activity {activity_id}.", detail_zh="找不到该活动。")
+    return await service.public_view(session, activity)
+
+
+@router.post(
+    "/activities/{activity_id}/enrolments", response_model=EnrolmentPublic, status_code=201
+)
+async def enrol(
+    activity_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
+) -> EnrolmentPublic:
+    """The signed-in resident enrols (or joins the waitlist when the activity is full)."""
+    learner = uuid.UUID(require_resident(principal))
+    enrolment = await service.enrol(
+        session=session, activity_id=activity_id, learner_id=learner, actor=principal.subject
+    )
+    await session.commit()
+    return _enrolment(enrolment)
+
+
+@router.delete("/activities/{activity_id}/enrolments/me", status_code=204)
+async def cancel(activity_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep) -> None:
+    """The resident cancels; the first on the waitlist moves up."""
+    learner = uuid.UUID(require_resident(principal))
+    await service.cancel(session=session, activity_id=activity_id, learner_id=learner)
+    await session.commit()
+
+
+@router.get("/me/enrolments", response_model=list[EnrolmentPublic])
+async def my_enrolments(principal: CurrentPrincipal, session: SessionDep) -> list[EnrolmentPublic]:
+    """The resident's enrolments, live and cancelled."""
+    learner = uuid.UUID(require_resident(principal))
+    rows = (
+        (
+            await session.execute(
+                select(Enrolment)
+                .where(col(Enrolment.learner_id) == learner)
+                .order_by(col(Enrolment.created_at))
+            )
+        )
+        .scalars()
+        .all()
+    )
+    return [_enrolment(e) for e in rows]

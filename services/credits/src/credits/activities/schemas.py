@@ -1,0 +1,85 @@
+"""Request and response shapes of activities, sessions and enrolment."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+
+class Strict(BaseModel):
+    """Request bodies refuse unknown fields (no mass assignment)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class SessionCreate(Strict):
+    """One meeting of the activity."""
+
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    place: str | None = Field(default=None, max_length=120)
+    planned_minutes: int | None = Field(default=None, gt=0, le=24 * 60)
+
+    @model_validator(mode="after")
+    def _interval(self) -> SessionCreate:
+        length = (self.ends_at - self.starts_at).total_seconds() / 60
+        if length <= 0:
+            raise ValueError("ends_at must be after starts_at")
+        if length > 24 * 60:
+            raise ValueError("a session lasts at most 24 hours")
+        if self.planned_minutes is not None and self.planned_minutes > length:
+            raise ValueError("planned_minutes cannot exceed the session's length")
+        return self
+
+
+class ActivityCreate(Strict):
+    """A new activity hosted by the caller's unit (or a unit under it)."""
+
+    title: str = Field(min_length=1, max_length=120)
+    kind: Literal["course", "lecture", "training_class", "activity", "online_course"]
+    category: str = Field(min_length=1, max_length=40)
+    mode: Literal["offline", "online", "blended"]
+    host_unit: str | None = Field(default=None, max_length=40)
+    capacity: int | None = Field(default=None, gt=0, le=100_000)
+    enrol_closes_at: AwareDatetime | None = None
+    sessions: list[SessionCreate] = Field(default_factory=list, max_length=500)
+
+
+class SessionPublic(BaseModel):
+    """A session as shown."""
+
+    id: uuid.UUID
+    starts_at: datetime
+    ends_at: datetime
+    place: str | None
+    planned_minutes: int
+
+
+class ActivityPublic(BaseModel):
+    """An activity as shown, with its sessions and how full it is."""
+
+    id: uuid.UUID
+    title: str
+    kind: str
+    category: str
+    mode: str
+    host_unit: str
+    capacity: int | None
+    enrolled: int
+    waitlisted: int
+    enrol_closes_at: datetime | None
+    status: str
+    sessions: list[SessionPublic]
+
+
+class EnrolmentPublic(BaseModel):
+    """A resident's enrolment."""
+
+    id: uuid.UUID
+    activity_id: uuid.UUID
+    learner_id: uuid.UUID
+    status: str
+    created_at: datetime

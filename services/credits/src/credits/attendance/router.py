@@ -1,0 +1,102 @@
+"""Routes of attendance: staff open a session's check-in code, residents check in and out."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from credits.attendance import service
+from credits.records.schemas import RecordPublic
+from credits.records.service import to_public
+from kernel.access import WRITING_STAFF, require_resident, require_staff
+from kernel.auth import CurrentPrincipal
+from kernel.db import SessionDep
+from kernel.problems import NotFound
+
+router = APIRouter(prefix="/api/v1", tags=["attendance"])
+
+
+class CheckInCodePublic(BaseModel):
+    """The code to show as a QR image, and when it works."""
+
+    session_id: uuid.UUID
+    code: str
+    not_before: datetime
+    expires_at: datetime
+
+
+class CodeSubmission(BaseModel):
+    """What the resident's app read from the QR image."""
+
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(min_length=10, max_length=512)
+
+
+class CheckedIn(BaseModel):
+    """A check-in."""
+
+    session_id: uuid.UUID
+    checked_in_at: datetime
+
+
+@router.post("/sessions/{session_id}/check-in-code", response_model=CheckInCodePublic)
+async def open_check_in(
+    session_id: uuid.UUID, request: Request, principal: CurrentPrincipal, session: SessionDep
+) -> CheckInCodePublic:
+    """A signed check-in code for the session (staff of the hosting unit or above)."""
+    path = require_staff(principal, WRITING_STAFF)
+    meeting, activity = await service.session_and_activity(session, session_id)
+    if not activity.host_unit_path.startswith(path):
+        raise NotFound(f"No session {session_id}.", detail_zh="找不到该场次。")
+    settings = request.app.state.settings
+    code, not_before, expires = service.issue_code(
+        request.app.state.checkin_secret, meeting, settings.checkin_opens_minutes
+    )
+    return CheckInCodePublic(
+        session_id=meeting.id, code=code, not_before=not_before, expires_at=expires
+    )
+
+
+@router.post("/sessions/{session_id}/check-in", response_model=CheckedIn, status_code=201)
+async def check_in(
+    session_id: uuid.UUID,
+    body: CodeSubmission,
+    request: Request,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+) -> CheckedIn:
+    """The resident checks in with the code from the session's QR image."""
+    learner = uuid.UUID(require_resident(principal))
+    attendance = await service.check_in(
+        session=session,
+        secret=request.app.state.checkin_secret,
+        session_id=session_id,
+        code=body.code,
+        learner_id=learner,
+    )
+    await session.commit()
+    return CheckedIn(session_id=session_id, checked_in_at=attendance.checked_in_at)
+
+
+@router.post("/sessions/{session_id}/check-out", response_model=RecordPublic)
+async def check_out(
+    session_id: uuid.UUID,
+    body: CodeSubmission,
+    request: Request,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+) -> RecordPublic:
+    """The resident checks out; the answer is the learning record it made."""
+    learner = uuid.UUID(require_resident(principal))
+    record = await service.check_out(
+        session=session,
+        secret=request.app.state.checkin_secret,
+        session_id=session_id,
+        code=body.code,
+        learner_id=learner,
+    )
+    await session.commit()
+    return to_public(record)

@@ -1,0 +1,147 @@
+"""Check-in and check-out with a session's signed code; check-out writes the learning record."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from credits.activities.models import Activity, ActivitySession
+from credits.attendance import qrcode
+from credits.records.models import Attendance, LearningRecord
+from kernel.clock import aware
+from kernel.problems import PROBLEMS, Conflict, DomainError, NotFound
+
+
+class CheckInRefused(DomainError):
+    """The code is forged, expired, not yet valid or for another session."""
+
+    type = PROBLEMS + "check-in-refused"
+    status = 422
+    title = "Check-in refused"
+
+
+class AlreadyCheckedIn(Conflict):
+    """One check-in per resident per session."""
+
+    type = PROBLEMS + "already-checked-in"
+    title = "Already checked in"
+
+
+REASONS_ZH = {
+    "forged": "签到码无效",
+    "expired": "签到码已过期",
+    "not yet valid": "签到尚未开始",
+    "other session": "签到码不属于该场次",
+    "malformed": "签到码格式错误",
+}
+
+
+async def session_and_activity(
+    session: AsyncSession, session_id: uuid.UUID
+) -> tuple[ActivitySession, Activity]:
+    """The session and its activity, or 404."""
+    row = (
+        await session.execute(
+            select(ActivitySession, Activity)
+            .join(Activity, col(ActivitySession.activity_id) == col(Activity.id))
+            .where(col(ActivitySession.id) == session_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"No session {session_id}.", detail_zh="找不到该场次。")
+    return row[0], row[1]
+
+
+def issue_code(
+    secret: bytes, meeting: ActivitySession, opens_minutes: int
+) -> tuple[str, datetime, datetime]:
+    """A code valid from shortly before the start to the end of ``meeting``."""
+    starts, ends = aware(meeting.starts_at), aware(meeting.ends_at)
+    assert starts is not None and ends is not None
+    not_before = starts - timedelta(minutes=opens_minutes)
+    code = qrcode.issue(secret, session_id=str(meeting.id), not_before=not_before, expires_at=ends)
+    return code, not_before, ends
+
+
+def _check(secret: bytes, code: str, session_id: uuid.UUID, now: datetime) -> None:
+    try:
+        qrcode.verify(secret, code, session_id=str(session_id), now=now)
+    except qrcode.InvalidCheckInCode as exc:
+        raise CheckInRefused(
+            f"The check-in code was refused: {exc.reason}.",
+            detail_zh=REASONS_ZH.get(exc.reason, "签到码无效"),
+            reason=exc.reason,
+        ) from None
+
+
+async def check_in(
+    *, session: AsyncSession, secret: bytes, session_id: uuid.UUID, code: str, learner_id: uuid.UUID
+) -> Attendance:
+    """Record the resident's arrival."""
+    now = datetime.now(UTC)
+    await session_and_activity(session, session_id)
+    _check(secret, code, session_id, now)
+    attendance = Attendance(session_id=session_id, learner_id=learner_id, checked_in_at=now)
+    try:
+        # added inside the savepoint, so a refused row leaves the session as it was
+        async with session.begin_nested():
+            session.add(attendance)
+            await session.flush()
+    except IntegrityError:
+        raise AlreadyCheckedIn(
+            "You have already checked in to this session.", detail_zh="您已签到过该场次。"
+        ) from None
+    return attendance
+
+
+async def check_out(
+    *, session: AsyncSession, secret: bytes, session_id: uuid.UUID, code: str, learner_id: uuid.UUID
+) -> LearningRecord:
+    """Record the departure and the learning record: hours bounded by the session's times."""
+    now = datetime.now(UTC)
+    meeting, activity = await session_and_activity(session, session_id)
+    _check(secret, code, session_id, now)
+    attendance = (
+        await session.execute(
+            select(Attendance)
+            .where(
+                col(Attendance.session_id) == session_id, col(Attendance.learner_id) == learner_id
+            )
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+    if attendance is None:
+        raise Conflict("Check in before checking out.", detail_zh="请先签到再签退。")
+    if attendance.record_id is not None:
+        raise Conflict("You have already checked out of this session.", detail_zh="您已签退。")
+    starts, ends = aware(meeting.starts_at), aware(meeting.ends_at)
+    arrived = aware(attendance.checked_in_at)
+    assert starts is not None and ends is not None and arrived is not None
+    minutes = qrcode.bounded_minutes(
+        session_start=starts, session_end=ends, checked_in=arrived, checked_out=now
+    )
+    record = LearningRecord(
+        learner_id=learner_id,
+        activity_id=activity.id,
+        session_id=meeting.id,
+        category_code=activity.category_code,
+        mode=activity.mode,
+        host_unit_path=activity.host_unit_path,
+        source="check_in",
+        started_at=max(starts, arrived),
+        ended_at=max(max(starts, arrived), min(ends, now)),
+        minutes=minutes,
+        evidence={"attendance_id": str(attendance.id), "checked_in_at": arrived.isoformat()},
+        # presence proven by the session's signed code: no staff verification needed
+        status="verified",
+        status_changed_by="system:check-in",
+    )
+    session.add(record)
+    await session.flush()
+    attendance.checked_out_at, attendance.record_id = now, record.id
+    await session.flush()
+    return record

@@ -1,0 +1,80 @@
+"""Attendance (考勤) and learning records (学习记录), the normalised unit of learning."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, UniqueConstraint, text
+from sqlmodel import Field
+
+from credits.db import Base
+
+SOURCES = ("check_in", "staff_entry", "partner", "xapi", "import")
+STATUSES = ("pending", "verified", "rejected", "voided")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(nullable: bool = False) -> Column:  # type: ignore[type-arg]
+    return Column(DateTime(timezone=True), nullable=nullable)
+
+
+class Attendance(Base, table=True):
+    """考勤: a resident's check-in (and check-out) at one session; one per resident per session."""
+
+    __tablename__ = "attendance"
+    __table_args__ = (UniqueConstraint("session_id", "learner_id"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    session_id: uuid.UUID = Field(foreign_key="activity_session.id", index=True)
+    learner_id: uuid.UUID = Field(index=True)
+    checked_in_at: datetime = Field(sa_column=_ts())
+    checked_out_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    record_id: int | None = Field(default=None, foreign_key="learning_record.id")
+
+
+class LearningRecord(Base, table=True):
+    """学习记录: who learned what, where it came from, when, for how long, and its status.
+
+    ``(source_client, external_id)`` is unique, so a partner's retry can never store twice.
+    """
+
+    __tablename__ = "learning_record"
+    __table_args__ = (
+        Index(
+            "uq_learning_record_external",
+            "source_client",
+            "external_id",
+            unique=True,
+            sqlite_where=text("external_id IS NOT NULL"),
+            postgresql_where=text("external_id IS NOT NULL"),
+        ),
+        Index("ix_learning_record_learner_started", "learner_id", "started_at"),
+    )
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    )
+    learner_id: uuid.UUID
+    activity_id: uuid.UUID = Field(foreign_key="activity.id", index=True)
+    session_id: uuid.UUID | None = Field(default=None, foreign_key="activity_session.id")
+    category_code: str = Field(max_length=40)
+    mode: str = Field(max_length=10)
+    host_unit_path: str = Field(max_length=400)
+    source: str = Field(max_length=12)
+    source_client: str | None = Field(default=None, max_length=60)
+    external_id: str | None = Field(default=None, max_length=120)
+    started_at: datetime = Field(sa_column=_ts())
+    ended_at: datetime = Field(sa_column=_ts())
+    minutes: int
+    evidence: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="pending", max_length=10)
+    status_changed_at: datetime = Field(default_factory=_now, sa_column=_ts())
+    status_changed_by: str = Field(max_length=60)
+    status_reason: str | None = Field(default=None, max_length=200)
+    created_at: datetime = Field(default_factory=_now, sa_column=_ts())

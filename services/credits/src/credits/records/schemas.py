@@ -1,0 +1,26 @@
+"""Shapes of learning records."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class RecordPublic(BaseModel):
+    """A learning record as shown."""
+
+    id: int
+    learner_id: uuid.UUID
+    activity_id: uuid.UUID
+    session_id: uuid.UUID | None
+    category: str
+    mode: str
+    source: str
+    started_at: datetime
+    ended_at: datetime
+    minutes: int
+    status: str
+    evidence: dict[str, Any]

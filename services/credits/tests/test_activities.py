@@ -1,0 +1,208 @@
+"""Activities, enrolment with a waitlist, and check-in/out producing learning records."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from sqlalchemy import select
+
+from credits.attendance import qrcode
+from credits.records.models import Attendance
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _activity(**overrides: object) -> dict:
+    now = datetime.now(UTC)
+    body: dict = {
+        "title": "太极拳入门",
+        "kind": "training_class",
+        "category": "tai_chi",
+        "mode": "offline",
+        "capacity": 2,
+        "sessions": [
+            {
+                "starts_at": (now - timedelta(minutes=30)).isoformat(),
+                "ends_at": (now + timedelta(minutes=60)).isoformat(),
+                "place": "王村镇文化站",
+            },
+            {
+                "starts_at": (now + timedelta(days=7)).isoformat(),
+                "ends_at": (now + timedelta(days=7, hours=2)).isoformat(),
+            },
+        ],
+    }
+    body.update(overrides)
+    return body
+
+
+def _foreign_code(session_id: str) -> str:
+    now = datetime.now(UTC)
+    return qrcode.issue(
+        b"f" * 32, session_id=session_id, not_before=now, expires_at=now + timedelta(hours=1)
+    )
+
+
+async def _create(client: httpx.AsyncClient, token: str, **overrides: object) -> dict:
+    response = await client.post(
+        "/api/v1/activities", json=_activity(**overrides), headers=_bearer(token)
+    )
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+async def test_staff_create_an_activity_in_their_unit_with_sessions(client, issue_token) -> None:
+    staff = issue_token("staff", role="school_staff", unit="410711100")
+    activity = await _create(client, staff)
+    assert activity["host_unit"] == "410711100"
+    assert [s["planned_minutes"] for s in activity["sessions"]] == [90, 120]
+    below = await client.post(
+        "/api/v1/activities", json=_activity(host_unit="410711101"), headers=_bearer(staff)
+    )
+    assert below.status_code == 422 and below.json()["type"].endswith("/invalid-activity")
+    college = issue_token("staff", role="college_staff", unit="410711")
+    hosted = await _create(client, college, host_unit="410711101")
+    assert hosted["host_unit"] == "410711101"
+
+
+async def test_bad_activities_are_refused_with_reasons(client, issue_token) -> None:
+    staff = issue_token("staff", role="school_staff", unit="410711100")
+    now = datetime.now(UTC)
+    backwards = [{"starts_at": now.isoformat(), "ends_at": (now - timedelta(hours=1)).isoformat()}]
+    for body, expected in (
+        (_activity(sessions=backwards), 422),
+        (_activity(category="astrology"), 422),
+        (_activity(status="closed"), 422),
+    ):
+        response = await client.post("/api/v1/activities", json=body, headers=_bearer(staff))
+        assert response.status_code == expected, body
+        assert response.headers["content-type"] == "application/problem+json"
+    resident = issue_token("resident")
+    assert (
+        await client.post("/api/v1/activities", json=_activity(), headers=_bearer(resident))
+    ).status_code == 403
+
+
+async def test_capacity_waitlist_and_moving_up_on_cancellation(client, issue_token) -> None:
+    activity = await _create(client, issue_token("staff", role="school_staff", unit="410711100"))
+    url = f"/api/v1/activities/{activity['id']}/enrolments"
+    residents = [issue_token("resident") for _ in range(3)]
+    statuses = [(await client.post(url, headers=_bearer(r))).json()["status"] for r in residents]
+    assert statuses == ["enrolled", "enrolled", "waitlisted"]
+    twice = await client.post(url, headers=_bearer(residents[0]))
+    assert twice.status_code == 409 and twice.json()["type"].endswith("/already-enrolled")
+    assert (await client.delete(f"{url}/me", headers=_bearer(residents[0]))).status_code == 204
+    mine = await client.get("/api/v1/me/enrolments", headers=_bearer(residents[2]))
+    assert [e["status"] for e in mine.json()] == ["enrolled"]
+    view = (
+        await client.get(f"/api/v1/activities/{activity['id']}", headers=_bearer(residents[1]))
+    ).json()
+    assert (view["enrolled"], view["waitlisted"]) == (2, 0)
+    again = await client.post(url, headers=_bearer(residents[0]))  # back of the queue
+    assert again.json()["status"] == "waitlisted"
+
+
+async def test_enrolment_after_closing_date_is_refused(client, issue_token) -> None:
+    closed = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    activity = await _create(
+        client, issue_token("staff", role="school_staff", unit="410711100"), enrol_closes_at=closed
+    )
+    response = await client.post(
+        f"/api/v1/activities/{activity['id']}/enrolments", headers=_bearer(issue_token("resident"))
+    )
+    assert response.status_code == 409 and response.json()["detail_zh"] == "该活动报名已截止。"
+
+
+async def test_check_in_and_out_make_one_bounded_record(client, issue_token) -> None:
+    staff = issue_token("staff", role="learning_point_staff", unit="410711100")
+    activity = await _create(client, staff)
+    now_session, later_session = (s["id"] for s in activity["sessions"])
+    elsewhere = issue_token("staff", role="school_staff", unit="410711101")
+    assert (
+        await client.post(
+            f"/api/v1/sessions/{now_session}/check-in-code", headers=_bearer(elsewhere)
+        )
+    ).status_code == 404
+    code = (
+        await client.post(f"/api/v1/sessions/{now_session}/check-in-code", headers=_bearer(staff))
+    ).json()
+    resident_id = str(uuid.uuid4())
+    resident = issue_token("resident", subject=resident_id)
+    checked = await client.post(
+        f"/api/v1/sessions/{now_session}/check-in",
+        json={"code": code["code"]},
+        headers=_bearer(resident),
+    )
+    assert checked.status_code == 201
+    twice = await client.post(
+        f"/api/v1/sessions/{now_session}/check-in",
+        json={"code": code["code"]},
+        headers=_bearer(resident),
+    )
+    assert twice.status_code == 409
+    record = await client.post(
+        f"/api/v1/sessions/{now_session}/check-out",
+        json={"code": code["code"]},
+        headers=_bearer(resident),
+    )
+    assert record.status_code == 200, record.text
+    body = record.json()
+    assert body["source"] == "check_in" and body["status"] == "verified"
+    assert body["learner_id"] == resident_id and 0 <= body["minutes"] <= 90
+    assert body["category"] == "tai_chi" and body["mode"] == "offline"
+    again = await client.post(
+        f"/api/v1/sessions/{now_session}/check-out",
+        json={"code": code["code"]},
+        headers=_bearer(resident),
+    )
+    assert again.status_code == 409
+    listed = await client.get("/api/v1/me/records", headers=_bearer(resident))
+    assert [r["id"] for r in listed.json()["items"]] == [body["id"]]
+    other = issue_token("resident")
+    assert (await client.get("/api/v1/me/records", headers=_bearer(other))).json()["items"] == []
+
+    later_code = (
+        await client.post(f"/api/v1/sessions/{later_session}/check-in-code", headers=_bearer(staff))
+    ).json()["code"]
+    for session_id, submitted, reason in (
+        (later_session, later_code, "not yet valid"),
+        (now_session, later_code, "other session"),
+        (now_session, _foreign_code(now_session), "forged"),
+    ):
+        refused = await client.post(
+            f"/api/v1/sessions/{session_id}/check-in",
+            json={"code": submitted},
+            headers=_bearer(other),
+        )
+        assert refused.status_code == 422, reason
+        assert refused.json()["reason"] == reason
+
+
+async def test_attended_minutes_are_bounded_by_the_session(session_client, issue_token) -> None:
+    client, db = session_client
+    staff = issue_token("staff", role="learning_point_staff", unit="410711100")
+    activity = await _create(client, staff)
+    session_id = activity["sessions"][0]["id"]
+    code = (
+        await client.post(f"/api/v1/sessions/{session_id}/check-in-code", headers=_bearer(staff))
+    ).json()["code"]
+    resident = issue_token("resident")
+    checked = await client.post(
+        f"/api/v1/sessions/{session_id}/check-in", json={"code": code}, headers=_bearer(resident)
+    )
+    assert checked.status_code == 201
+    # the resident arrived two hours before the session began: only the session's time counts
+    attendance = (
+        await db.execute(select(Attendance).where(Attendance.session_id == uuid.UUID(session_id)))
+    ).scalar_one()
+    attendance.checked_in_at = datetime.now(UTC) - timedelta(hours=2)
+    await db.commit()
+    out = await client.post(
+        f"/api/v1/sessions/{session_id}/check-out", json={"code": code}, headers=_bearer(resident)
+    )
+    assert out.status_code == 200, out.text
+    assert 29 <= out.json()["minutes"] <= 31  # from the session start (30 minutes ago) to now

@@ -1,0 +1,104 @@
+"""Learning gets into the bank end to end: an activity, enrolment, a QR check-in and check-out,
+and the resident's learning record, all through the gateway on PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from accounts.cli import DEMO_STAFF
+from testkit.people import id_number, phone
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _token(gateway: httpx.Client, username: str, password: str) -> str:
+    response = gateway.post(
+        "/auth/token", data={"grant_type": "password", "username": username, "password": password}
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
+def test_activity_to_learning_record_through_the_gateway(gateway: httpx.Client) -> None:
+    admin = _token(gateway, DEMO_STAFF["username"], DEMO_STAFF["password"])
+    village = gateway.get("/api/v1/units", params={"under": "410711100", "level": "learning_point"})
+    account = gateway.post(
+        "/api/v1/learning-accounts",
+        json={
+            "name": "孙大爷",
+            "id_number": id_number(),
+            "phone": phone(),
+            "residence_unit": village.json()["items"][0]["key"],
+            "groups": ["elderly"],
+            "consent": {"version": "v1", "at": "2026-11-01T08:00:00+08:00", "channel": "paper"},
+            "password": "sun-da-ye-pass",
+        },
+        headers=_bearer(admin),
+    ).json()
+    resident = _token(gateway, account["account_number"], "sun-da-ye-pass")
+
+    now = datetime.now(UTC)
+    created = gateway.post(
+        "/api/v1/activities",
+        json={
+            "title": "防诈骗讲座",
+            "kind": "lecture",
+            "category": "safety_anti_fraud",
+            "mode": "offline",
+            "host_unit": "410711100",  # checked against the real school network
+            "capacity": 50,
+            "sessions": [
+                {
+                    "starts_at": (now - timedelta(minutes=10)).isoformat(),
+                    "ends_at": (now + timedelta(minutes=50)).isoformat(),
+                }
+            ],
+        },
+        headers=_bearer(admin),
+    )
+    assert created.status_code == 201, created.text
+    activity = created.json()
+    assert activity["host_unit"] == "410711100"
+    session_id = activity["sessions"][0]["id"]
+
+    enrolled = gateway.post(
+        f"/api/v1/activities/{activity['id']}/enrolments", headers=_bearer(resident)
+    )
+    assert enrolled.json()["status"] == "enrolled"
+    code = gateway.post(
+        f"/api/v1/sessions/{session_id}/check-in-code", headers=_bearer(admin)
+    ).json()
+    checked = gateway.post(
+        f"/api/v1/sessions/{session_id}/check-in",
+        json={"code": code["code"]},
+        headers=_bearer(resident),
+    )
+    assert checked.status_code == 201, checked.text
+    record = gateway.post(
+        f"/api/v1/sessions/{session_id}/check-out",
+        json={"code": code["code"]},
+        headers=_bearer(resident),
+    )
+    assert record.status_code == 200, record.text
+    assert record.json()["learner_id"] == account["id"]
+    records = gateway.get("/api/v1/me/records", headers=_bearer(resident)).json()["items"]
+    assert [r["id"] for r in records] == [record.json()["id"]]
+    # staff cannot check in as a resident; a resident cannot open a session's code
+    assert (
+        gateway.post(
+            f"/api/v1/sessions/{session_id}/check-in",
+            json={"code": code["code"]},
+            headers=_bearer(admin),
+        ).status_code
+        == 403
+    )
+    assert (
+        gateway.post(
+            f"/api/v1/sessions/{session_id}/check-in-code", headers=_bearer(resident)
+        ).status_code
+        == 403
+    )
