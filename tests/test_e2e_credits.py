@@ -102,3 +102,41 @@ def test_activity_to_learning_record_through_the_gateway(gateway: httpx.Client) 
         ).status_code
         == 403
     )
+
+
+def test_resident_portfolio_is_composed_and_says_what_is_missing(
+    gateway: httpx.Client, stack
+) -> None:  # type: ignore[no-untyped-def]
+    admin = _token(gateway, DEMO_STAFF["username"], DEMO_STAFF["password"])
+    village = gateway.get("/api/v1/units", params={"under": "410711101", "level": "learning_point"})
+    account = gateway.post(
+        "/api/v1/learning-accounts",
+        json={
+            "name": "周阿姨",
+            "id_number": id_number(),
+            "residence_unit": village.json()["items"][0]["key"],
+            "consent": {"version": "v1", "at": "2026-11-01T08:00:00+08:00", "channel": "app"},
+            "password": "zhou-a-yi-pass",
+        },
+        headers=_bearer(admin),
+    ).json()
+    resident = _token(gateway, account["account_number"], "zhou-a-yi-pass")
+    whole = gateway.get("/api/v1/me/portfolio", headers=_bearer(resident))
+    assert whole.status_code == 200
+    body = whole.json()
+    assert body["complete"] is True and body["missing"] == {}
+    assert body["profile"]["id"] == account["id"]
+    assert body["profile"]["id_number_masked"].count("*") == 10
+    assert body["hours"]["total_minutes"] == 0 and body["enrolments"] == []
+    assert "credit_balance" in body["not_yet_offered"]
+    assert gateway.get("/api/v1/me/portfolio", headers=_bearer(admin)).status_code == 403
+
+    stack.stop(only=("credits",))
+    try:
+        partial = gateway.get("/api/v1/me/portfolio", headers=_bearer(resident)).json()
+    finally:
+        stack.start(only=("credits",), log_dir=stack.config.data_dir)
+        stack.wait_ready()
+    assert partial["complete"] is False
+    assert set(partial["missing"]) == {"enrolments", "hours", "recent_records"}
+    assert partial["hours"] is None and partial["profile"]["id"] == account["id"]

@@ -9,7 +9,7 @@ import httpx
 from sqlalchemy import select
 
 from credits.attendance import qrcode
-from credits.records.models import Attendance
+from credits.records.models import Attendance, LearningRecord
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -206,3 +206,47 @@ async def test_attended_minutes_are_bounded_by_the_session(session_client, issue
     )
     assert out.status_code == 200, out.text
     assert 29 <= out.json()["minutes"] <= 31  # from the session start (30 minutes ago) to now
+
+
+async def test_hours_are_summed_by_year_category_and_mode(session_client, issue_token) -> None:
+    client, db = session_client
+    learner = uuid.uuid4()
+    activity = await _create(client, issue_token("staff", role="school_staff", unit="410711100"))
+    base = {
+        "learner_id": learner,
+        "activity_id": uuid.UUID(activity["id"]),
+        "host_unit_path": "/410711/410711100/",
+        "source": "staff_entry",
+        "status_changed_by": "test",
+    }
+    rows = [
+        ("tai_chi", "offline", datetime(2025, 3, 1, 9, tzinfo=UTC), 90, "verified"),
+        ("tai_chi", "offline", datetime(2025, 4, 1, 9, tzinfo=UTC), 60, "verified"),
+        ("law", "online", datetime(2026, 1, 5, 9, tzinfo=UTC), 45, "verified"),
+        ("law", "online", datetime(2026, 1, 6, 9, tzinfo=UTC), 30, "pending"),  # not countable
+        ("law", "online", datetime(2026, 1, 7, 9, tzinfo=UTC), 20, "voided"),  # not countable
+    ]
+    for category, mode, start, minutes, status in rows:
+        db.add(
+            LearningRecord(
+                **base,
+                category_code=category,
+                mode=mode,
+                started_at=start,
+                ended_at=start + timedelta(minutes=minutes),
+                minutes=minutes,
+                status=status,
+            )
+        )
+    await db.commit()
+    summary = (
+        await client.get(
+            "/api/v1/me/hours", headers=_bearer(issue_token("resident", subject=str(learner)))
+        )
+    ).json()
+    assert summary["total_minutes"] == 195
+    assert (summary["online_minutes"], summary["offline_minutes"]) == (45, 150)
+    assert summary["buckets"] == [
+        {"year": 2025, "category": "tai_chi", "mode": "offline", "minutes": 150, "records": 2},
+        {"year": 2026, "category": "law", "mode": "online", "minutes": 45, "records": 1},
+    ]

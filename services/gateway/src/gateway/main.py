@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from gateway.config import Settings
 from gateway.metrics import GatewayMetrics
 from gateway.openapi import merge as merge_openapi
+from gateway.portfolio import resident_portfolio
 from gateway.proxy import UpstreamUnavailable, forward
 from gateway.ratelimit import Limiter
 from gateway.routes import AUTHENTICATED, PUBLIC, Route, match
@@ -131,6 +132,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             cached = merge_openapi(docs, version=app.version)
             request.app.state.openapi_document = cached
         return JSONResponse(cached)
+
+    @app.get("/api/v1/me/portfolio", include_in_schema=False)
+    async def my_portfolio(request: Request) -> JSONResponse:
+        principal = await current_principal(request)
+        if principal.kind != "resident":
+            raise Forbidden(
+                "The personal portfolio is for residents; staff use a learner's portfolio.",
+                detail_zh="个人学习档案仅供居民本人查看。",
+            )
+        limiter: Limiter = request.app.state.limiter
+        await limiter.check(limiter.per_client, "client", principal.subject)
+        return JSONResponse(await resident_portfolio(request, request.app.state.clients))
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:

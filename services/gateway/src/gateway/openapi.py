@@ -18,6 +18,18 @@ GATEWAY_PATHS: dict[str, Any] = {
     "/readyz": {
         "get": {"summary": "The gateway and every service behind it are ready", "tags": ["health"]}
     },
+    "/api/v1/me/portfolio": {
+        "get": {
+            "summary": "The signed-in resident's e-portfolio (终身学习电子档案)",
+            "description": "Profile (masked), enrolments, hours by year, category and mode, and "
+            "recent records, fetched from the services at once. `complete` is false and "
+            "`missing` names each part that could not be had; `not_yet_offered` lists parts "
+            "that arrive with the credit ledger.",
+            "tags": ["portfolio"],
+            "security": [{"bearerAuth": []}],
+            "x-roles": ["resident"],
+        }
+    },
 }
 
 

@@ -24,3 +24,22 @@ class RecordPublic(BaseModel):
     minutes: int
     status: str
     evidence: dict[str, Any]
+
+
+class HoursBucket(BaseModel):
+    """Minutes of countable learning in one year, category and mode."""
+
+    year: int
+    category: str
+    mode: str
+    minutes: int
+    records: int
+
+
+class HoursSummary(BaseModel):
+    """A resident's learning time, summed in the database."""
+
+    total_minutes: int
+    online_minutes: int
+    offline_minutes: int
+    buckets: list[HoursBucket]
