@@ -3,6 +3,7 @@ and the resident's learning record, all through the gateway on PostgreSQL."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -140,3 +141,94 @@ def test_resident_portfolio_is_composed_and_says_what_is_missing(
     assert partial["complete"] is False
     assert set(partial["missing"]) == {"enrolments", "hours", "recent_records"}
     assert partial["hours"] is None and partial["profile"]["id"] == account["id"]
+
+
+def test_partner_batch_through_the_gateway_with_retry_and_per_item_results(
+    gateway: httpx.Client,
+) -> None:
+    admin = _token(gateway, DEMO_STAFF["username"], DEMO_STAFF["password"])
+    client_id = f"mooc-{uuid.uuid4().hex[:6]}"
+    secret = gateway.post(
+        "/api/v1/partner-clients",
+        json={
+            "client_id": client_id,
+            "name": "线上平台",
+            "unit": "410711",
+            "scopes": ["records:write"],
+        },
+        headers=_bearer(admin),
+    ).json()["client_secret"]
+    partner = gateway.post(
+        "/auth/token",
+        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
+    ).json()["access_token"]
+    course = gateway.post(
+        "/api/v1/activities",
+        json={
+            "title": "老年人智能手机课",
+            "kind": "online_course",
+            "category": "digital_skills",
+            "mode": "online",
+            "partner": client_id,
+        },
+        headers=_bearer(admin),
+    ).json()["id"]
+    village = gateway.get("/api/v1/units", params={"under": "410711100", "level": "learning_point"})
+    account = gateway.post(
+        "/api/v1/learning-accounts",
+        json={
+            "name": "钱奶奶",
+            "id_number": id_number(),
+            "residence_unit": village.json()["items"][0]["key"],
+            "consent": {"version": "v1", "at": "2026-11-01T08:00:00+08:00", "channel": "app"},
+            "password": "qian-nai-nai-pass",
+        },
+        headers=_bearer(admin),
+    ).json()
+    start = datetime.now(UTC) - timedelta(days=1)
+    records = [
+        {
+            "id": f"{client_id}-{n}",
+            "learner": account["account_number"],
+            "activity": course,
+            "start": (start + timedelta(hours=n)).isoformat(),
+            "end": (start + timedelta(hours=n, minutes=40)).isoformat(),
+            "minutes": 40,
+        }
+        for n in range(3)
+    ] + [
+        {
+            "id": "bad",
+            "learner": "41071100000000",
+            "activity": course,
+            "start": start.isoformat(),
+            "end": start.isoformat(),
+            "minutes": 0,
+        }
+    ]
+    headers = _bearer(partner) | {"Idempotency-Key": f"{client_id}-batch-1"}
+    first = gateway.post(
+        "/api/v1/learning-records:batch", json={"records": records}, headers=headers
+    )
+    assert first.status_code == 200, first.text
+    assert (first.json()["created"], first.json()["rejected"]) == (3, 1)
+    replay = gateway.post(
+        "/api/v1/learning-records:batch", json={"records": records}, headers=headers
+    )
+    assert replay.json() == first.json()
+    retried = gateway.post(
+        "/api/v1/learning-records:batch", json={"records": records[:3]}, headers=_bearer(partner)
+    )
+    assert [r["status"] for r in retried.json()["results"]] == ["duplicate"] * 3
+    resident = _token(gateway, account["account_number"], "qian-nai-nai-pass")
+    mine = gateway.get("/api/v1/me/records", headers=_bearer(resident)).json()["items"]
+    assert sorted(r["minutes"] for r in mine) == [40, 40, 40]
+    assert {r["source"] for r in mine} == {"partner"}
+    # staff cannot post a partner batch; partners cannot see residents' records
+    assert (
+        gateway.post(
+            "/api/v1/learning-records:batch", json={"records": records}, headers=_bearer(admin)
+        ).status_code
+        == 403
+    )
+    assert gateway.get("/api/v1/me/records", headers=_bearer(partner)).status_code == 403

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -58,6 +59,8 @@ def client(session_client: tuple[httpx.AsyncClient, AsyncSession]) -> httpx.Asyn
 
 
 ISSUER_KEY = private_jwk("test-issuer")
+# learning accounts as the accounts service would report them: number -> (id, status)
+LEARNERS: dict[str, tuple[uuid.UUID, str]] = {}
 UNIT_PATHS = {
     "410711": "/410711/",
     "410711100": "/410711/410711100/",
@@ -80,6 +83,14 @@ def issue_token(credits_app: FastAPI):  # type: ignore[no-untyped-def]
     )
 
     async def units(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/learning-accounts/lookup":
+            numbers = json.loads(request.content)["account_numbers"]
+            found = [
+                {"account_number": n, "id": str(LEARNERS[n][0]), "status": LEARNERS[n][1]}
+                for n in numbers
+                if n in LEARNERS
+            ]
+            return httpx.Response(200, json={"found": found})
         key = request.url.path.rsplit("/", 1)[-1]
         if key not in UNIT_PATHS:
             return httpx.Response(404, json={"type": "not-found"})
@@ -91,16 +102,25 @@ def issue_token(credits_app: FastAPI):  # type: ignore[no-untyped-def]
     signer = TokenSigner(ISSUER_KEY, issuer=settings.token_issuer, audience=settings.token_audience)
 
     def make(
-        kind: str, *, role: str | None = None, unit: str = "410711", subject: str | None = None
+        kind: str,
+        *,
+        role: str | None = None,
+        unit: str = "410711",
+        subject: str | None = None,
+        client_id: str | None = None,
     ) -> str:
-        roles = [role] if role else ([kind] if kind == "resident" else [])
+        roles = [role] if role else ([kind] if kind in ("resident", "partner") else [])
+        extra = {"unit_path": UNIT_PATHS.get(unit, "/410711/")}
+        if client_id:
+            extra["client_id"] = client_id
         return signer.sign(
             subject=subject or str(uuid.uuid4()),
             kind=kind,
             lifetime_seconds=600,
             roles=roles,
+            scopes=["records:write"] if kind == "partner" else [],
             unit=unit,
-            extra={"unit_path": UNIT_PATHS.get(unit, "/410711/")},
+            extra=extra,
         )
 
     return make

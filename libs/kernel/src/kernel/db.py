@@ -27,6 +27,9 @@ NAMING_CONVENTION: dict[str, str] = {
 }
 
 
+READ_ONLY_SQLITE = {"sqlite_read_only": True}
+
+
 def make_metadata() -> MetaData:
     """Return a fresh MetaData with the kernel's naming convention."""
     return MetaData(naming_convention=NAMING_CONVENTION)
@@ -45,7 +48,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # IMMEDIATE takes the write lock up front: two deferred transactions that both read and
+    # then write would fail with "database is locked" (the lock upgrade cannot wait); these
+    # wait on busy_timeout instead. The embedded default trades write concurrency for that.
+    # Read-only work (readiness probes) asks for a plain BEGIN with READ_ONLY_SQLITE.
+    read_only = connection.get_execution_options().get("sqlite_read_only", False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, **options: Any) -> AsyncEngine:

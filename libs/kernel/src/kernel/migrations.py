@@ -14,6 +14,7 @@ from sqlalchemy import MetaData, pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from kernel.db import READ_ONLY_SQLITE
 from kernel.settings import normalise_database_url
 
 
@@ -44,6 +45,7 @@ async def current_revision(engine: AsyncEngine, version_table: str) -> str | Non
         return context.get_current_revision()
 
     async with engine.connect() as connection:
+        await connection.execution_options(**READ_ONLY_SQLITE)
         return await connection.run_sync(read)
 
 

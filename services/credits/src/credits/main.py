@@ -15,6 +15,7 @@ from credits.attendance.router import router as attendance_router
 from credits.catalogue.router import router as catalogue_router
 from credits.config import Settings
 from credits.db import VERSION_TABLE
+from credits.ingest.router import router as ingest_router
 from credits.records.router import router as records_router
 from kernel.app import build_service_app
 from kernel.db import make_engine, make_sessionmaker
@@ -67,5 +68,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Activities, enrolment, attendance, learning records, credit rules, ledger.",
         lifespan=lifespan,
         readiness=readiness,
-        routers=[catalogue_router, activities_router, attendance_router, records_router],
+        routers=[
+            catalogue_router,
+            activities_router,
+            attendance_router,
+            records_router,
+            ingest_router,
+        ],
     )

@@ -50,6 +50,9 @@ ROUTES: tuple[Route, ...] = (
     Route(("GET",), "/api/v1/me", "accounts", AUTHENTICATED),
     Route(("GET",), "/api/v1/me/account", "accounts", RESIDENT_ONLY),
     Route(("POST",), "/api/v1/learning-accounts", "accounts", WRITING_STAFF),
+    Route(
+        ("POST",), "/api/v1/learning-accounts/lookup", "accounts", (*READING_STAFF, roles.PARTNER)
+    ),
     Route(("GET",), "/api/v1/learning-accounts", "accounts", READING_STAFF),
     Route(
         ("POST",),
@@ -83,6 +86,13 @@ ROUTES: tuple[Route, ...] = (
     Route(("POST",), "/api/v1/sessions/{session_id}/check-in", "credits", RESIDENT_ONLY),
     Route(("POST",), "/api/v1/sessions/{session_id}/check-out", "credits", RESIDENT_ONLY),
     Route(("GET",), "/api/v1/me/records", "credits", RESIDENT_ONLY),
+    Route(
+        ("POST",),
+        "/api/v1/learning-records:batch",
+        "credits",
+        (roles.PARTNER,),
+        max_body_bytes=4_000_000,  # 1,000 records of about 400 bytes, with room
+    ),
 )
 
 

@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, UploadFile
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, select
 
 from accounts.audit import service as audit
@@ -135,6 +135,49 @@ async def list_accounts(
         items=items,
         next_cursor=encode_cursor({"after": items[-1].account_number}) if more else None,
     )
+
+
+class LookupRequest(BaseModel):
+    """Learning account numbers to resolve (as a partner's batch names its learners)."""
+
+    model_config = ConfigDict(extra="forbid")
+    account_numbers: list[str] = Field(min_length=1, max_length=1000)
+
+
+class LookupEntry(BaseModel):
+    """An account number's learner id and status; no personal data."""
+
+    account_number: str
+    id: uuid.UUID
+    status: str
+
+
+class LookupResult(BaseModel):
+    """The numbers that name an account; numbers not listed name none."""
+
+    found: list[LookupEntry]
+
+
+@router.post("/learning-accounts/lookup", response_model=LookupResult)
+async def lookup(
+    body: LookupRequest, principal: CurrentPrincipal, session: SessionDep
+) -> LookupResult:
+    """Resolve account numbers to learner ids and statuses, for partners posting records
+    (scope ``records:write``) and staff. Only the id and status are returned."""
+    partner = principal.kind == "partner" and principal.has_scope("records:write")
+    if not partner:
+        require_staff(principal, READING_STAFF)
+    numbers = sorted({n.strip().upper() for n in body.account_numbers})
+    rows = (
+        await session.execute(
+            select(
+                col(LearningAccount.account_number),
+                col(LearningAccount.id),
+                col(LearningAccount.status),
+            ).where(col(LearningAccount.account_number).in_(numbers))
+        )
+    ).all()
+    return LookupResult(found=[LookupEntry(account_number=n, id=i, status=s) for n, i, s in rows])
 
 
 @router.get("/learning-accounts/{account_id}", response_model=AccountPublic)

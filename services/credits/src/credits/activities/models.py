@@ -35,6 +35,8 @@ class Activity(Base, table=True):
     host_unit: str = Field(max_length=40)
     host_unit_path: str = Field(sa_column=Column(String(400), nullable=False, index=True))
     capacity: int | None = Field(default=None)
+    # the partner platform (client id) that runs an online course and may post its hours
+    partner_client: str | None = Field(default=None, max_length=60, index=True)
     enrol_closes_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     status: str = Field(default="open", max_length=10)
     created_by: str = Field(max_length=60)

@@ -45,6 +45,9 @@ class ActivityCreate(Strict):
     host_unit: str | None = Field(default=None, max_length=40)
     capacity: int | None = Field(default=None, gt=0, le=100_000)
     enrol_closes_at: AwareDatetime | None = None
+    partner: str | None = Field(
+        default=None, max_length=60, description="client id of the platform that posts its hours"
+    )
     sessions: list[SessionCreate] = Field(default_factory=list, max_length=500)
 
 
@@ -67,6 +70,7 @@ class ActivityPublic(BaseModel):
     category: str
     mode: str
     host_unit: str
+    partner: str | None
     capacity: int | None
     enrolled: int
     waitlisted: int

@@ -93,6 +93,7 @@ async def create_activity(
         host_unit_path=path,
         capacity=data.capacity,
         enrol_closes_at=data.enrol_closes_at,
+        partner_client=data.partner,
         created_by=actor,
     )
     session.add(activity)
@@ -140,6 +141,7 @@ async def public_view(session: AsyncSession, activity: Activity) -> ActivityPubl
         category=activity.category_code,
         mode=activity.mode,
         host_unit=activity.host_unit,
+        partner=activity.partner_client,
         capacity=activity.capacity,
         enrolled=int(counts.get("enrolled", 0)),
         waitlisted=int(counts.get("waitlisted", 0)),

@@ -1,0 +1,125 @@
+"""The partner ingestion route: up to 1,000 records a request, per-item results."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
+from credits.ingest import service
+from credits.ingest.models import IdempotencyRecord
+from credits.ingest.schemas import MAX_BATCH, BatchResult
+from kernel.auth import CurrentPrincipal
+from kernel.db import SessionDep
+from kernel.problems import PROBLEMS, DomainError, Forbidden
+
+router = APIRouter(prefix="/api/v1", tags=["learning records"])
+
+
+class InvalidBatch(DomainError):
+    """The body is not a batch at all (items are judged one by one, the envelope is not)."""
+
+    type = PROBLEMS + "invalid-batch"
+    status = 422
+    title = "Invalid batch"
+
+
+class IdempotencyKeyReused(DomainError):
+    """The same Idempotency-Key came with a different body."""
+
+    type = PROBLEMS + "idempotency-key-reused"
+    status = 422
+    title = "Idempotency key reused"
+
+
+@router.post("/learning-records:batch", response_model=BatchResult)
+async def post_batch(
+    request: Request,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> JSONResponse:
+    """Store a partner platform's learning stretches; each item gets its own result.
+
+    Body: ``{"records": [{"id", "learner", "activity", "start", "end", "minutes",
+    "evidence"?}, ...]}``. The same ``id`` with the same content is a no-op that answers with
+    the stored record; with other content it is a per-item conflict. With an
+    ``Idempotency-Key`` header the whole answer is stored, and a retry gets it back unchanged.
+    """
+    if principal.kind != "partner" or not principal.has_scope("records:write"):
+        raise Forbidden(
+            "Only partner platforms post record batches.", detail_zh="仅合作平台可提交学习记录。"
+        )
+    client_id = str(principal.claims.get("client_id") or principal.subject)
+    body = await request.body()  # parsed once, here; the gateway passed the bytes through
+    digest = hashlib.sha256(body).hexdigest()
+    if idempotency_key:
+        stored = (
+            await session.execute(
+                select(IdempotencyRecord).where(
+                    col(IdempotencyRecord.client) == client_id,
+                    col(IdempotencyRecord.key) == idempotency_key,
+                )
+            )
+        ).scalar_one_or_none()
+        if stored is not None:
+            if stored.request_hash != digest:
+                raise IdempotencyKeyReused("This Idempotency-Key was used with a different body.")
+            return JSONResponse(
+                stored.response,
+                status_code=stored.status_code,
+                headers={"Idempotent-Replay": "true"},
+            )
+    try:
+        envelope = json.loads(body)
+    except ValueError:
+        raise InvalidBatch("The body is not JSON.") from None
+    records = envelope.get("records") if isinstance(envelope, dict) else None
+    if not isinstance(records, list) or not records:
+        raise InvalidBatch('The body must be {"records": [...]} with at least one record.')
+    if len(records) > MAX_BATCH:
+        raise InvalidBatch(f"At most {MAX_BATCH} records a request; this one has {len(records)}.")
+    result = await service.ingest(
+        session=session,
+        accounts=request.app.state.accounts,
+        authorization=request.headers["authorization"],
+        client_id=client_id,
+        items=records,
+    )
+    payload = result.model_dump(mode="json")
+    if idempotency_key:
+        try:
+            async with session.begin_nested():
+                session.add(
+                    IdempotencyRecord(
+                        client=client_id,
+                        key=idempotency_key,
+                        request_hash=digest,
+                        status_code=200,
+                        response=payload,
+                    )
+                )
+                await session.flush()
+        except IntegrityError:
+            # the same key is being served concurrently: give up ours, answer with theirs
+            await session.rollback()
+            stored = (
+                await session.execute(
+                    select(IdempotencyRecord).where(
+                        col(IdempotencyRecord.client) == client_id,
+                        col(IdempotencyRecord.key) == idempotency_key,
+                    )
+                )
+            ).scalar_one()
+            return JSONResponse(
+                stored.response,
+                status_code=stored.status_code,
+                headers={"Idempotent-Replay": "true"},
+            )
+    await session.commit()
+    return JSONResponse(payload)
