@@ -17,7 +17,8 @@ from typing import Any
 
 import httpx
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import text
+from sqlalchemy import func, text
+from sqlalchemy import select as sql_select  # sqlmodel's select types at most four columns
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -83,9 +84,12 @@ async def _lock_learners(session: AsyncSession, learners: set[uuid.UUID]) -> Non
     # pass the overlap check; sorted, so two batches never wait on each other in a cycle
     if session.get_bind().dialect.name != "postgresql":
         return  # SQLite writes are serialised by the database itself
-    for learner in sorted(learners):
-        key = int.from_bytes(learner.bytes[:8], "big", signed=True)
-        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+    keys = sorted({int.from_bytes(learner.bytes[:8], "big", signed=True) for learner in learners})
+    # one round trip; taken in key order, so two batches never wait on each other in a cycle
+    await session.execute(
+        text("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:keys AS bigint[])) AS k"),
+        {"keys": keys},
+    )
 
 
 def _day(moment: datetime) -> str:
@@ -211,32 +215,48 @@ async def ingest(
     by_learner: dict[uuid.UUID, list[int]] = defaultdict(list)
     for index, item in parsed.items():
         by_learner[learners[item.learner.upper()][0]].append(index)
-    if parsed:
-        earliest = min(i.start for i in parsed.values())
-        latest = max(i.end for i in parsed.values())
-        recorded = (
-            await session.execute(
-                select(
-                    col(LearningRecord.learner_id),
-                    col(LearningRecord.started_at),
-                    col(LearningRecord.ended_at),
-                    col(LearningRecord.minutes),
-                ).where(
-                    col(LearningRecord.learner_id).in_(list(by_learner)),
-                    col(LearningRecord.status).in_(LIVE),
-                    col(LearningRecord.started_at) < latest + timedelta(days=1),
-                    col(LearningRecord.ended_at) > earliest - timedelta(days=1),
-                )
-            )
-        ).all()
-    else:
-        recorded = []
     intervals: dict[uuid.UUID, list[tuple[datetime, datetime]]] = defaultdict(list)
     day_minutes: dict[tuple[uuid.UUID, str], int] = defaultdict(int)
-    for learner_id, started, ended, minutes in recorded:
-        started, ended = aware_utc(started), aware_utc(ended)
-        intervals[learner_id].append((started, ended))
-        day_minutes[(learner_id, _day(started))] += minutes
+    if parsed:
+        learner_ids = list(by_learner)
+        earliest = min(i.start for i in parsed.values())
+        latest = max(i.end for i in parsed.values())
+        # only the stretches that overlap the batch's span, not everything around it
+        overlapping = await session.execute(
+            select(
+                col(LearningRecord.learner_id),
+                col(LearningRecord.started_at),
+                col(LearningRecord.ended_at),
+            ).where(
+                col(LearningRecord.learner_id).in_(learner_ids),
+                col(LearningRecord.status).in_(LIVE),
+                col(LearningRecord.started_at) < latest,
+                col(LearningRecord.ended_at) > earliest,
+            )
+        )
+        for learner_id, started, ended in overlapping.all():
+            intervals[learner_id].append((aware_utc(started), aware_utc(ended)))
+        # minutes already recorded on each Beijing day the batch touches, summed in the database
+        first_day = datetime.combine(earliest.astimezone(CHINA).date(), datetime.min.time(), CHINA)
+        last_day = datetime.combine(latest.astimezone(CHINA).date(), datetime.min.time(), CHINA)
+        if session.get_bind().dialect.name == "postgresql":
+            local_day = func.date(func.timezone("Asia/Shanghai", col(LearningRecord.started_at)))
+        else:
+            local_day = func.date(col(LearningRecord.started_at), "+8 hours")
+        sums = await session.execute(
+            sql_select(
+                col(LearningRecord.learner_id), local_day, func.sum(col(LearningRecord.minutes))
+            )
+            .where(
+                col(LearningRecord.learner_id).in_(learner_ids),
+                col(LearningRecord.status).in_(LIVE),
+                col(LearningRecord.started_at) >= first_day,
+                col(LearningRecord.started_at) < last_day + timedelta(days=1),
+            )
+            .group_by(col(LearningRecord.learner_id), local_day)
+        )
+        for learner_id, on_day, minutes in sums.all():
+            day_minutes[(learner_id, str(on_day))] += int(minutes)
 
     accepted: list[tuple[int, dict[str, Any]]] = []
     for learner_id, indexes in by_learner.items():
