@@ -9,6 +9,7 @@ import httpx
 
 from accounts.cli import DEMO_STAFF
 from devstack.stack import Stack
+from testkit.http import bearer
 from testkit.people import id_number, phone
 
 
@@ -16,10 +17,6 @@ def _token(gateway: httpx.Client, **form: str) -> str:
     response = gateway.post("/auth/token", data=form)
     assert response.status_code == 200, response.text
     return str(response.json()["access_token"])
-
-
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def test_resident_staff_and_partner_each_sign_in_and_use_their_token(
@@ -50,7 +47,7 @@ def test_resident_staff_and_partner_each_sign_in_and_use_their_token(
             },
             "password": "e2e-resident-pass",
         },
-        headers=_bearer(staff),
+        headers=bearer(staff),
     )
     assert created.status_code == 201, created.text
     account = created.json()
@@ -61,9 +58,9 @@ def test_resident_staff_and_partner_each_sign_in_and_use_their_token(
         username=account["account_number"],
         password="e2e-resident-pass",
     )
-    own = gateway.get("/api/v1/me/account", headers=_bearer(resident))
+    own = gateway.get("/api/v1/me/account", headers=bearer(resident))
     assert own.status_code == 200 and own.json()["id"] == account["id"]
-    assert gateway.get("/api/v1/learning-accounts", headers=_bearer(resident)).status_code == 403
+    assert gateway.get("/api/v1/learning-accounts", headers=bearer(resident)).status_code == 403
 
     client_id = f"partner-{uuid.uuid4().hex[:8]}"
     registered = gateway.post(
@@ -74,7 +71,7 @@ def test_resident_staff_and_partner_each_sign_in_and_use_their_token(
             "unit": "410711",
             "scopes": ["records:write"],
         },
-        headers=_bearer(staff),
+        headers=bearer(staff),
     )
     assert registered.status_code == 201, registered.text
     partner = _token(
@@ -83,13 +80,13 @@ def test_resident_staff_and_partner_each_sign_in_and_use_their_token(
         client_id=client_id,
         client_secret=registered.json()["client_secret"],
     )
-    me = gateway.get("/api/v1/me", headers=_bearer(partner))
+    me = gateway.get("/api/v1/me", headers=bearer(partner))
     assert me.json()["kind"] == "partner"
-    denied = gateway.post("/api/v1/learning-accounts", json={}, headers=_bearer(partner))
+    denied = gateway.post("/api/v1/learning-accounts", json={}, headers=bearer(partner))
     assert denied.status_code == 403
 
     listed = gateway.get(
-        "/api/v1/learning-accounts", params={"under": residence}, headers=_bearer(staff)
+        "/api/v1/learning-accounts", params={"under": residence}, headers=bearer(staff)
     )
     assert account["id"] in {a["id"] for a in listed.json()["items"]}
 
@@ -97,5 +94,5 @@ def test_resident_staff_and_partner_each_sign_in_and_use_their_token(
 def test_a_service_reached_without_the_gateway_still_checks_the_token(stack: Stack) -> None:
     accounts = stack.config.url(stack.config.accounts_port)
     assert httpx.get(f"{accounts}/api/v1/me").status_code == 401
-    forged = httpx.get(f"{accounts}/api/v1/me", headers=_bearer("eyJhbGciOiJub25lIn0.e30."))
+    forged = httpx.get(f"{accounts}/api/v1/me", headers=bearer("eyJhbGciOiJub25lIn0.e30."))
     assert forged.status_code == 401

@@ -9,23 +9,12 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from accounts.cli import DEMO_STAFF
+from testkit.http import bearer, password_token
 from testkit.people import id_number, phone
 
 
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def _token(gateway: httpx.Client, username: str, password: str) -> str:
-    response = gateway.post(
-        "/auth/token", data={"grant_type": "password", "username": username, "password": password}
-    )
-    assert response.status_code == 200, response.text
-    return str(response.json()["access_token"])
-
-
 def test_activity_to_learning_record_through_the_gateway(gateway: httpx.Client) -> None:
-    admin = _token(gateway, DEMO_STAFF["username"], DEMO_STAFF["password"])
+    admin = password_token(gateway, DEMO_STAFF["username"], DEMO_STAFF["password"])
     village = gateway.get("/api/v1/units", params={"under": "410711100", "level": "learning_point"})
     account = gateway.post(
         "/api/v1/learning-accounts",
@@ -38,9 +27,9 @@ def test_activity_to_learning_record_through_the_gateway(gateway: httpx.Client) 
             "consent": {"version": "v1", "at": "2026-11-01T08:00:00+08:00", "channel": "paper"},
             "password": "sun-da-ye-pass",
         },
-        headers=_bearer(admin),
+        headers=bearer(admin),
     ).json()
-    resident = _token(gateway, account["account_number"], "sun-da-ye-pass")
+    resident = password_token(gateway, account["account_number"], "sun-da-ye-pass")
 
     now = datetime.now(UTC)
     created = gateway.post(
@@ -59,7 +48,7 @@ def test_activity_to_learning_record_through_the_gateway(gateway: httpx.Client) 
                 }
             ],
         },
-        headers=_bearer(admin),
+        headers=bearer(admin),
     )
     assert created.status_code == 201, created.text
     activity = created.json()
@@ -67,39 +56,39 @@ def test_activity_to_learning_record_through_the_gateway(gateway: httpx.Client) 
     session_id = activity["sessions"][0]["id"]
 
     enrolled = gateway.post(
-        f"/api/v1/activities/{activity['id']}/enrolments", headers=_bearer(resident)
+        f"/api/v1/activities/{activity['id']}/enrolments", headers=bearer(resident)
     )
     assert enrolled.json()["status"] == "enrolled"
     code = gateway.post(
-        f"/api/v1/sessions/{session_id}/check-in-code", headers=_bearer(admin)
+        f"/api/v1/sessions/{session_id}/check-in-code", headers=bearer(admin)
     ).json()
     checked = gateway.post(
         f"/api/v1/sessions/{session_id}/check-in",
         json={"code": code["code"]},
-        headers=_bearer(resident),
+        headers=bearer(resident),
     )
     assert checked.status_code == 201, checked.text
     record = gateway.post(
         f"/api/v1/sessions/{session_id}/check-out",
         json={"code": code["code"]},
-        headers=_bearer(resident),
+        headers=bearer(resident),
     )
     assert record.status_code == 200, record.text
     assert record.json()["learner_id"] == account["id"]
-    records = gateway.get("/api/v1/me/records", headers=_bearer(resident)).json()["items"]
+    records = gateway.get("/api/v1/me/records", headers=bearer(resident)).json()["items"]
     assert [r["id"] for r in records] == [record.json()["id"]]
     # staff cannot check in as a resident; a resident cannot open a session's code
     assert (
         gateway.post(
             f"/api/v1/sessions/{session_id}/check-in",
             json={"code": code["code"]},
-            headers=_bearer(admin),
+            headers=bearer(admin),
         ).status_code
         == 403
     )
     assert (
         gateway.post(
-            f"/api/v1/sessions/{session_id}/check-in-code", headers=_bearer(resident)
+            f"/api/v1/sessions/{session_id}/check-in-code", headers=bearer(resident)
         ).status_code
         == 403
     )
@@ -108,7 +97,7 @@ def test_activity_to_learning_record_through_the_gateway(gateway: httpx.Client) 
 def test_resident_portfolio_is_composed_and_says_what_is_missing(
     gateway: httpx.Client, stack
 ) -> None:  # type: ignore[no-untyped-def]
-    admin = _token(gateway, DEMO_STAFF["username"], DEMO_STAFF["password"])
+    admin = password_token(gateway, DEMO_STAFF["username"], DEMO_STAFF["password"])
     village = gateway.get("/api/v1/units", params={"under": "410711101", "level": "learning_point"})
     account = gateway.post(
         "/api/v1/learning-accounts",
@@ -119,10 +108,10 @@ def test_resident_portfolio_is_composed_and_says_what_is_missing(
             "consent": {"version": "v1", "at": "2026-11-01T08:00:00+08:00", "channel": "app"},
             "password": "zhou-a-yi-pass",
         },
-        headers=_bearer(admin),
+        headers=bearer(admin),
     ).json()
-    resident = _token(gateway, account["account_number"], "zhou-a-yi-pass")
-    whole = gateway.get("/api/v1/me/portfolio", headers=_bearer(resident))
+    resident = password_token(gateway, account["account_number"], "zhou-a-yi-pass")
+    whole = gateway.get("/api/v1/me/portfolio", headers=bearer(resident))
     assert whole.status_code == 200
     body = whole.json()
     assert body["complete"] is True and body["missing"] == {}
@@ -130,11 +119,11 @@ def test_resident_portfolio_is_composed_and_says_what_is_missing(
     assert body["profile"]["id_number_masked"].count("*") == 10
     assert body["hours"]["total_minutes"] == 0 and body["enrolments"] == []
     assert "credit_balance" in body["not_yet_offered"]
-    assert gateway.get("/api/v1/me/portfolio", headers=_bearer(admin)).status_code == 403
+    assert gateway.get("/api/v1/me/portfolio", headers=bearer(admin)).status_code == 403
 
     stack.stop(only=("credits",))
     try:
-        partial = gateway.get("/api/v1/me/portfolio", headers=_bearer(resident)).json()
+        partial = gateway.get("/api/v1/me/portfolio", headers=bearer(resident)).json()
     finally:
         stack.start(only=("credits",), log_dir=stack.config.data_dir)
         stack.wait_ready()
@@ -146,7 +135,7 @@ def test_resident_portfolio_is_composed_and_says_what_is_missing(
 def test_partner_batch_through_the_gateway_with_retry_and_per_item_results(
     gateway: httpx.Client,
 ) -> None:
-    admin = _token(gateway, DEMO_STAFF["username"], DEMO_STAFF["password"])
+    admin = password_token(gateway, DEMO_STAFF["username"], DEMO_STAFF["password"])
     client_id = f"mooc-{uuid.uuid4().hex[:6]}"
     secret = gateway.post(
         "/api/v1/partner-clients",
@@ -156,7 +145,7 @@ def test_partner_batch_through_the_gateway_with_retry_and_per_item_results(
             "unit": "410711",
             "scopes": ["records:write"],
         },
-        headers=_bearer(admin),
+        headers=bearer(admin),
     ).json()["client_secret"]
     partner = gateway.post(
         "/auth/token",
@@ -171,7 +160,7 @@ def test_partner_batch_through_the_gateway_with_retry_and_per_item_results(
             "mode": "online",
             "partner": client_id,
         },
-        headers=_bearer(admin),
+        headers=bearer(admin),
     ).json()["id"]
     village = gateway.get("/api/v1/units", params={"under": "410711100", "level": "learning_point"})
     account = gateway.post(
@@ -183,7 +172,7 @@ def test_partner_batch_through_the_gateway_with_retry_and_per_item_results(
             "consent": {"version": "v1", "at": "2026-11-01T08:00:00+08:00", "channel": "app"},
             "password": "qian-nai-nai-pass",
         },
-        headers=_bearer(admin),
+        headers=bearer(admin),
     ).json()
     start = datetime.now(UTC) - timedelta(days=1)
     records = [
@@ -206,7 +195,7 @@ def test_partner_batch_through_the_gateway_with_retry_and_per_item_results(
             "minutes": 0,
         }
     ]
-    headers = _bearer(partner) | {"Idempotency-Key": f"{client_id}-batch-1"}
+    headers = bearer(partner) | {"Idempotency-Key": f"{client_id}-batch-1"}
     first = gateway.post(
         "/api/v1/learning-records:batch", json={"records": records}, headers=headers
     )
@@ -217,18 +206,18 @@ def test_partner_batch_through_the_gateway_with_retry_and_per_item_results(
     )
     assert replay.json() == first.json()
     retried = gateway.post(
-        "/api/v1/learning-records:batch", json={"records": records[:3]}, headers=_bearer(partner)
+        "/api/v1/learning-records:batch", json={"records": records[:3]}, headers=bearer(partner)
     )
     assert [r["status"] for r in retried.json()["results"]] == ["duplicate"] * 3
-    resident = _token(gateway, account["account_number"], "qian-nai-nai-pass")
-    mine = gateway.get("/api/v1/me/records", headers=_bearer(resident)).json()["items"]
+    resident = password_token(gateway, account["account_number"], "qian-nai-nai-pass")
+    mine = gateway.get("/api/v1/me/records", headers=bearer(resident)).json()["items"]
     assert sorted(r["minutes"] for r in mine) == [40, 40, 40]
     assert {r["source"] for r in mine} == {"partner"}
     # staff cannot post a partner batch; partners cannot see residents' records
     assert (
         gateway.post(
-            "/api/v1/learning-records:batch", json={"records": records}, headers=_bearer(admin)
+            "/api/v1/learning-records:batch", json={"records": records}, headers=bearer(admin)
         ).status_code
         == 403
     )
-    assert gateway.get("/api/v1/me/records", headers=_bearer(partner)).status_code == 403
+    assert gateway.get("/api/v1/me/records", headers=bearer(partner)).status_code == 403

@@ -21,21 +21,10 @@ from devstack.stack import ROOT, Stack
 from gateway.routes import AUTHENTICATED, PUBLIC, ROUTES
 from kernel.roles import STAFF_ROLES
 from kernel.settings import DEFAULT_AUDIENCE, DEFAULT_ISSUER
+from testkit.http import bearer, password_token
 from testkit.people import id_number, phone
 from testkit.postgres import free_port
 from testkit.tokens import forged_tokens
-
-
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def _token(gateway: httpx.Client, username: str, password: str) -> str:
-    response = gateway.post(
-        "/auth/token", data={"grant_type": "password", "username": username, "password": password}
-    )
-    assert response.status_code == 200, response.text
-    return str(response.json()["access_token"])
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +37,7 @@ def test_every_forged_token_is_a_401_problem_at_the_gateway(
     gateway: httpx.Client, forged: dict[str, str]
 ) -> None:
     for case, token in sorted(forged.items()):
-        response = gateway.get("/api/v1/me", headers=_bearer(token))
+        response = gateway.get("/api/v1/me", headers=bearer(token))
         assert response.status_code == 401, (case, response.status_code, response.text)
         assert response.headers["content-type"] == "application/problem+json", case
         assert response.headers["www-authenticate"] == "Bearer", case
@@ -59,7 +48,7 @@ def test_every_forged_token_is_refused_by_the_service_itself(
 ) -> None:
     accounts = stack.config.url(stack.config.accounts_port)
     for case, token in sorted(forged.items()):
-        response = httpx.get(f"{accounts}/api/v1/me", headers=_bearer(token))
+        response = httpx.get(f"{accounts}/api/v1/me", headers=bearer(token))
         assert response.status_code == 401, (case, response.text)
 
 
@@ -67,7 +56,7 @@ def test_every_forged_token_is_refused_by_the_service_itself(
 def principals(stack: Stack) -> dict[str, str | None]:
     """A token for every role (None: anonymous), and someone else's account id."""
     with httpx.Client(base_url=stack.config.url(stack.config.gateway_port), timeout=10) as gateway:
-        admin = _token(gateway, DEMO_STAFF["username"], DEMO_STAFF["password"])
+        admin = password_token(gateway, DEMO_STAFF["username"], DEMO_STAFF["password"])
         villages = gateway.get(
             "/api/v1/units", params={"under": "410711100", "level": "learning_point"}
         )
@@ -92,10 +81,10 @@ def principals(stack: Stack) -> dict[str, str | None]:
                     "role": role,
                     "unit": units.get(name, "410711"),
                 },
-                headers=_bearer(admin),
+                headers=bearer(admin),
             )
             assert created.status_code == 201, created.text
-            tokens[name] = _token(gateway, username, "matrix-password")
+            tokens[name] = password_token(gateway, username, "matrix-password")
         accounts = []
         for _ in range(2):
             made = gateway.post(
@@ -112,11 +101,13 @@ def principals(stack: Stack) -> dict[str, str | None]:
                     },
                     "password": "matrix-resident",
                 },
-                headers=_bearer(admin),
+                headers=bearer(admin),
             )
             assert made.status_code == 201, made.text
             accounts.append(made.json())
-        tokens["resident"] = _token(gateway, accounts[0]["account_number"], "matrix-resident")
+        tokens["resident"] = password_token(
+            gateway, accounts[0]["account_number"], "matrix-resident"
+        )
         client_id = f"matrix-{uuid.uuid4().hex[:6]}"
         secret = gateway.post(
             "/api/v1/partner-clients",
@@ -126,7 +117,7 @@ def principals(stack: Stack) -> dict[str, str | None]:
                 "unit": "410711",
                 "scopes": ["records:write"],
             },
-            headers=_bearer(admin),
+            headers=bearer(admin),
         ).json()["client_secret"]
         partner = gateway.post(
             "/auth/token",
@@ -173,7 +164,7 @@ def test_forbidden_cells_of_the_route_table_are_refused(
     gateway: httpx.Client, principals: dict[str, str | None], method: str, template: str, role: str
 ) -> None:
     token = principals[role]
-    headers = _bearer(token) if token else {}
+    headers = bearer(token) if token else {}
     path = _fill(template, str(principals["_someone_else"]))
     response = gateway.request(method, path, json={} if method != "GET" else None, headers=headers)
     expected = {401} if token is None else {403, 404}
@@ -191,7 +182,7 @@ def test_someone_elses_account_is_visible_only_to_staff_covering_it(
     token = principals[role]
     assert token is not None
     response = gateway.get(
-        f"/api/v1/learning-accounts/{principals['_someone_else']}", headers=_bearer(token)
+        f"/api/v1/learning-accounts/{principals['_someone_else']}", headers=bearer(token)
     )
     assert response.status_code == expected
 
@@ -257,8 +248,10 @@ def test_per_address_limit_gives_429_with_retry_after(stack: Stack) -> None:
 
 def test_per_client_limit_follows_the_token_not_the_address(stack: Stack) -> None:
     with _extra_gateway(stack, GATEWAY_RATE_LIMIT_PER_CLIENT="3/minute") as url:
-        token = _token(httpx.Client(base_url=url), DEMO_STAFF["username"], DEMO_STAFF["password"])
-        seen = [httpx.get(f"{url}/api/v1/me", headers=_bearer(token)).status_code for _ in range(4)]
+        token = password_token(
+            httpx.Client(base_url=url), DEMO_STAFF["username"], DEMO_STAFF["password"]
+        )
+        seen = [httpx.get(f"{url}/api/v1/me", headers=bearer(token)).status_code for _ in range(4)]
         assert seen == [200, 200, 200, 429]
         assert httpx.get(f"{url}/api/v1/unit-levels").status_code == 200  # public: address only
 

@@ -10,10 +10,7 @@ from sqlalchemy import select
 
 from credits.attendance import qrcode
 from credits.records.models import Attendance, LearningRecord
-
-
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+from testkit.http import bearer
 
 
 def _activity(**overrides: object) -> dict:
@@ -49,7 +46,7 @@ def _foreign_code(session_id: str) -> str:
 
 async def _create(client: httpx.AsyncClient, token: str, **overrides: object) -> dict:
     response = await client.post(
-        "/api/v1/activities", json=_activity(**overrides), headers=_bearer(token)
+        "/api/v1/activities", json=_activity(**overrides), headers=bearer(token)
     )
     assert response.status_code == 201, response.text
     return dict(response.json())
@@ -61,7 +58,7 @@ async def test_staff_create_an_activity_in_their_unit_with_sessions(client, issu
     assert activity["host_unit"] == "410711100"
     assert [s["planned_minutes"] for s in activity["sessions"]] == [90, 120]
     below = await client.post(
-        "/api/v1/activities", json=_activity(host_unit="410711101"), headers=_bearer(staff)
+        "/api/v1/activities", json=_activity(host_unit="410711101"), headers=bearer(staff)
     )
     assert below.status_code == 422 and below.json()["type"].endswith("/invalid-activity")
     college = issue_token("staff", role="college_staff", unit="410711")
@@ -78,12 +75,12 @@ async def test_bad_activities_are_refused_with_reasons(client, issue_token) -> N
         (_activity(category="astrology"), 422),
         (_activity(status="closed"), 422),
     ):
-        response = await client.post("/api/v1/activities", json=body, headers=_bearer(staff))
+        response = await client.post("/api/v1/activities", json=body, headers=bearer(staff))
         assert response.status_code == expected, body
         assert response.headers["content-type"] == "application/problem+json"
     resident = issue_token("resident")
     assert (
-        await client.post("/api/v1/activities", json=_activity(), headers=_bearer(resident))
+        await client.post("/api/v1/activities", json=_activity(), headers=bearer(resident))
     ).status_code == 403
 
 
@@ -91,18 +88,18 @@ async def test_capacity_waitlist_and_moving_up_on_cancellation(client, issue_tok
     activity = await _create(client, issue_token("staff", role="school_staff", unit="410711100"))
     url = f"/api/v1/activities/{activity['id']}/enrolments"
     residents = [issue_token("resident") for _ in range(3)]
-    statuses = [(await client.post(url, headers=_bearer(r))).json()["status"] for r in residents]
+    statuses = [(await client.post(url, headers=bearer(r))).json()["status"] for r in residents]
     assert statuses == ["enrolled", "enrolled", "waitlisted"]
-    twice = await client.post(url, headers=_bearer(residents[0]))
+    twice = await client.post(url, headers=bearer(residents[0]))
     assert twice.status_code == 409 and twice.json()["type"].endswith("/already-enrolled")
-    assert (await client.delete(f"{url}/me", headers=_bearer(residents[0]))).status_code == 204
-    mine = await client.get("/api/v1/me/enrolments", headers=_bearer(residents[2]))
+    assert (await client.delete(f"{url}/me", headers=bearer(residents[0]))).status_code == 204
+    mine = await client.get("/api/v1/me/enrolments", headers=bearer(residents[2]))
     assert [e["status"] for e in mine.json()] == ["enrolled"]
     view = (
-        await client.get(f"/api/v1/activities/{activity['id']}", headers=_bearer(residents[1]))
+        await client.get(f"/api/v1/activities/{activity['id']}", headers=bearer(residents[1]))
     ).json()
     assert (view["enrolled"], view["waitlisted"]) == (2, 0)
-    again = await client.post(url, headers=_bearer(residents[0]))  # back of the queue
+    again = await client.post(url, headers=bearer(residents[0]))  # back of the queue
     assert again.json()["status"] == "waitlisted"
 
 
@@ -112,7 +109,7 @@ async def test_enrolment_after_closing_date_is_refused(client, issue_token) -> N
         client, issue_token("staff", role="school_staff", unit="410711100"), enrol_closes_at=closed
     )
     response = await client.post(
-        f"/api/v1/activities/{activity['id']}/enrolments", headers=_bearer(issue_token("resident"))
+        f"/api/v1/activities/{activity['id']}/enrolments", headers=bearer(issue_token("resident"))
     )
     assert response.status_code == 409 and response.json()["detail_zh"] == "该活动报名已截止。"
 
@@ -124,30 +121,30 @@ async def test_check_in_and_out_make_one_bounded_record(client, issue_token) -> 
     elsewhere = issue_token("staff", role="school_staff", unit="410711101")
     assert (
         await client.post(
-            f"/api/v1/sessions/{now_session}/check-in-code", headers=_bearer(elsewhere)
+            f"/api/v1/sessions/{now_session}/check-in-code", headers=bearer(elsewhere)
         )
     ).status_code == 404
     code = (
-        await client.post(f"/api/v1/sessions/{now_session}/check-in-code", headers=_bearer(staff))
+        await client.post(f"/api/v1/sessions/{now_session}/check-in-code", headers=bearer(staff))
     ).json()
     resident_id = str(uuid.uuid4())
     resident = issue_token("resident", subject=resident_id)
     checked = await client.post(
         f"/api/v1/sessions/{now_session}/check-in",
         json={"code": code["code"]},
-        headers=_bearer(resident),
+        headers=bearer(resident),
     )
     assert checked.status_code == 201
     twice = await client.post(
         f"/api/v1/sessions/{now_session}/check-in",
         json={"code": code["code"]},
-        headers=_bearer(resident),
+        headers=bearer(resident),
     )
     assert twice.status_code == 409
     record = await client.post(
         f"/api/v1/sessions/{now_session}/check-out",
         json={"code": code["code"]},
-        headers=_bearer(resident),
+        headers=bearer(resident),
     )
     assert record.status_code == 200, record.text
     body = record.json()
@@ -157,16 +154,16 @@ async def test_check_in_and_out_make_one_bounded_record(client, issue_token) -> 
     again = await client.post(
         f"/api/v1/sessions/{now_session}/check-out",
         json={"code": code["code"]},
-        headers=_bearer(resident),
+        headers=bearer(resident),
     )
     assert again.status_code == 409
-    listed = await client.get("/api/v1/me/records", headers=_bearer(resident))
+    listed = await client.get("/api/v1/me/records", headers=bearer(resident))
     assert [r["id"] for r in listed.json()["items"]] == [body["id"]]
     other = issue_token("resident")
-    assert (await client.get("/api/v1/me/records", headers=_bearer(other))).json()["items"] == []
+    assert (await client.get("/api/v1/me/records", headers=bearer(other))).json()["items"] == []
 
     later_code = (
-        await client.post(f"/api/v1/sessions/{later_session}/check-in-code", headers=_bearer(staff))
+        await client.post(f"/api/v1/sessions/{later_session}/check-in-code", headers=bearer(staff))
     ).json()["code"]
     for session_id, submitted, reason in (
         (later_session, later_code, "not yet valid"),
@@ -176,7 +173,7 @@ async def test_check_in_and_out_make_one_bounded_record(client, issue_token) -> 
         refused = await client.post(
             f"/api/v1/sessions/{session_id}/check-in",
             json={"code": submitted},
-            headers=_bearer(other),
+            headers=bearer(other),
         )
         assert refused.status_code == 422, reason
         assert refused.json()["reason"] == reason
@@ -188,11 +185,11 @@ async def test_attended_minutes_are_bounded_by_the_session(session_client, issue
     activity = await _create(client, staff)
     session_id = activity["sessions"][0]["id"]
     code = (
-        await client.post(f"/api/v1/sessions/{session_id}/check-in-code", headers=_bearer(staff))
+        await client.post(f"/api/v1/sessions/{session_id}/check-in-code", headers=bearer(staff))
     ).json()["code"]
     resident = issue_token("resident")
     checked = await client.post(
-        f"/api/v1/sessions/{session_id}/check-in", json={"code": code}, headers=_bearer(resident)
+        f"/api/v1/sessions/{session_id}/check-in", json={"code": code}, headers=bearer(resident)
     )
     assert checked.status_code == 201
     # the resident arrived two hours before the session began: only the session's time counts
@@ -202,7 +199,7 @@ async def test_attended_minutes_are_bounded_by_the_session(session_client, issue
     attendance.checked_in_at = datetime.now(UTC) - timedelta(hours=2)
     await db.commit()
     out = await client.post(
-        f"/api/v1/sessions/{session_id}/check-out", json={"code": code}, headers=_bearer(resident)
+        f"/api/v1/sessions/{session_id}/check-out", json={"code": code}, headers=bearer(resident)
     )
     assert out.status_code == 200, out.text
     assert 29 <= out.json()["minutes"] <= 31  # from the session start (30 minutes ago) to now
@@ -241,7 +238,7 @@ async def test_hours_are_summed_by_year_category_and_mode(session_client, issue_
     await db.commit()
     summary = (
         await client.get(
-            "/api/v1/me/hours", headers=_bearer(issue_token("resident", subject=str(learner)))
+            "/api/v1/me/hours", headers=bearer(issue_token("resident", subject=str(learner)))
         )
     ).json()
     assert summary["total_minutes"] == 195

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from credits.ingest.service import CHINA
 from credits.records.models import LearningRecord
+from testkit.http import bearer
 
 from .conftest import LEARNERS
 
@@ -22,10 +23,6 @@ def _learner(status: str = "active") -> str:
     number = f"4107119{next(_numbers):06d}X"[:14]
     LEARNERS[number] = (uuid.uuid4(), status)
     return number
-
-
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def _online_course(client: httpx.AsyncClient, issue_token, partner: str) -> str:  # type: ignore[no-untyped-def]
@@ -39,7 +36,7 @@ async def _online_course(client: httpx.AsyncClient, issue_token, partner: str) -
             "mode": "online",
             "partner": partner,
         },
-        headers=_bearer(staff),
+        headers=bearer(staff),
     )
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
@@ -62,7 +59,7 @@ def _item(
 async def _post(
     client: httpx.AsyncClient, token: str, items: list[dict], key: str | None = None
 ) -> httpx.Response:
-    headers = _bearer(token) | ({"Idempotency-Key": key} if key else {})
+    headers = bearer(token) | ({"Idempotency-Key": key} if key else {})
     return await client.post(
         "/api/v1/learning-records:batch", json={"records": items}, headers=headers
     )
@@ -180,17 +177,17 @@ async def test_bad_envelopes_and_callers_are_refused(client, issue_token) -> Non
     token = issue_token("partner", client_id="mooc-envelope")
     for body in (b"not json", b'{"records": []}', b'{"rows": [1]}'):
         response = await client.post(
-            "/api/v1/learning-records:batch", content=body, headers=_bearer(token)
+            "/api/v1/learning-records:batch", content=body, headers=bearer(token)
         )
         assert response.status_code == 422 and response.json()["type"].endswith("/invalid-batch")
     too_many = {"records": [{"id": str(n)} for n in range(1001)]}
     response = await client.post(
-        "/api/v1/learning-records:batch", json=too_many, headers=_bearer(token)
+        "/api/v1/learning-records:batch", json=too_many, headers=bearer(token)
     )
     assert response.status_code == 422 and "1001" in response.json()["detail"]
     resident = issue_token("resident")
     response = await client.post(
-        "/api/v1/learning-records:batch", json={"records": [{}]}, headers=_bearer(resident)
+        "/api/v1/learning-records:batch", json={"records": [{}]}, headers=bearer(resident)
     )
     assert response.status_code == 403
 

@@ -58,3 +58,14 @@ def health_router(readiness: ReadinessCheck) -> APIRouter:
         )
 
     return router
+
+
+def database_readiness(service_root: Path, version_table: str) -> ReadinessCheck:
+    """The readiness check of a service whose only dependency is its own database."""
+
+    async def readiness(request: Request) -> dict[str, Check]:
+        return {
+            "database": await database_check(request.app.state.engine, service_root, version_table)
+        }
+
+    return readiness

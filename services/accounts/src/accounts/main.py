@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 
 from accounts import SERVICE_ROOT
 from accounts.auth.router import router as auth_router
@@ -19,7 +19,7 @@ from accounts.pii import load_pii_cipher
 from accounts.staff.router import router as staff_router
 from kernel.app import build_service_app
 from kernel.db import make_engine, make_sessionmaker
-from kernel.health import Check, database_check
+from kernel.health import database_readiness
 from kernel.logs import configure_logging
 from kernel.tokens import StaticKeySource, TokenSigner, TokenVerifier, keys_from_jwks
 
@@ -52,16 +52,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await engine.dispose()
 
-    async def readiness(request: Request) -> dict[str, Check]:
-        return {
-            "database": await database_check(request.app.state.engine, SERVICE_ROOT, VERSION_TABLE)
-        }
-
     return build_service_app(
         title="Muye accounts service",
         version="0.1.0",
         description="Learning accounts, the school network, staff, partner clients, sign-in.",
         lifespan=lifespan,
-        readiness=readiness,
+        readiness=database_readiness(SERVICE_ROOT, VERSION_TABLE),
         routers=[auth_router, network_router, learners_router, partners_router, staff_router],
     )

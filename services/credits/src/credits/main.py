@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 
 from credits import SERVICE_ROOT
 from credits.activities.router import router as activities_router
@@ -19,7 +19,7 @@ from credits.ingest.router import router as ingest_router
 from credits.records.router import router as records_router
 from kernel.app import build_service_app
 from kernel.db import make_engine, make_sessionmaker
-from kernel.health import Check, database_check
+from kernel.health import database_readiness
 from kernel.logs import configure_logging
 from kernel.tokens import JwksKeySource, TokenVerifier
 
@@ -57,17 +57,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await accounts.aclose()
             await engine.dispose()
 
-    async def readiness(request: Request) -> dict[str, Check]:
-        return {
-            "database": await database_check(request.app.state.engine, SERVICE_ROOT, VERSION_TABLE)
-        }
-
     return build_service_app(
         title="Muye credits service",
         version="0.1.0",
         description="Activities, enrolment, attendance, learning records, credit rules, ledger.",
         lifespan=lifespan,
-        readiness=readiness,
+        readiness=database_readiness(SERVICE_ROOT, VERSION_TABLE),
         routers=[
             catalogue_router,
             activities_router,
