@@ -17,3 +17,43 @@ def password_token(client: httpx.Client, username: str, password: str) -> str:
     )
     assert response.status_code == 200, response.text
     return str(response.json()["access_token"])
+
+
+def new_resident(
+    client: httpx.Client, staff_token: str, *, town: str, password: str, **fields: object
+) -> dict[str, object]:
+    """Open a learning account in the first learning point under ``town``; return it."""
+    from testkit.people import id_number
+
+    villages = client.get("/api/v1/units", params={"under": town, "level": "learning_point"})
+    body: dict[str, object] = {
+        "name": "测试居民",
+        "id_number": id_number(),
+        "residence_unit": villages.json()["items"][0]["key"],
+        "consent": {"version": "v1", "at": "2026-11-01T08:00:00+08:00", "channel": "paper"},
+        "password": password,
+        **fields,
+    }
+    response = client.post("/api/v1/learning-accounts", json=body, headers=bearer(staff_token))
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def new_partner(client: httpx.Client, staff_token: str, client_id: str) -> str:
+    """Register a partner platform with ``records:write`` and return its access token."""
+    registered = client.post(
+        "/api/v1/partner-clients",
+        json={"client_id": client_id, "name": "合作平台", "unit": "410711", "scopes": ["records:write"]},
+        headers=bearer(staff_token),
+    )
+    assert registered.status_code == 201, registered.text
+    token = client.post(
+        "/auth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": registered.json()["client_secret"],
+        },
+    )
+    assert token.status_code == 200, token.text
+    return str(token.json()["access_token"])

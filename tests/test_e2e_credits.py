@@ -9,26 +9,19 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from accounts.cli import DEMO_STAFF
-from testkit.http import bearer, password_token
-from testkit.people import id_number, phone
+from testkit.http import bearer, new_partner, new_resident, password_token
 
 
 def test_activity_to_learning_record_through_the_gateway(gateway: httpx.Client) -> None:
     admin = password_token(gateway, DEMO_STAFF["username"], DEMO_STAFF["password"])
-    village = gateway.get("/api/v1/units", params={"under": "410711100", "level": "learning_point"})
-    account = gateway.post(
-        "/api/v1/learning-accounts",
-        json={
-            "name": "孙大爷",
-            "id_number": id_number(),
-            "phone": phone(),
-            "residence_unit": village.json()["items"][0]["key"],
-            "groups": ["elderly"],
-            "consent": {"version": "v1", "at": "2026-11-01T08:00:00+08:00", "channel": "paper"},
-            "password": "sun-da-ye-pass",
-        },
-        headers=bearer(admin),
-    ).json()
+    account = new_resident(
+        gateway,
+        admin,
+        town="410711100",
+        password="sun-da-ye-pass",
+        name="孙大爷",
+        groups=["elderly"],
+    )
     resident = password_token(gateway, account["account_number"], "sun-da-ye-pass")
 
     now = datetime.now(UTC)
@@ -98,18 +91,9 @@ def test_resident_portfolio_is_composed_and_says_what_is_missing(
     gateway: httpx.Client, stack
 ) -> None:  # type: ignore[no-untyped-def]
     admin = password_token(gateway, DEMO_STAFF["username"], DEMO_STAFF["password"])
-    village = gateway.get("/api/v1/units", params={"under": "410711101", "level": "learning_point"})
-    account = gateway.post(
-        "/api/v1/learning-accounts",
-        json={
-            "name": "周阿姨",
-            "id_number": id_number(),
-            "residence_unit": village.json()["items"][0]["key"],
-            "consent": {"version": "v1", "at": "2026-11-01T08:00:00+08:00", "channel": "app"},
-            "password": "zhou-a-yi-pass",
-        },
-        headers=bearer(admin),
-    ).json()
+    account = new_resident(
+        gateway, admin, town="410711101", password="zhou-a-yi-pass", name="周阿姨"
+    )
     resident = password_token(gateway, account["account_number"], "zhou-a-yi-pass")
     whole = gateway.get("/api/v1/me/portfolio", headers=bearer(resident))
     assert whole.status_code == 200
@@ -137,20 +121,7 @@ def test_partner_batch_through_the_gateway_with_retry_and_per_item_results(
 ) -> None:
     admin = password_token(gateway, DEMO_STAFF["username"], DEMO_STAFF["password"])
     client_id = f"mooc-{uuid.uuid4().hex[:6]}"
-    secret = gateway.post(
-        "/api/v1/partner-clients",
-        json={
-            "client_id": client_id,
-            "name": "线上平台",
-            "unit": "410711",
-            "scopes": ["records:write"],
-        },
-        headers=bearer(admin),
-    ).json()["client_secret"]
-    partner = gateway.post(
-        "/auth/token",
-        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
-    ).json()["access_token"]
+    partner = new_partner(gateway, admin, client_id)
     course = gateway.post(
         "/api/v1/activities",
         json={
@@ -162,18 +133,9 @@ def test_partner_batch_through_the_gateway_with_retry_and_per_item_results(
         },
         headers=bearer(admin),
     ).json()["id"]
-    village = gateway.get("/api/v1/units", params={"under": "410711100", "level": "learning_point"})
-    account = gateway.post(
-        "/api/v1/learning-accounts",
-        json={
-            "name": "钱奶奶",
-            "id_number": id_number(),
-            "residence_unit": village.json()["items"][0]["key"],
-            "consent": {"version": "v1", "at": "2026-11-01T08:00:00+08:00", "channel": "app"},
-            "password": "qian-nai-nai-pass",
-        },
-        headers=bearer(admin),
-    ).json()
+    account = new_resident(
+        gateway, admin, town="410711100", password="qian-nai-nai-pass", name="钱奶奶"
+    )
     start = datetime.now(UTC) - timedelta(days=1)
     records = [
         {

@@ -13,7 +13,7 @@ from credits.activities.models import Activity, Enrolment
 from credits.activities.schemas import ActivityCreate, ActivityPublic, EnrolmentPublic
 from kernel.access import WRITING_STAFF, require_resident, require_staff
 from kernel.auth import CurrentPrincipal
-from kernel.clock import aware
+from kernel.clock import aware_utc
 from kernel.db import SessionDep
 from kernel.pagination import Page, PageDep, encode_cursor
 
@@ -26,7 +26,7 @@ def _enrolment(e: Enrolment) -> EnrolmentPublic:
         activity_id=e.activity_id,
         learner_id=e.learner_id,
         status=e.status,
-        created_at=aware(e.created_at) or e.created_at,
+        created_at=aware_utc(e.created_at),
     )
 
 

@@ -14,7 +14,7 @@ from sqlmodel import col, select
 from credits.activities.models import Activity, ActivitySession, Enrolment
 from credits.activities.schemas import ActivityCreate, ActivityPublic, SessionPublic
 from credits.catalogue.models import ActivityCategory
-from kernel.clock import aware
+from kernel.clock import aware, aware_utc
 from kernel.problems import PROBLEMS, Conflict, DomainError, NotFound, ServiceUnavailable
 
 
@@ -150,8 +150,8 @@ async def public_view(session: AsyncSession, activity: Activity) -> ActivityPubl
         sessions=[
             SessionPublic(
                 id=s.id,
-                starts_at=aware(s.starts_at) or s.starts_at,
-                ends_at=aware(s.ends_at) or s.ends_at,
+                starts_at=aware_utc(s.starts_at),
+                ends_at=aware_utc(s.ends_at),
                 place=s.place,
                 planned_minutes=s.planned_minutes,
             )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from credits.records.models import LearningRecord
 from credits.records.schemas import RecordPublic
-from kernel.clock import aware
+from kernel.clock import aware_utc
 
 
 def to_public(record: LearningRecord) -> RecordPublic:
@@ -18,8 +18,8 @@ def to_public(record: LearningRecord) -> RecordPublic:
         category=record.category_code,
         mode=record.mode,
         source=record.source,
-        started_at=aware(record.started_at) or record.started_at,
-        ended_at=aware(record.ended_at) or record.ended_at,
+        started_at=aware_utc(record.started_at),
+        ended_at=aware_utc(record.ended_at),
         minutes=record.minutes,
         status=record.status,
         evidence=dict(record.evidence),
