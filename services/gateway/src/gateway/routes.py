@@ -86,6 +86,14 @@ ROUTES: tuple[Route, ...] = (
     Route(("POST",), "/api/v1/sessions/{session_id}/check-in", "credits", RESIDENT_ONLY),
     Route(("POST",), "/api/v1/sessions/{session_id}/check-out", "credits", RESIDENT_ONLY),
     Route(("GET",), "/api/v1/me/records", "credits", RESIDENT_ONLY),
+    Route(("GET",), "/api/v1/me/hours", "credits", RESIDENT_ONLY),
+    Route(("GET",), "/api/v1/learning-records", "credits", READING_STAFF),
+    Route(
+        ("POST",),
+        "/api/v1/learning-records/{record_id}/status",
+        "credits",
+        (roles.SCHOOL_STAFF, roles.COLLEGE_STAFF, roles.DISTRICT_ADMIN),
+    ),
     Route(
         ("POST",),
         "/api/v1/learning-records:batch",

@@ -6,7 +6,17 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field
 
 from credits.db import Base
@@ -78,3 +88,27 @@ class LearningRecord(Base, table=True):
     status_changed_by: str = Field(max_length=60)
     status_reason: str | None = Field(default=None, max_length=200)
     created_at: datetime = Field(default_factory=_now, sa_column=_ts())
+
+
+class RecordStatusChange(Base, table=True):
+    """状态变更: who moved a record from one status to another, when and why (never deleted)."""
+
+    __tablename__ = "record_status_change"
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    )
+    record_id: int = Field(
+        sa_column=Column(
+            BigInteger().with_variant(Integer(), "sqlite"),
+            ForeignKey("learning_record.id"),
+            nullable=False,
+            index=True,
+        )
+    )
+    from_status: str = Field(max_length=10)
+    to_status: str = Field(max_length=10)
+    changed_by: str = Field(max_length=60)
+    changed_at: datetime = Field(default_factory=_now, sa_column=_ts())
+    reason: str = Field(max_length=200)

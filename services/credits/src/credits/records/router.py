@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from sqlalchemy import func
 from sqlalchemy import select as sql_select  # sqlmodel's select types at most four columns
 from sqlmodel import col, select
 
-from credits.records.models import LearningRecord
-from credits.records.schemas import HoursBucket, HoursSummary, RecordPublic
+from credits.records import workflow
+from credits.records.models import LearningRecord, RecordStatusChange
+from credits.records.schemas import HoursBucket, HoursSummary, RecordPublic, StatusChangeRequest
 from credits.records.service import to_public
-from kernel.access import require_resident
+from kernel.access import READING_STAFF, require_resident, require_staff
 from kernel.auth import CurrentPrincipal
 from kernel.db import SessionDep
 from kernel.pagination import Page, PageDep, encode_cursor
+from kernel.problems import PROBLEMS, Conflict, NotFound
 
 router = APIRouter(prefix="/api/v1", tags=["learning records"])
 
@@ -79,3 +83,99 @@ async def my_hours(principal: CurrentPrincipal, session: SessionDep) -> HoursSum
         offline_minutes=total_minutes - online,
         buckets=buckets,
     )
+
+
+REVIEWERS = ("school_staff", "college_staff", "district_admin")
+
+
+class StatusChangeRefused(Conflict):
+    """The record cannot move from its status to the one asked for."""
+
+    type = PROBLEMS + "record-status-change-refused"
+    title = "Status change refused"
+
+
+@router.get("/learning-records", response_model=Page[RecordPublic])
+async def list_records(
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    page: PageDep,
+    learner: uuid.UUID | None = None,
+    activity: uuid.UUID | None = None,
+    category: Annotated[str | None, Query(max_length=40)] = None,
+    mode: Annotated[str | None, Query(pattern="^(offline|online|blended)$")] = None,
+    status: Annotated[str | None, Query(pattern="^(pending|verified|rejected|voided)$")] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Page[RecordPublic]:
+    """Records of activities hosted in the caller's unit and below, newest first, filtered."""
+    path = require_staff(principal, READING_STAFF)
+    query = select(LearningRecord).where(
+        col(LearningRecord.host_unit_path).startswith(path, autoescape=True)
+    )
+    for column, value in (
+        (LearningRecord.learner_id, learner),
+        (LearningRecord.activity_id, activity),
+        (LearningRecord.category_code, category),
+        (LearningRecord.mode, mode),
+        (LearningRecord.status, status),
+    ):
+        if value is not None:
+            query = query.where(col(column) == value)
+    if since is not None:
+        query = query.where(col(LearningRecord.started_at) >= since)
+    if until is not None:
+        query = query.where(col(LearningRecord.started_at) < until)
+    if page.cursor:
+        query = query.where(col(LearningRecord.id) < int(page.cursor.get("before", 0)))
+    rows = (
+        (await session.execute(query.order_by(col(LearningRecord.id).desc()).limit(page.limit + 1)))
+        .scalars()
+        .all()
+    )
+    items = [to_public(r) for r in rows[: page.limit]]
+    more = len(rows) > page.limit
+    return Page[RecordPublic](
+        items=items, next_cursor=encode_cursor({"before": items[-1].id}) if more else None
+    )
+
+
+@router.post("/learning-records/{record_id}/status", response_model=RecordPublic)
+async def change_status(
+    record_id: int, body: StatusChangeRequest, principal: CurrentPrincipal, session: SessionDep
+) -> RecordPublic:
+    """Verify, reject or void a record (school or college staff covering its activity).
+
+    The change and its reason are kept in the record's history; nothing is deleted.
+    """
+    path = require_staff(principal, REVIEWERS)
+    record = (
+        await session.execute(
+            select(LearningRecord).where(col(LearningRecord.id) == record_id).with_for_update()
+        )
+    ).scalar_one_or_none()
+    if record is None or not record.host_unit_path.startswith(path):
+        raise NotFound(
+            f"No learning record {record_id} that you may review.", detail_zh="找不到该学习记录。"
+        )
+    if not workflow.may_change(record.status, body.status):
+        raise StatusChangeRefused(
+            f"A {record.status} record cannot become {body.status}.",
+            detail_zh="该学习记录当前状态不允许此变更。",
+            current=record.status,
+        )
+    now = datetime.now(UTC)
+    session.add(
+        RecordStatusChange(
+            record_id=record_id,
+            from_status=record.status,
+            to_status=body.status,
+            changed_by=principal.subject,
+            changed_at=now,
+            reason=body.reason,
+        )
+    )
+    record.status, record.status_changed_at = body.status, now
+    record.status_changed_by, record.status_reason = principal.subject, body.reason
+    await session.commit()
+    return to_public(record)

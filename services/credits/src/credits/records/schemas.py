@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class RecordPublic(BaseModel):
@@ -43,3 +43,11 @@ class HoursSummary(BaseModel):
     online_minutes: int
     offline_minutes: int
     buckets: list[HoursBucket]
+
+
+class StatusChangeRequest(BaseModel):
+    """Verify, reject or void a record, always with a reason."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    status: Literal["verified", "rejected", "voided"]
+    reason: str = Field(min_length=1, max_length=200)
