@@ -43,7 +43,12 @@ def new_partner(client: httpx.Client, staff_token: str, client_id: str) -> str:
     """Register a partner platform with ``records:write`` and return its access token."""
     registered = client.post(
         "/api/v1/partner-clients",
-        json={"client_id": client_id, "name": "合作平台", "unit": "410711", "scopes": ["records:write"]},
+        json={
+            "client_id": client_id,
+            "name": "合作平台",
+            "unit": "410711",
+            "scopes": ["records:write"],
+        },
         headers=bearer(staff_token),
     )
     assert registered.status_code == 201, registered.text
