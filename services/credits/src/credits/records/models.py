@@ -44,7 +44,14 @@ class Attendance(Base, table=True):
     learner_id: uuid.UUID = Field(index=True)
     checked_in_at: datetime = Field(sa_column=_ts())
     checked_out_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
-    record_id: int | None = Field(default=None, foreign_key="learning_record.id")
+    record_id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(Integer(), "sqlite"),
+            ForeignKey("learning_record.id"),
+            nullable=True,
+        ),
+    )
 
 
 class LearningRecord(Base, table=True):
