@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from credits.ingest import service
@@ -37,6 +38,14 @@ class IdempotencyKeyReused(DomainError):
     title = "Idempotency key reused"
 
 
+async def _stored_answer(session: AsyncSession, client: str, key: str) -> IdempotencyRecord | None:
+    """The answer stored under this client's Idempotency-Key, if any."""
+    query = select(IdempotencyRecord).where(
+        col(IdempotencyRecord.client) == client, col(IdempotencyRecord.key) == key
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
 @router.post("/learning-records:batch", response_model=BatchResult)
 async def post_batch(
     request: Request,
@@ -59,14 +68,7 @@ async def post_batch(
     body = await request.body()  # parsed once, here; the gateway passed the bytes through
     digest = hashlib.sha256(body).hexdigest()
     if idempotency_key:
-        stored = (
-            await session.execute(
-                select(IdempotencyRecord).where(
-                    col(IdempotencyRecord.client) == client_id,
-                    col(IdempotencyRecord.key) == idempotency_key,
-                )
-            )
-        ).scalar_one_or_none()
+        stored = await _stored_answer(session, client_id, idempotency_key)
         if stored is not None:
             if stored.request_hash != digest:
                 raise IdempotencyKeyReused("This Idempotency-Key was used with a different body.")
@@ -108,14 +110,8 @@ async def post_batch(
         except IntegrityError:
             # the same key is being served concurrently: give up ours, answer with theirs
             await session.rollback()
-            stored = (
-                await session.execute(
-                    select(IdempotencyRecord).where(
-                        col(IdempotencyRecord.client) == client_id,
-                        col(IdempotencyRecord.key) == idempotency_key,
-                    )
-                )
-            ).scalar_one()
+            stored = await _stored_answer(session, client_id, idempotency_key)
+            assert stored is not None  # the concurrent request committed it
             return JSONResponse(
                 stored.response,
                 status_code=stored.status_code,
