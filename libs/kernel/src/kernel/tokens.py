@@ -120,8 +120,10 @@ class JwksKeySource:
         self._min_refresh = min_refresh_seconds
         self._max_stale = max_stale_seconds
         self._keys: dict[str, Key] = {}
-        self._fetched_at = 0.0
-        self._attempted_at = -1e18
+        # never fetched: "long ago", whatever the monotonic clock's origin (it counts from
+        # boot on Linux, so 0.0 would look fresh on a machine up for less than the TTL)
+        self._fetched_at = float("-inf")
+        self._attempted_at = float("-inf")
         self._lock = asyncio.Lock()
         self.fetch_count = 0
 
