@@ -94,3 +94,22 @@ def test_shipped_network_data_is_consistent() -> None:
         if unit["level"] == "learning_point" and not code:
             assert unit["demo"], unit
     assert "demo" in data["source"]["note"].lower() or "invented" in data["source"]["note"].lower()
+
+
+def test_learning_points_are_the_nbs_village_divisions() -> None:
+    """Each learning point is one 12-digit NBS village/community division under its town."""
+    units = muye_network()["units"]
+    by_key = {u["key"]: u for u in units}
+    points = [u for u in units if u["level"] == "learning_point"]
+    assert len(points) == 94  # every 410711 row of villages.csv (see data/SOURCE.md)
+    for point in points:
+        code = point["division_code"]
+        assert len(code) == 12 and code.isdigit() and point["key"] == code, point
+        assert by_key[point["parent"]]["division_code"] == code[:9], point
+        assert "委员会" in point["division_name"] or "居委会" in point["division_name"], point
+        assert point["name"].endswith(("村学习点", "社区学习点")), point
+        assert "unit" not in point["demo"], point  # the unit is real; only its population is not
+    towns = [u for u in units if u["level"] == "town_school"]
+    assert all(any(p["parent"] == t["key"] for p in points) for t in towns)
+    assert by_key["410711100200"]["division_name"] == "李庄村民委员会"
+    assert by_key["410711100200"]["name"] == "李庄村学习点"
