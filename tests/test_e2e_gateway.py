@@ -140,6 +140,9 @@ def _fill(template: str, someone_else: str) -> str:
         "activity_id": "00000000-0000-0000-0000-000000000000",
         "session_id": "00000000-0000-0000-0000-000000000000",
         "record_id": "1",
+        "version_id": "1",
+        "learner_id": someone_else,
+        "transaction_id": "1",
     }
     return re.sub(r"\{([a-z_]+)\}", lambda m: values[m.group(1)], template)
 

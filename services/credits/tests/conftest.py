@@ -5,17 +5,20 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from jose import jwt
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from credits import SERVICE_ROOT
-from credits.catalogue.service import default_categories, load_categories
+from credits.cli import seed_reference_data
 from credits.config import Settings
 from credits.main import create_app
+from credits.records.models import LearningRecord
 from kernel.tokens import StaticKeySource, TokenSigner, TokenVerifier, keys_from_jwks
 from testkit.apps import rolled_back_client, running
 from testkit.fixtures import BACKENDS, migrated_database
@@ -23,7 +26,7 @@ from testkit.tokens import private_jwk, public_jwk
 
 
 async def _seed(session: AsyncSession) -> None:
-    await load_categories(session=session, data=default_categories())
+    await seed_reference_data(session)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -39,7 +42,13 @@ async def credits_app(
     credits_db: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[FastAPI]:
     data_dir: Path = tmp_path_factory.mktemp("credits-data")
-    settings = Settings(database_url=credits_db, data_dir=data_dir, log_level="WARNING")
+    # no background worker: each test settles what it needs, inside its rolled-back transaction
+    settings = Settings(
+        database_url=credits_db,
+        data_dir=data_dir,
+        log_level="WARNING",
+        accrual_interval_seconds=0,
+    )
     async with running(create_app(settings)) as app:
         yield app
 
@@ -61,6 +70,8 @@ def client(session_client: tuple[httpx.AsyncClient, AsyncSession]) -> httpx.Asyn
 ISSUER_KEY = private_jwk("test-issuer")
 # learning accounts as the accounts service would report them: number -> (id, status)
 LEARNERS: dict[str, tuple[uuid.UUID, str]] = {}
+# learner id -> residence unit path, as the accounts service knows it
+LEARNER_HOMES: dict[str, str] = {}
 UNIT_PATHS = {
     "410711": "/410711/",
     "410711100": "/410711/410711100/",
@@ -83,6 +94,14 @@ def issue_token(credits_app: FastAPI):  # type: ignore[no-untyped-def]
     )
 
     async def units(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and request.url.path.startswith("/api/v1/learning-accounts/"):
+            # the accounts service answers 200 to staff covering the learner's residence
+            learner = request.url.path.rsplit("/", 1)[-1]
+            token = request.headers["authorization"].split()[-1]
+            claims = jwt.get_unverified_claims(token)
+            home = LEARNER_HOMES.get(learner)
+            covered = home is not None and home.startswith(claims.get("unit_path", "-"))
+            return httpx.Response(200 if covered else 404, json={"id": learner})
         if request.url.path == "/api/v1/learning-accounts/lookup":
             numbers = json.loads(request.content)["account_numbers"]
             found = [
@@ -124,3 +143,92 @@ def issue_token(credits_app: FastAPI):  # type: ignore[no-untyped-def]
         )
 
     return make
+
+
+class Factory:
+    """Arrange activities and records for a test, through the API or straight in the DB."""
+
+    def __init__(self, client: httpx.AsyncClient, db: AsyncSession, issue_token) -> None:  # type: ignore[no-untyped-def]
+        self.client, self.db, self.issue_token = client, db, issue_token
+
+    async def activity(
+        self,
+        *,
+        unit: str = "410711100",
+        kind: str = "course",
+        category: str = "law",
+        mode: str = "offline",
+        sessions: int = 0,
+        start: datetime = datetime(2026, 3, 2, 1, tzinfo=UTC),
+        partner: str | None = None,
+    ) -> tuple[uuid.UUID, list[uuid.UUID]]:
+        """An activity hosted by ``unit`` with weekly two-hour sessions."""
+        staff = self.issue_token("staff", role="college_staff", unit="410711")
+        body: dict[str, object] = {
+            "title": "测试课程",
+            "kind": kind,
+            "category": category,
+            "mode": mode,
+            "host_unit": unit,
+            "sessions": [
+                {
+                    "starts_at": (start + timedelta(days=7 * n)).isoformat(),
+                    "ends_at": (start + timedelta(days=7 * n, hours=2)).isoformat(),
+                }
+                for n in range(sessions)
+            ],
+        }
+        if partner:
+            body["partner"] = partner
+        response = await self.client.post(
+            "/api/v1/activities", json=body, headers={"Authorization": f"Bearer {staff}"}
+        )
+        assert response.status_code == 201, response.text
+        data = response.json()
+        return uuid.UUID(data["id"]), [uuid.UUID(s["id"]) for s in data["sessions"]]
+
+    async def records(
+        self,
+        learner: uuid.UUID,
+        activity: uuid.UUID,
+        *,
+        count: int = 1,
+        minutes: int = 600,
+        source: str = "staff_entry",
+        status: str = "pending",
+        start: datetime = datetime(2026, 3, 2, 1, tzinfo=UTC),
+        category: str = "law",
+        mode: str = "offline",
+        host_path: str = "/410711/410711100/",
+        sessions: list[uuid.UUID] | None = None,
+        every: timedelta = timedelta(days=1),
+    ) -> list[int]:
+        """``count`` records of the learner, one per ``every``, straight into the database."""
+        made = []
+        for n in range(count):
+            begins = start + every * n
+            record = LearningRecord(
+                learner_id=learner,
+                activity_id=activity,
+                session_id=sessions[n] if sessions else None,
+                category_code=category,
+                mode=mode,
+                host_unit_path=host_path,
+                source=source,
+                started_at=begins,
+                ended_at=begins + timedelta(minutes=max(minutes, 1)),
+                minutes=minutes,
+                status=status,
+                status_changed_by="test",
+            )
+            self.db.add(record)
+            await self.db.flush()
+            assert record.id is not None
+            made.append(record.id)
+        await self.db.commit()
+        return made
+
+
+@pytest.fixture
+def factory(session_client: tuple[httpx.AsyncClient, AsyncSession], issue_token) -> Factory:  # type: ignore[no-untyped-def]
+    return Factory(session_client[0], session_client[1], issue_token)

@@ -7,11 +7,31 @@ import asyncio
 import json
 import sys
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from credits import SERVICE_ROOT
 from credits.catalogue.service import default_categories, load_categories
 from credits.config import Settings
-from kernel.db import run_in_transaction
+from credits.ledger.worker import drain
+from credits.rules.service import load_default_rules
+from kernel.db import make_engine, make_sessionmaker, run_in_transaction
 from kernel.migrations import upgrade_to_head
+
+
+async def seed_reference_data(session: AsyncSession) -> dict[str, object]:
+    """Load everything the service ships as data (idempotent)."""
+    return {
+        "categories": await load_categories(session=session, data=default_categories()),
+        "rules": await load_default_rules(session=session),
+    }
+
+
+async def _accrue(url: str) -> int:
+    engine = make_engine(url)
+    try:
+        return await drain(make_sessionmaker(engine))
+    finally:
+        await engine.dispose()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,19 +40,17 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("migrate", help="apply every migration (alembic upgrade head)")
     commands.add_parser("seed", help="load the reference data shipped with the service")
+    commands.add_parser("accrue", help="settle every learner whose records changed, now")
     args = parser.parse_args(argv)
     settings = Settings()
     if args.command == "migrate":
         upgrade_to_head(SERVICE_ROOT, settings.database_url)
         print("credits: migrations at head")
     elif args.command == "seed":
-        counts = asyncio.run(
-            run_in_transaction(
-                settings.database_url,
-                lambda s: load_categories(session=s, data=default_categories()),
-            )
-        )
-        print(f"credits: categories {json.dumps(counts)}")
+        counts = asyncio.run(run_in_transaction(settings.database_url, seed_reference_data))
+        print(f"credits: reference data {json.dumps(counts)}")
+    elif args.command == "accrue":
+        print(f"credits: settled {asyncio.run(_accrue(settings.database_url))} records")
     return 0
 
 

@@ -26,6 +26,9 @@ class Settings(DatabaseSettings):
     generate_checkin_key: bool = True
     # how long before a session starts its check-in code already works
     checkin_opens_minutes: int = 15
+    # how often the ledger's outbox worker looks for unsettled records (0: never; then
+    # POST /api/v1/ledger/settlements or `credits-admin accrue` settles them)
+    accrual_interval_seconds: float = 2.0
 
     @model_validator(mode="after")
     def _defaults_from_data_dir(self) -> Settings:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -16,7 +18,10 @@ from credits.catalogue.router import router as catalogue_router
 from credits.config import Settings
 from credits.db import VERSION_TABLE
 from credits.ingest.router import router as ingest_router
+from credits.ledger.router import router as ledger_router
+from credits.ledger.worker import accrual_worker
 from credits.records.router import router as records_router
+from credits.rules.router import router as rules_router
 from kernel.app import build_service_app
 from kernel.db import make_engine, make_sessionmaker
 from kernel.health import database_readiness
@@ -50,9 +55,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             audience=settings.token_audience,
             leeway_seconds=settings.token_leeway_seconds,
         )
+        worker = accrual_worker(app.state.sessionmaker, settings.accrual_interval_seconds)
         try:
             yield
         finally:
+            if worker is not None:
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
             await jwks_client.aclose()
             await accounts.aclose()
             await engine.dispose()
@@ -69,5 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             attendance_router,
             records_router,
             ingest_router,
+            rules_router,
+            ledger_router,
         ],
     )

@@ -6,4 +6,6 @@ def load_all() -> None:
     from credits.activities import models as _activities  # noqa: F401
     from credits.catalogue import models as _catalogue  # noqa: F401
     from credits.ingest import models as _ingest  # noqa: F401
+    from credits.ledger import models as _ledger  # noqa: F401
     from credits.records import models as _records  # noqa: F401
+    from credits.rules import models as _rules  # noqa: F401

@@ -39,6 +39,8 @@ class Route:
 
 
 RESIDENT_ONLY = (roles.RESIDENT,)
+LEDGER_KEEPERS = (roles.COLLEGE_STAFF, roles.DISTRICT_ADMIN)
+LEDGER_AUDITORS = (roles.AUDITOR, roles.COLLEGE_STAFF, roles.DISTRICT_ADMIN)
 
 ROUTES: tuple[Route, ...] = (
     Route(("POST",), "/auth/token", "accounts", PUBLIC),
@@ -94,6 +96,25 @@ ROUTES: tuple[Route, ...] = (
         "credits",
         (roles.SCHOOL_STAFF, roles.COLLEGE_STAFF, roles.DISTRICT_ADMIN),
     ),
+    # credit rules (public policy) and the ledger
+    Route(("GET",), "/api/v1/rule-versions", "credits", PUBLIC),
+    Route(("GET",), "/api/v1/rule-versions/{version_id}", "credits", PUBLIC),
+    Route(("POST",), "/api/v1/rule-versions", "credits", LEDGER_KEEPERS),
+    Route(("POST",), "/api/v1/rule-versions/{version_id}/publish", "credits", LEDGER_KEEPERS),
+    Route(("GET",), "/api/v1/me/credits", "credits", RESIDENT_ONLY),
+    Route(("GET",), "/api/v1/me/credit-history", "credits", RESIDENT_ONLY),
+    # staff covering the learner (the service asks accounts) and auditors
+    Route(("GET",), "/api/v1/learners/{learner_id}/credits", "credits", READING_STAFF),
+    Route(("GET",), "/api/v1/learners/{learner_id}/credit-history", "credits", READING_STAFF),
+    Route(
+        ("GET",),
+        "/api/v1/credit-transactions/{transaction_id}",
+        "credits",
+        (*READING_STAFF, roles.RESIDENT),
+    ),
+    Route(("POST",), "/api/v1/ledger/settlements", "credits", LEDGER_KEEPERS),
+    Route(("POST",), "/api/v1/ledger/expiry-runs", "credits", LEDGER_KEEPERS),
+    Route(("GET",), "/api/v1/ledger/reconciliation", "credits", LEDGER_AUDITORS),
     Route(
         ("POST",),
         "/api/v1/learning-records:batch",

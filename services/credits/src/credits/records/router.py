@@ -11,6 +11,8 @@ from sqlalchemy import func
 from sqlalchemy import select as sql_select  # sqlmodel's select types at most four columns
 from sqlmodel import col, select
 
+from credits.ledger import service as ledger
+from credits.ledger import settlement
 from credits.records import workflow
 from credits.records.models import LearningRecord, RecordStatusChange
 from credits.records.schemas import HoursBucket, HoursSummary, RecordPublic, StatusChangeRequest
@@ -149,11 +151,20 @@ async def change_status(
     The change and its reason are kept in the record's history; nothing is deleted.
     """
     path = require_staff(principal, REVIEWERS)
-    record = (
+    learner = (
         await session.execute(
-            select(LearningRecord).where(col(LearningRecord.id) == record_id).with_for_update()
+            select(col(LearningRecord.learner_id)).where(col(LearningRecord.id) == record_id)
         )
     ).scalar_one_or_none()
+    record = None
+    if learner is not None:
+        # the learner's ledger lock first, then the record: the order the ledger worker takes
+        await ledger.lock_learners(session, [learner])
+        record = (
+            await session.execute(
+                select(LearningRecord).where(col(LearningRecord.id) == record_id).with_for_update()
+            )
+        ).scalar_one_or_none()
     if record is None or not record.host_unit_path.startswith(path):
         raise NotFound(
             f"No learning record {record_id} that you may review.", detail_zh="找不到该学习记录。"
@@ -177,5 +188,9 @@ async def change_status(
     )
     record.status, record.status_changed_at = body.status, now
     record.status_changed_by, record.status_reason = principal.subject, body.reason
+    await session.flush()
+    # credits follow the status in the same transaction: earned on verification, taken back
+    # on voiding or rejection
+    await settlement.settle(session, [record.learner_id], actor=f"staff:{principal.subject}")
     await session.commit()
     return to_public(record)

@@ -1,0 +1,50 @@
+"""Whose learner data a caller may read: the learner, or staff the accounts service says cover
+the learner's residence. Credits keeps no residence data, so it asks, with the caller's token."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+from fastapi import Request
+
+from kernel.access import READING_STAFF, staff_path
+from kernel.problems import NotFound, ServiceUnavailable
+from kernel.tokens import Principal
+
+
+def _not_found(learner_id: uuid.UUID) -> NotFound:
+    return NotFound(
+        f"No learner {learner_id} that you may see.", detail_zh="找不到该学习者或无权查看。"
+    )
+
+
+async def require_visible_learner(
+    request: Request, principal: Principal, learner_id: uuid.UUID
+) -> None:
+    """Refuse (404) unless the caller is the learner or staff covering them."""
+    if principal.kind == "resident":
+        if principal.subject != str(learner_id):
+            raise _not_found(learner_id)
+        return
+    if staff_path(principal) is None or not principal.has_role(*READING_STAFF):
+        raise _not_found(learner_id)
+    accounts: httpx.AsyncClient = request.app.state.accounts
+    try:
+        response = await accounts.get(
+            f"/api/v1/learning-accounts/{learner_id}",
+            headers={"authorization": request.headers["authorization"]},
+            timeout=5.0,
+        )
+    except httpx.HTTPError:
+        raise ServiceUnavailable(
+            "Whether you may see this learner cannot be checked right now; try again.",
+            detail_zh="暂时无法核实查看权限，请稍后再试。",
+        ) from None
+    if response.status_code in (403, 404):
+        raise _not_found(learner_id)
+    if response.status_code != 200:
+        raise ServiceUnavailable(
+            "Whether you may see this learner cannot be checked right now; try again.",
+            detail_zh="暂时无法核实查看权限，请稍后再试。",
+        )

@@ -1,0 +1,130 @@
+"""Routes of the credit rules: read by anyone, authored and published by the college."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, time
+
+from fastapi import APIRouter, Depends
+from sqlalchemy import select as sql_select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from credits.ledger import settlement
+from credits.records.models import LearningRecord
+from credits.rules import engine
+from credits.rules import service as rules
+from credits.rules.models import RuleVersion
+from credits.rules.schemas import (
+    BalanceChange,
+    CorrectionRequest,
+    CorrectionResult,
+    RuleVersionCreate,
+    RuleVersionPublic,
+)
+from kernel.access import require_staff
+from kernel.auth import CurrentPrincipal, require_roles
+from kernel.db import SessionDep
+from kernel.roles import COLLEGE_STAFF, DISTRICT_ADMIN
+
+router = APIRouter(prefix="/api/v1", tags=["credit rules"])
+
+RULE_AUTHORS = (COLLEGE_STAFF, DISTRICT_ADMIN)
+CHUNK = 500
+
+
+@router.get("/rule-versions", response_model=list[RuleVersionPublic])
+async def list_versions(session: SessionDep) -> list[RuleVersionPublic]:
+    """Every rule version, published and draft, oldest first (the rules are public)."""
+    rows = await session.execute(select(RuleVersion).order_by(col(RuleVersion.id)))
+    return [rules.to_public(v) for v in rows.scalars()]
+
+
+@router.get("/rule-versions/{version_id}", response_model=RuleVersionPublic)
+async def get_version(version_id: int, session: SessionDep) -> RuleVersionPublic:
+    """One rule version with its body and digest."""
+    return rules.to_public(await rules.get_or_raise(session, version_id))
+
+
+@router.post(
+    "/rule-versions",
+    response_model=RuleVersionPublic,
+    status_code=201,
+    dependencies=[Depends(require_roles(*RULE_AUTHORS))],  # refused before the body is read
+)
+async def create_version(
+    body: RuleVersionCreate, principal: CurrentPrincipal, session: SessionDep
+) -> RuleVersionPublic:
+    """A new draft (college staff); validated now, published later."""
+    require_staff(principal, RULE_AUTHORS)
+    version = await rules.create_draft(session=session, data=body, actor=principal.subject)
+    await session.commit()
+    return rules.to_public(version)
+
+
+async def _affected_learners(session: AsyncSession, version: RuleVersion) -> list[uuid.UUID]:
+    start = datetime.combine(version.effective_from, time.min, engine.CHINA)
+    query = sql_select(col(LearningRecord.learner_id)).where(
+        col(LearningRecord.started_at) >= start
+    )
+    if version.effective_to is not None:
+        end = datetime.combine(version.effective_to, time.min, engine.CHINA)
+        query = query.where(col(LearningRecord.started_at) < end)
+    rows = await session.execute(
+        query.group_by(col(LearningRecord.learner_id)).order_by(col(LearningRecord.learner_id))
+    )
+    return list(rows.scalars())
+
+
+@router.post("/rule-versions/{version_id}/publish", response_model=CorrectionResult)
+async def publish(
+    version_id: int, body: CorrectionRequest, principal: CurrentPrincipal, session: SessionDep
+) -> CorrectionResult:
+    """Publish a draft and settle every learner whose credits it changes.
+
+    With ``dry_run`` (the default) nothing is published: the answer lists every balance that
+    would change and by how much. Without it the version is published and adjustment entries
+    citing it are posted in the same transaction. History is never rewritten.
+    """
+    require_staff(principal, RULE_AUTHORS)
+    version = await rules.get_or_raise(session, version_id)
+    if body.dry_run:
+        rules.require_draft(version)
+        extra = [rules.as_ruleset(version)]
+    else:
+        rules.mark_published(version, actor=principal.subject, reason=body.reason)
+        await session.flush()
+        extra = []
+    learners = await _affected_learners(session, version)
+    changes: list[BalanceChange] = []
+    for start in range(0, len(learners), CHUNK):
+        outcome = await settlement.settle(
+            session,
+            learners[start : start + CHUNK],
+            actor=f"staff:{principal.subject}",
+            extra_versions=extra,
+            write=not body.dry_run,
+            lock=not body.dry_run,
+            cause_version_id=version.id,
+            memo=f"rule correction: {body.reason}"[:200],
+        )
+        changes.extend(
+            BalanceChange(
+                learner_id=str(c.learner_id),
+                category=c.category,
+                before_hundredths=c.before,
+                after_hundredths=c.after,
+                delta_hundredths=c.delta,
+            )
+            for c in outcome.changes
+        )
+    if not body.dry_run:
+        await session.commit()
+    assert version.id is not None
+    return CorrectionResult(
+        version_id=version.id,
+        dry_run=body.dry_run,
+        learners=len(learners),
+        changes=changes,
+        total_delta_hundredths=sum(c.delta_hundredths for c in changes),
+    )
