@@ -143,6 +143,9 @@ def _fill(template: str, someone_else: str) -> str:
         "version_id": "1",
         "learner_id": someone_else,
         "transaction_id": "1",
+        "certification_id": "00000000-0000-0000-0000-000000000000",
+        "evidence_id": "00000000-0000-0000-0000-000000000000",
+        "conversion_id": "00000000-0000-0000-0000-000000000000",
     }
     return re.sub(r"\{([a-z_]+)\}", lambda m: values[m.group(1)], template)
 

@@ -101,7 +101,10 @@ def issue_token(credits_app: FastAPI):  # type: ignore[no-untyped-def]
             claims = jwt.get_unverified_claims(token)
             home = LEARNER_HOMES.get(learner)
             covered = home is not None and home.startswith(claims.get("unit_path", "-"))
-            return httpx.Response(200 if covered else 404, json={"id": learner})
+            residence = home.rstrip("/").rsplit("/", 1)[-1] if home else None
+            return httpx.Response(
+                200 if covered else 404, json={"id": learner, "residence_unit": residence}
+            )
         if request.url.path == "/api/v1/learning-accounts/lookup":
             numbers = json.loads(request.content)["account_numbers"]
             found = [
@@ -111,9 +114,11 @@ def issue_token(credits_app: FastAPI):  # type: ignore[no-untyped-def]
             ]
             return httpx.Response(200, json={"found": found})
         key = request.url.path.rsplit("/", 1)[-1]
-        if key not in UNIT_PATHS:
+        homes = [h for h in LEARNER_HOMES.values() if h.endswith(f"/{key}/")]
+        path = UNIT_PATHS.get(key) or (homes[0] if homes else None)
+        if path is None:
             return httpx.Response(404, json={"type": "not-found"})
-        return httpx.Response(200, json={"key": key, "path": UNIT_PATHS[key]})
+        return httpx.Response(200, json={"key": key, "path": path})
 
     credits_app.state.accounts = httpx.AsyncClient(
         transport=httpx.MockTransport(units), base_url="http://accounts"

@@ -11,7 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from credits import SERVICE_ROOT
 from credits.catalogue.service import default_categories, load_categories
+from credits.certification.service import default_standards, load_standards
 from credits.config import Settings
+from credits.conversion.service import default_targets, load_targets
 from credits.ledger.worker import drain
 from credits.rules.service import load_default_rules
 from kernel.db import make_engine, make_sessionmaker, run_in_transaction
@@ -23,6 +25,8 @@ async def seed_reference_data(session: AsyncSession) -> dict[str, object]:
     return {
         "categories": await load_categories(session=session, data=default_categories()),
         "rules": await load_default_rules(session=session),
+        "conversion_targets": await load_targets(session=session, data=default_targets()),
+        "certification_standards": await load_standards(session=session, data=default_standards()),
     }
 
 

@@ -29,6 +29,8 @@ class Settings(DatabaseSettings):
     # how often the ledger's outbox worker looks for unsettled records (0: never; then
     # POST /api/v1/ledger/settlements or `credits-admin accrue` settles them)
     accrual_interval_seconds: float = 2.0
+    # the largest evidence file a certification accepts (kept under data_dir/evidence)
+    evidence_max_bytes: int = 5_000_000
 
     @model_validator(mode="after")
     def _defaults_from_data_dir(self) -> Settings:

@@ -4,6 +4,7 @@ the learner's residence. Credits keeps no residence data, so it asks, with the c
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import httpx
 from fastapi import Request
@@ -21,12 +22,16 @@ def _not_found(learner_id: uuid.UUID) -> NotFound:
 
 async def require_visible_learner(
     request: Request, principal: Principal, learner_id: uuid.UUID
-) -> None:
-    """Refuse (404) unless the caller is the learner or staff covering them."""
+) -> dict[str, Any]:
+    """Refuse (404) unless the caller is the learner or staff covering them.
+
+    Returns what the accounts service said of the learner to staff (masked), or {} for the
+    learner themself.
+    """
     if principal.kind == "resident":
         if principal.subject != str(learner_id):
             raise _not_found(learner_id)
-        return
+        return {}
     if staff_path(principal) is None or not principal.has_role(*READING_STAFF):
         raise _not_found(learner_id)
     accounts: httpx.AsyncClient = request.app.state.accounts
@@ -48,3 +53,5 @@ async def require_visible_learner(
             "Whether you may see this learner cannot be checked right now; try again.",
             detail_zh="暂时无法核实查看权限，请稍后再试。",
         )
+    found: dict[str, Any] = response.json()
+    return found

@@ -15,7 +15,9 @@ from credits.activities.router import router as activities_router
 from credits.attendance.keys import load_checkin_secret
 from credits.attendance.router import router as attendance_router
 from credits.catalogue.router import router as catalogue_router
+from credits.certification.router import router as certification_router
 from credits.config import Settings
+from credits.conversion.router import router as conversion_router
 from credits.db import VERSION_TABLE
 from credits.ingest.router import router as ingest_router
 from credits.ledger.router import router as ledger_router
@@ -81,5 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ingest_router,
             rules_router,
             ledger_router,
+            certification_router,
+            conversion_router,
         ],
     )

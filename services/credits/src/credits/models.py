@@ -5,6 +5,8 @@ def load_all() -> None:
     """Register all credits tables on :data:`credits.db.metadata`."""
     from credits.activities import models as _activities  # noqa: F401
     from credits.catalogue import models as _catalogue  # noqa: F401
+    from credits.certification import models as _certification  # noqa: F401
+    from credits.conversion import models as _conversion  # noqa: F401
     from credits.ingest import models as _ingest  # noqa: F401
     from credits.ledger import models as _ledger  # noqa: F401
     from credits.records import models as _records  # noqa: F401

@@ -115,6 +115,43 @@ ROUTES: tuple[Route, ...] = (
     Route(("POST",), "/api/v1/ledger/settlements", "credits", LEDGER_KEEPERS),
     Route(("POST",), "/api/v1/ledger/expiry-runs", "credits", LEDGER_KEEPERS),
     Route(("GET",), "/api/v1/ledger/reconciliation", "credits", LEDGER_AUDITORS),
+    # certification of outcomes from elsewhere: residents and staff submit, the college reviews
+    Route(("GET",), "/api/v1/certification-standards", "credits", PUBLIC),
+    Route(("POST",), "/api/v1/certifications", "credits", (*WRITING_STAFF, roles.RESIDENT)),
+    Route(("GET",), "/api/v1/certifications", "credits", READING_STAFF),
+    Route(("GET",), "/api/v1/me/certifications", "credits", RESIDENT_ONLY),
+    Route(
+        ("GET",),
+        "/api/v1/certifications/{certification_id}",
+        "credits",
+        (*READING_STAFF, roles.RESIDENT),
+    ),
+    Route(
+        ("POST",),
+        "/api/v1/certifications/{certification_id}/evidence",
+        "credits",
+        (*WRITING_STAFF, roles.RESIDENT),
+        max_body_bytes=6_000_000,  # one file of at most 5 MB, with the multipart framing
+    ),
+    Route(
+        ("GET",),
+        "/api/v1/certifications/{certification_id}/evidence/{evidence_id}",
+        "credits",
+        (*READING_STAFF, roles.RESIDENT),
+    ),
+    Route(("POST",), "/api/v1/certifications/{certification_id}/review", "credits", LEDGER_KEEPERS),
+    # conversion: residents apply, the college decides, either cancels within the window
+    Route(("GET",), "/api/v1/conversion-targets", "credits", PUBLIC),
+    Route(("POST",), "/api/v1/conversions", "credits", RESIDENT_ONLY),
+    Route(("GET",), "/api/v1/me/conversions", "credits", RESIDENT_ONLY),
+    Route(("GET",), "/api/v1/conversions", "credits", READING_STAFF),
+    Route(("POST",), "/api/v1/conversions/{conversion_id}/decision", "credits", LEDGER_KEEPERS),
+    Route(
+        ("POST",),
+        "/api/v1/conversions/{conversion_id}/cancel",
+        "credits",
+        (*LEDGER_KEEPERS, roles.RESIDENT),
+    ),
     Route(
         ("POST",),
         "/api/v1/learning-records:batch",

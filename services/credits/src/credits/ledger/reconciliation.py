@@ -1,11 +1,13 @@
 """Reconciliation (对账) for auditors: recompute every balance and list each difference.
 
-Four checks, each computed in the database or by the same pure engine the ledger uses:
+Six checks, each computed in the database or by the same pure engine the ledger uses:
 
 - ``unbalanced``: a transaction whose debits and credits differ;
 - ``balance``: a learner account whose kept balance is not the sum of its postings;
 - ``provenance``: a settlement or certification whose provenance lines do not add up to what the
   issuing account paid out;
+- ``certification`` and ``conversion``: an approved certification not credited exactly as its
+  standard says, or a conversion whose net debit is not what its status says;
 - ``entitlement``: an entitlement (a record's hours, a completion award) whose granted amount
   is not what the records and the published rule versions say today.
 
@@ -17,11 +19,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import func, union
+from sqlalchemy import case, func, union
 from sqlalchemy import select as sql_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from credits.certification.models import Certification
+from credits.conversion.models import Conversion
 from credits.ledger import settlement
 from credits.ledger.models import CreditPosting, CreditSource, LedgerAccount, LedgerTransaction
 from credits.ledger.schemas import Discrepancy, ReconciliationReport
@@ -134,6 +138,81 @@ async def _provenance(session: AsyncSession) -> list[Discrepancy]:
     ]
 
 
+async def _certifications(session: AsyncSession) -> list[Discrepancy]:
+    """Approved certifications against the credits their provenance lines grant."""
+    granted = (
+        sql_select(
+            col(CreditSource.certification_id).label("cid"),
+            func.sum(col(CreditSource.amount_hundredths)).label("granted"),
+        )
+        .where(col(CreditSource.certification_id).is_not(None))
+        .group_by(col(CreditSource.certification_id))
+        .subquery()
+    )
+    expected = case(
+        (col(Certification.status) == "approved", col(Certification.hundredths)), else_=0
+    )
+    rows = await session.execute(
+        sql_select(col(Certification.id), expected, func.coalesce(granted.c.granted, 0))
+        .outerjoin(granted, granted.c.cid == col(Certification.id))
+        .where(func.coalesce(expected, 0) != func.coalesce(granted.c.granted, 0))
+    )
+    return [
+        Discrepancy(
+            check="certification",
+            subject=f"certification:{cid}",
+            expected=int(want or 0),
+            actual=int(got),
+            detail="the standard's credits of an approved certification against those granted",
+        )
+        for cid, want, got in rows.all()
+    ]
+
+
+async def _conversions(session: AsyncSession) -> list[Discrepancy]:
+    """Each conversion's net debit from the learner against what its status says."""
+    moved = await session.execute(
+        sql_select(col(LedgerTransaction.reference), -func.sum(SIGNED_AMOUNT))
+        .join(CreditPosting, col(CreditPosting.transaction_id) == col(LedgerTransaction.id))
+        .join(LedgerAccount, col(LedgerAccount.id) == col(CreditPosting.account_id))
+        .where(
+            col(LedgerAccount.kind) == "learner",
+            col(LedgerTransaction.kind).in_(("conversion", "conversion_cancel")),
+        )
+        .group_by(col(LedgerTransaction.reference))
+    )
+    debited_by = {reference: int(total) for reference, total in moved.all()}
+    rows = await session.execute(
+        sql_select(col(Conversion.id), col(Conversion.status), col(Conversion.debits))
+    )
+    found = []
+    for cid, status, debits in rows.all():
+        want = sum(int(v) for v in debits.values()) if status == "approved" else 0
+        debited = debited_by.pop(f"conversion:{cid}", 0)
+        if want != debited:
+            found.append(
+                Discrepancy(
+                    check="conversion",
+                    subject=f"conversion:{cid}",
+                    expected=want,
+                    actual=debited,
+                    detail=f"net debit of a {status} conversion",
+                )
+            )
+    found.extend(  # a conversion debit that no conversion explains
+        Discrepancy(
+            check="conversion",
+            subject=str(reference),
+            expected=0,
+            actual=debited,
+            detail="conversion postings without a conversion",
+        )
+        for reference, debited in debited_by.items()
+        if debited
+    )
+    return found
+
+
 async def _learners(session: AsyncSession) -> list[uuid.UUID]:
     """Everyone with records or credits."""
     query = union(
@@ -181,6 +260,8 @@ async def reconcile(
         *await _unbalanced(session),
         *await _balances(session, learners),
         *await _provenance(session),
+        *await _certifications(session),
+        *await _conversions(session),
         # records still waiting in the outbox are not differences yet: the worker settles them
         *await _entitlements(session, [learner for learner in scope if learner not in unsettled]),
     ]

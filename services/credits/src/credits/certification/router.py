@@ -1,0 +1,227 @@
+"""Routes of certification: standards for everyone, submissions with evidence by residents (or
+staff for them), review by the college."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, UploadFile
+from fastapi.responses import FileResponse
+from sqlmodel import col, select
+
+from credits.activities.service import unit_path
+from credits.certification import service, storage
+from credits.certification.models import Certification, CertificationEvidence, CertificationStandard
+from credits.certification.schemas import (
+    CertificationPublic,
+    CertificationSubmit,
+    EvidencePublic,
+    Review,
+    StandardPublic,
+)
+from credits.learners import require_visible_learner
+from kernel.access import READING_STAFF, WRITING_STAFF, covers, require_staff
+from kernel.auth import CurrentPrincipal
+from kernel.db import SessionDep
+from kernel.pagination import Page, PageDep, encode_cursor
+from kernel.problems import Forbidden
+from kernel.roles import COLLEGE_STAFF, DISTRICT_ADMIN
+from kernel.tokens import Principal
+
+router = APIRouter(prefix="/api/v1", tags=["certification"])
+
+REVIEWERS = (COLLEGE_STAFF, DISTRICT_ADMIN)
+
+
+def _evidence_folder(request: Request) -> Path:
+    folder: Path = request.app.state.settings.data_dir / "evidence"
+    return folder
+
+
+async def _visible(
+    session: SessionDep, principal: Principal, certification_id: uuid.UUID, *, write: bool = False
+) -> Certification:
+    """The certification if the caller is its learner or staff covering the learner."""
+    certification = await session.get(Certification, certification_id)
+    roles = WRITING_STAFF if write else READING_STAFF
+    if certification is not None and (
+        (principal.kind == "resident" and principal.subject == str(certification.learner_id))
+        or covers(principal, certification.learner_unit_path, roles=roles)
+    ):
+        return certification
+    raise service.CertificationNotFound(
+        f"No certification {certification_id} that you may see.", detail_zh="找不到该认证申请。"
+    )
+
+
+@router.get("/certification-standards", response_model=list[StandardPublic])
+async def standards(session: SessionDep) -> list[StandardPublic]:
+    """The standards table: credits per outcome type and level."""
+    rows = await session.execute(
+        select(CertificationStandard)
+        .where(col(CertificationStandard.active))
+        .order_by(col(CertificationStandard.id))
+    )
+    return [service.standard_public(s) for s in rows.scalars()]
+
+
+@router.post("/certifications", response_model=CertificationPublic, status_code=201)
+async def submit(
+    body: CertificationSubmit, request: Request, principal: CurrentPrincipal, session: SessionDep
+) -> CertificationPublic:
+    """Submit an outcome from elsewhere: a resident for themself, staff for a learner they cover."""
+    if principal.kind == "resident":
+        if body.learner is not None and str(body.learner) != principal.subject:
+            raise Forbidden(
+                "A resident submits only their own outcomes.",
+                detail_zh="居民只能提交本人的学习成果。",
+            )
+        learner = uuid.UUID(principal.subject)
+        path = str(principal.claims.get("unit_path") or "/")
+    else:
+        require_staff(principal, WRITING_STAFF)
+        if body.learner is None:
+            raise service.InvalidCertification(
+                "Staff must name the learner whose outcome this is.",
+                detail_zh="工作人员代为提交时须指明学习者。",
+            )
+        learner = body.learner
+        account = await require_visible_learner(request, principal, learner)
+        found = await unit_path(request.app.state.accounts, str(account.get("residence_unit")))
+        path = found or str(principal.claims.get("unit_path"))
+    certification = await service.submit(
+        session=session, learner_id=learner, unit_path=path, data=body, actor=principal.subject
+    )
+    await session.commit()
+    return await service.to_public(session, certification)
+
+
+@router.post(
+    "/certifications/{certification_id}/evidence",
+    response_model=EvidencePublic,
+    status_code=201,
+)
+async def upload_evidence(
+    certification_id: uuid.UUID,
+    file: UploadFile,
+    request: Request,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+) -> EvidencePublic:
+    """Upload one evidence file (PDF, PNG or JPEG; the content decides, not the name)."""
+    certification = await _visible(session, principal, certification_id, write=True)
+    limit: int = request.app.state.settings.evidence_max_bytes
+    content = await file.read(limit + 1)
+    evidence = await service.add_evidence(
+        session=session,
+        certification=certification,
+        folder=_evidence_folder(request),
+        content=content,
+        filename=file.filename,
+        max_bytes=limit,
+        actor=principal.subject,
+    )
+    await session.commit()
+    return EvidencePublic(
+        id=evidence.id,
+        media_type=evidence.media_type,
+        size_bytes=evidence.size_bytes,
+        original_name=evidence.original_name,
+        sha256=evidence.sha256,
+        uploaded_at=evidence.uploaded_at,
+    )
+
+
+@router.get("/certifications/{certification_id}/evidence/{evidence_id}")
+async def download_evidence(
+    certification_id: uuid.UUID,
+    evidence_id: uuid.UUID,
+    request: Request,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+) -> FileResponse:
+    """One evidence file, as an attachment with the type sniffed at upload."""
+    await _visible(session, principal, certification_id)
+    evidence = await session.get(CertificationEvidence, evidence_id)
+    if evidence is None or evidence.certification_id != certification_id:
+        raise service.CertificationNotFound(f"No evidence {evidence_id} of this certification.")
+    return FileResponse(
+        storage.path_of(_evidence_folder(request), evidence.sha256),
+        media_type=evidence.media_type,
+        filename=evidence.original_name,
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
+
+
+@router.get("/certifications/{certification_id}", response_model=CertificationPublic)
+async def get_certification(
+    certification_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
+) -> CertificationPublic:
+    """One certification with its evidence list."""
+    return await service.to_public(session, await _visible(session, principal, certification_id))
+
+
+@router.get("/me/certifications", response_model=list[CertificationPublic])
+async def my_certifications(
+    principal: CurrentPrincipal, session: SessionDep
+) -> list[CertificationPublic]:
+    """The resident's certifications, newest first."""
+    if principal.kind != "resident":
+        raise Forbidden(
+            "Only a resident has their own certifications.", detail_zh="此操作需要居民本人登录。"
+        )
+    rows = await session.execute(
+        select(Certification)
+        .where(col(Certification.learner_id) == uuid.UUID(principal.subject))
+        .order_by(col(Certification.submitted_at).desc())
+    )
+    return [await service.to_public(session, c) for c in rows.scalars()]
+
+
+@router.get("/certifications", response_model=Page[CertificationPublic])
+async def list_certifications(
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    page: PageDep,
+    status: Annotated[str | None, Query(pattern="^(submitted|approved|rejected)$")] = None,
+    learner: uuid.UUID | None = None,
+) -> Page[CertificationPublic]:
+    """Certifications of residents in the caller's unit and below, in id order."""
+    path = require_staff(principal, READING_STAFF)
+    query = select(Certification).where(
+        col(Certification.learner_unit_path).startswith(path, autoescape=True)
+    )
+    if status is not None:
+        query = query.where(col(Certification.status) == status)
+    if learner is not None:
+        query = query.where(col(Certification.learner_id) == learner)
+    if page.cursor:
+        query = query.where(col(Certification.id) > uuid.UUID(str(page.cursor.get("after"))))
+    rows = list(
+        (
+            await session.execute(query.order_by(col(Certification.id)).limit(page.limit + 1))
+        ).scalars()
+    )
+    items = [await service.to_public(session, c) for c in rows[: page.limit]]
+    more = len(rows) > page.limit
+    return Page[CertificationPublic](
+        items=items, next_cursor=encode_cursor({"after": str(items[-1].id)}) if more else None
+    )
+
+
+@router.post("/certifications/{certification_id}/review", response_model=CertificationPublic)
+async def review(
+    certification_id: uuid.UUID, body: Review, principal: CurrentPrincipal, session: SessionDep
+) -> CertificationPublic:
+    """Approve against the standards table (credits posted at once) or reject with a reason."""
+    path = require_staff(principal, REVIEWERS)
+    found = await session.get(Certification, certification_id)
+    if found is None or not found.learner_unit_path.startswith(path):
+        raise service.CertificationNotFound(f"No certification {certification_id} you may review.")
+    certification = await service.review(
+        session=session, certification_id=certification_id, data=body, actor=principal.subject
+    )
+    await session.commit()
+    return await service.to_public(session, certification)

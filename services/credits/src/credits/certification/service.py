@@ -1,0 +1,358 @@
+"""Certification (学习成果认证): submit with evidence, review against the standards table,
+credit on approval."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from credits.catalogue.models import ActivityCategory
+from credits.certification import storage
+from credits.certification.models import (
+    Certification,
+    CertificationEvidence,
+    CertificationStandard,
+)
+from credits.certification.schemas import (
+    CertificationPublic,
+    CertificationSubmit,
+    EvidencePublic,
+    Review,
+    StandardPublic,
+)
+from credits.ledger import service as ledger
+from credits.ledger.service import Draft, Leg, Source
+from credits.rules import engine
+from kernel.clock import aware, aware_utc
+from kernel.problems import PROBLEMS, Conflict, DomainError, NotFound
+
+MAX_FILES = 5
+
+
+class CertificationNotFound(NotFound):
+    """No certification, or none the caller may see."""
+
+    type = PROBLEMS + "certification-not-found"
+    title = "Certification not found"
+
+
+class CertificationRefused(Conflict):
+    """The certification cannot be changed as asked in its current state."""
+
+    type = PROBLEMS + "certification-refused"
+    title = "Certification refused"
+
+
+class InvalidEvidence(DomainError):
+    """The uploaded file is not acceptable evidence."""
+
+    type = PROBLEMS + "invalid-evidence"
+    status = 422
+    title = "Invalid evidence"
+
+
+class InvalidCertification(DomainError):
+    """The submission or review names something that does not exist."""
+
+    type = PROBLEMS + "invalid-certification"
+    status = 422
+    title = "Invalid certification"
+
+
+def default_standards() -> dict[str, Any]:
+    """The standards table shipped with the service."""
+    text = (
+        resources.files("credits.certification").joinpath("data/standards.json").read_text("utf-8")
+    )
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+async def load_standards(*, session: AsyncSession, data: dict[str, Any]) -> dict[str, int]:
+    """Create or update standards from ``data``; idempotent."""
+    created = updated = 0
+    for raw in data["standards"]:
+        found = (
+            await session.execute(
+                select(CertificationStandard).where(
+                    col(CertificationStandard.outcome_type) == raw["outcome_type"],
+                    col(CertificationStandard.level) == raw["level"],
+                )
+            )
+        ).scalar_one_or_none()
+        values = {
+            "name_zh": raw["name_zh"],
+            "name_en": raw["name_en"],
+            "hundredths": raw["hundredths"],
+            "category_code": raw["category"],
+        }
+        if found is None:
+            session.add(
+                CertificationStandard(
+                    outcome_type=raw["outcome_type"], level=raw["level"], **values
+                )
+            )
+            created += 1
+        elif any(getattr(found, k) != v for k, v in values.items()):
+            for k, v in values.items():
+                setattr(found, k, v)
+            updated += 1
+    await session.flush()
+    return {"created": created, "updated": updated, "total": len(data["standards"])}
+
+
+def standard_public(standard: CertificationStandard) -> StandardPublic:
+    """The API view of a standard."""
+    return StandardPublic(
+        outcome_type=standard.outcome_type,
+        level=standard.level,
+        name_zh=standard.name_zh,
+        name_en=standard.name_en,
+        hundredths=standard.hundredths,
+        category=standard.category_code,
+    )
+
+
+async def to_public(session: AsyncSession, certification: Certification) -> CertificationPublic:
+    """The API view of a certification with its evidence list."""
+    files = (
+        await session.execute(
+            select(CertificationEvidence)
+            .where(col(CertificationEvidence.certification_id) == certification.id)
+            .order_by(col(CertificationEvidence.uploaded_at))
+        )
+    ).scalars()
+    return CertificationPublic(
+        id=certification.id,
+        learner_id=certification.learner_id,
+        outcome_type=certification.outcome_type,
+        level=certification.level,
+        title=certification.title,
+        issuer=certification.issuer,
+        issued_on=certification.issued_on,
+        category=certification.category_code,
+        status=certification.status,
+        submitted_by=certification.submitted_by,
+        submitted_at=aware_utc(certification.submitted_at),
+        reviewed_by=certification.reviewed_by,
+        reviewed_at=aware(certification.reviewed_at),
+        review_reason=certification.review_reason,
+        hundredths=certification.hundredths,
+        transaction_id=certification.transaction_id,
+        evidence=[
+            EvidencePublic(
+                id=f.id,
+                media_type=f.media_type,
+                size_bytes=f.size_bytes,
+                original_name=f.original_name,
+                sha256=f.sha256,
+                uploaded_at=aware_utc(f.uploaded_at),
+            )
+            for f in files
+        ],
+    )
+
+
+async def _standard(
+    session: AsyncSession, outcome_type: str, level: str
+) -> CertificationStandard | None:
+    return (
+        await session.execute(
+            select(CertificationStandard).where(
+                col(CertificationStandard.outcome_type) == outcome_type,
+                col(CertificationStandard.level) == level,
+                col(CertificationStandard.active),
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def _check_category(session: AsyncSession, category: str | None) -> None:
+    if category is not None and await session.get(ActivityCategory, category) is None:
+        raise InvalidCertification(
+            f"Unknown category {category!r}; see GET /api/v1/categories.",
+            detail_zh="类别不存在，请查看类别列表。",
+        )
+
+
+async def submit(
+    *,
+    session: AsyncSession,
+    learner_id: uuid.UUID,
+    unit_path: str,
+    data: CertificationSubmit,
+    actor: str,
+) -> Certification:
+    """Record a submission; it waits for evidence and the college's review."""
+    if await _standard(session, data.outcome_type, data.level) is None:
+        raise InvalidCertification(
+            f"No standard for {data.outcome_type} level {data.level!r}; "
+            "see GET /api/v1/certification-standards.",
+            detail_zh="认定标准中没有该成果类型和等级。",
+        )
+    await _check_category(session, data.category)
+    certification = Certification(
+        learner_id=learner_id,
+        learner_unit_path=unit_path,
+        outcome_type=data.outcome_type,
+        level=data.level,
+        title=data.title,
+        issuer=data.issuer,
+        issued_on=data.issued_on,
+        category_code=data.category,
+        submitted_by=actor,
+    )
+    session.add(certification)
+    await session.flush()
+    return certification
+
+
+async def add_evidence(
+    *,
+    session: AsyncSession,
+    certification: Certification,
+    folder: Path,
+    content: bytes,
+    filename: str | None,
+    max_bytes: int,
+    actor: str,
+) -> CertificationEvidence:
+    """Check and keep one evidence file of a submitted certification."""
+    if certification.status != "submitted":
+        raise CertificationRefused(
+            f"The certification is {certification.status}; evidence can no longer be added.",
+            detail_zh="该认证申请已审核，不能再上传材料。",
+        )
+    count = len(
+        (
+            await session.execute(
+                select(CertificationEvidence.id).where(
+                    col(CertificationEvidence.certification_id) == certification.id
+                )
+            )
+        ).all()
+    )
+    if count >= MAX_FILES:
+        raise InvalidEvidence(
+            f"At most {MAX_FILES} files per certification.",
+            detail_zh=f"每项认证最多上传 {MAX_FILES} 个文件。",
+        )
+    try:
+        media_type = storage.check(content, max_bytes=max_bytes)
+    except storage.EvidenceRejected as exc:
+        raise InvalidEvidence(
+            f"The file was refused: {exc.reason}. Send a PDF, PNG or JPEG of at most "
+            f"{max_bytes // 1_000_000} MB.",
+            detail_zh=f"文件不符合要求：请上传不超过 {max_bytes // 1_000_000} MB 的"
+            " PDF、PNG 或 JPEG 文件。",
+            reason=exc.reason,
+        ) from None
+    digest = storage.store(folder, content)
+    evidence = CertificationEvidence(
+        certification_id=certification.id,
+        sha256=digest,
+        media_type=media_type,
+        size_bytes=len(content),
+        original_name=storage.safe_name(filename),
+        uploaded_by=actor,
+    )
+    session.add(evidence)
+    await session.flush()
+    return evidence
+
+
+async def review(
+    *, session: AsyncSession, certification_id: uuid.UUID, data: Review, actor: str
+) -> Certification:
+    """Approve (credits posted in the same transaction) or reject with a reason."""
+    found = await session.get(Certification, certification_id)
+    if found is None:
+        raise CertificationNotFound(f"No certification {certification_id}.")
+    await ledger.lock_learners(session, [found.learner_id])
+    certification = (
+        await session.execute(
+            select(Certification)
+            .where(col(Certification.id) == certification_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one()
+    if certification.status != "submitted":
+        raise CertificationRefused(
+            f"The certification is already {certification.status}.",
+            detail_zh="该认证申请已审核。",
+        )
+    now = datetime.now(UTC)
+    certification.reviewed_by, certification.reviewed_at = actor, now
+    certification.review_reason = data.reason
+    if data.decision == "reject":
+        certification.status = "rejected"
+        await session.flush()
+        return certification
+    level = data.level or certification.level
+    standard = await _standard(session, certification.outcome_type, level)
+    if standard is None:
+        raise InvalidCertification(
+            f"No standard for {certification.outcome_type} level {level!r}.",
+            detail_zh="认定标准中没有该等级。",
+        )
+    evidence = (
+        await session.execute(
+            select(CertificationEvidence.id).where(
+                col(CertificationEvidence.certification_id) == certification.id
+            )
+        )
+    ).first()
+    if evidence is None:
+        raise CertificationRefused(
+            "A certification is approved only on evidence; none has been uploaded.",
+            detail_zh="尚未上传佐证材料，不能通过认证。",
+        )
+    category = standard.category_code or data.category or certification.category_code
+    if category is None:
+        raise InvalidCertification(
+            "This standard leaves the category open: name one in the review.",
+            detail_zh="该标准未规定类别，请在审核时指定类别。",
+        )
+    await _check_category(session, category)
+    learner = certification.learner_id
+    account = (await ledger.ensure_accounts(session, [(learner, category)]))[(learner, category)]
+    issuing = await ledger.system_account(session, "issuing")
+    amount = standard.hundredths
+    (transaction_id,) = await ledger.write(
+        session,
+        [
+            Draft(
+                kind="certification",
+                learner_id=learner,
+                created_by=actor,
+                legs=[Leg(account, "credit", amount), Leg(issuing, "debit", amount)],
+                sources=[
+                    Source(
+                        key=f"certification:{certification.id}",
+                        clause=f"certification.{standard.outcome_type}.{standard.level}",
+                        category=category,
+                        earned_on=engine.local_day(now),
+                        amount=amount,
+                        rule_version_id=None,
+                        certification_id=certification.id,
+                    )
+                ],
+                reference=f"certification:{certification.id}",
+                memo=certification.title[:200],
+            )
+        ],
+    )
+    certification.status = "approved"
+    certification.level, certification.category_code = level, category
+    certification.standard_id, certification.hundredths = standard.id, amount
+    certification.transaction_id = transaction_id
+    await session.flush()
+    return certification

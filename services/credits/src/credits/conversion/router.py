@@ -1,0 +1,158 @@
+"""Routes of conversion: targets for everyone, applications by residents, decisions by the
+college (approval with an Idempotency-Key), cancellation within the window."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response
+from sqlmodel import col, select
+
+from credits.conversion import service
+from credits.conversion.models import Conversion, ConversionTarget
+from credits.conversion.schemas import (
+    CancelRequest,
+    ConversionApply,
+    ConversionPublic,
+    Decision,
+    TargetPublic,
+)
+from kernel.access import READING_STAFF, require_resident, require_staff, staff_path
+from kernel.auth import CurrentPrincipal
+from kernel.db import SessionDep
+from kernel.pagination import Page, PageDep, encode_cursor
+from kernel.problems import Forbidden
+from kernel.roles import COLLEGE_STAFF, DISTRICT_ADMIN
+
+router = APIRouter(prefix="/api/v1", tags=["conversion"])
+
+DECIDERS = (COLLEGE_STAFF, DISTRICT_ADMIN)
+
+
+@router.get("/conversion-targets", response_model=list[TargetPublic])
+async def targets(session: SessionDep) -> list[TargetPublic]:
+    """What credits can be converted into, and the price of each unit."""
+    rows = await session.execute(
+        select(ConversionTarget)
+        .where(col(ConversionTarget.active))
+        .order_by(col(ConversionTarget.code))
+    )
+    return [service.target_public(t) for t in rows.scalars()]
+
+
+@router.post("/conversions", response_model=ConversionPublic, status_code=201)
+async def apply(
+    body: ConversionApply, principal: CurrentPrincipal, session: SessionDep
+) -> ConversionPublic:
+    """A resident applies to convert credits; the college reviews it."""
+    learner = uuid.UUID(require_resident(principal))
+    unit_path = str(principal.claims.get("unit_path") or "/")
+    conversion = await service.apply(
+        session=session, learner_id=learner, unit_path=unit_path, data=body, actor=principal.subject
+    )
+    await session.commit()
+    return service.to_public(conversion)
+
+
+@router.get("/me/conversions", response_model=list[ConversionPublic])
+async def my_conversions(
+    principal: CurrentPrincipal, session: SessionDep
+) -> list[ConversionPublic]:
+    """The resident's conversions, newest first."""
+    learner = uuid.UUID(require_resident(principal))
+    rows = await session.execute(
+        select(Conversion)
+        .where(col(Conversion.learner_id) == learner)
+        .order_by(col(Conversion.applied_at).desc())
+    )
+    return [service.to_public(c) for c in rows.scalars()]
+
+
+@router.get("/conversions", response_model=Page[ConversionPublic])
+async def list_conversions(
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    page: PageDep,
+    status: Annotated[str | None, Query(pattern="^(applied|approved|rejected|cancelled)$")] = None,
+    learner: uuid.UUID | None = None,
+) -> Page[ConversionPublic]:
+    """Conversions of residents living in the caller's unit and below, oldest application first."""
+    path = require_staff(principal, READING_STAFF)
+    query = select(Conversion).where(
+        col(Conversion.learner_unit_path).startswith(path, autoescape=True)
+    )
+    if status is not None:
+        query = query.where(col(Conversion.status) == status)
+    if learner is not None:
+        query = query.where(col(Conversion.learner_id) == learner)
+    if page.cursor:
+        query = query.where(col(Conversion.id) > uuid.UUID(str(page.cursor.get("after"))))
+    rows = list(
+        (await session.execute(query.order_by(col(Conversion.id)).limit(page.limit + 1))).scalars()
+    )
+    items = [service.to_public(c) for c in rows[: page.limit]]
+    more = len(rows) > page.limit
+    return Page[ConversionPublic](
+        items=items, next_cursor=encode_cursor({"after": str(items[-1].id)}) if more else None
+    )
+
+
+@router.post("/conversions/{conversion_id}/decision", response_model=ConversionPublic)
+async def decide(
+    conversion_id: uuid.UUID,
+    body: Decision,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> ConversionPublic:
+    """Approve (debits the credits at once, atomically) or reject, with a reason.
+
+    An approval must carry an ``Idempotency-Key``: sent again, it answers with the first
+    result (``Idempotent-Replay: true``) and debits nothing.
+    """
+    path = require_staff(principal, DECIDERS)
+    found = await service.get_or_raise(session, conversion_id)
+    if not found.learner_unit_path.startswith(path):
+        raise service.ConversionNotFound(
+            f"No conversion {conversion_id} that you may decide.", detail_zh="找不到该转换申请。"
+        )
+    conversion, replay = await service.decide(
+        session=session,
+        conversion_id=conversion_id,
+        approve=body.decision == "approve",
+        reason=body.reason,
+        key=idempotency_key,
+        actor=principal.subject,
+    )
+    await session.commit()
+    if replay:
+        response.headers["Idempotent-Replay"] = "true"
+    return service.to_public(conversion)
+
+
+@router.post("/conversions/{conversion_id}/cancel", response_model=ConversionPublic)
+async def cancel(
+    conversion_id: uuid.UUID, body: CancelRequest, principal: CurrentPrincipal, session: SessionDep
+) -> ConversionPublic:
+    """Cancel an approved conversion within its window (the resident, or the college)."""
+    found = await service.get_or_raise(session, conversion_id)
+    own = principal.kind == "resident" and principal.subject == str(found.learner_id)
+    own_path = staff_path(principal)
+    college = (
+        own_path is not None
+        and principal.has_role(*DECIDERS)
+        and found.learner_unit_path.startswith(own_path)
+    )
+    if not (own or college):
+        if principal.kind == "resident":
+            raise service.ConversionNotFound(
+                f"No conversion {conversion_id}.", detail_zh="找不到该转换申请。"
+            )
+        raise Forbidden("Only the resident or the college may cancel a conversion.")
+    conversion = await service.cancel(
+        session=session, conversion_id=conversion_id, reason=body.reason, actor=principal.subject
+    )
+    await session.commit()
+    return service.to_public(conversion)

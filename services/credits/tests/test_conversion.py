@@ -1,0 +1,220 @@
+"""Conversion on PostgreSQL and SQLite: apply, approve once (Idempotency-Key), refuse what
+the balance or the limits do not allow, cancel with a reversal, write off what was spent."""
+
+from __future__ import annotations
+
+import uuid
+
+from credits.ledger import reconciliation, settlement
+from testkit.http import bearer
+
+from .conftest import UNIT_PATHS
+
+
+async def _with_credits(factory, db, learner: uuid.UUID, **by_category: int) -> None:  # type: ignore[no-untyped-def]
+    """Give the learner verified learning worth ``hundredths`` per category (10 h = 100)."""
+    for category, hundredths in by_category.items():
+        activity, _ = await factory.activity(category=category)
+        await factory.records(
+            learner,
+            activity,
+            count=hundredths // 100,
+            minutes=600,
+            status="verified",
+            category=category,
+        )
+    await settlement.settle(db, [learner], actor="test")
+    await db.commit()
+
+
+async def _apply(client, token: str, target: str, units: int = 1) -> dict:  # type: ignore[no-untyped-def]
+    response = await client.post(
+        "/api/v1/conversions", json={"target": target, "units": units}, headers=bearer(token)
+    )
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+async def _decide(client, token: str, conversion: str, key: str | None, decision="approve"):  # type: ignore[no-untyped-def]
+    headers = bearer(token) | ({"Idempotency-Key": key} if key else {})
+    return await client.post(
+        f"/api/v1/conversions/{conversion}/decision",
+        json={"decision": decision, "reason": "符合转换条件"},
+        headers=headers,
+    )
+
+
+async def _total(client, token: str) -> int:  # type: ignore[no-untyped-def]
+    return int(
+        (await client.get("/api/v1/me/credits", headers=bearer(token))).json()["total_hundredths"]
+    )
+
+
+async def test_approval_debits_once_and_a_replayed_key_changes_nothing(
+    session_client, issue_token, factory
+) -> None:
+    client, db = session_client
+    learner = uuid.uuid4()
+    await _with_credits(factory, db, learner, law=300, health=200)
+    resident = issue_token("resident", subject=str(learner), unit="410711100")
+    college = issue_token("staff", role="college_staff", unit="410711")
+    applied = await _apply(client, resident, "ou_course_credit", units=2)
+    assert applied["status"] == "applied" and await _total(client, resident) == 500
+    missing_key = await _decide(client, college, applied["id"], None)
+    assert missing_key.status_code == 428
+    assert missing_key.json()["type"].endswith("/idempotency-key-required")
+    first = await _decide(client, college, applied["id"], "approve-1")
+    assert first.status_code == 200, first.text
+    # 400 from any category, the largest balance first
+    assert first.json()["debits"] == {"law": 300, "health": 100}
+    assert await _total(client, resident) == 100
+    replay = await _decide(client, college, applied["id"], "approve-1")
+    assert replay.status_code == 200 and replay.headers["Idempotent-Replay"] == "true"
+    assert replay.json()["transaction_id"] == first.json()["transaction_id"]
+    assert await _total(client, resident) == 100
+    other_key = await _decide(client, college, applied["id"], "approve-2")
+    assert other_key.status_code == 409 and other_key.json()["reason"] == "not-pending"
+    report = await reconciliation.reconcile(db, [learner])
+    assert report.healthy, report.discrepancies
+
+
+async def test_a_short_balance_is_refused_and_the_application_stays_open(
+    session_client, issue_token, factory
+) -> None:
+    client, db = session_client
+    learner = uuid.uuid4()
+    await _with_credits(factory, db, learner, law=100, health=300)
+    resident = issue_token("resident", subject=str(learner), unit="410711100")
+    college = issue_token("staff", role="college_staff", unit="410711")
+    # the certificate needs 3 credits from anything and 1 from civic morals, law or safety
+    certificate = await _apply(client, resident, "completion_certificate")
+    approved = await _decide(client, college, certificate["id"], "k-cert")
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["debits"] == {"law": 100, "health": 300}
+    second = await _apply(client, resident, "ou_course_credit")
+    short = await _decide(client, college, second["id"], "k-ou")
+    assert short.status_code == 409
+    assert short.json()["type"].endswith("/insufficient-credits")
+    assert short.json()["short_hundredths"] == 200
+    assert "学分不足" in short.json()["detail_zh"]
+    mine = (await client.get("/api/v1/me/conversions", headers=bearer(resident))).json()
+    assert {c["id"]: c["status"] for c in mine}[second["id"]] == "applied"
+    rejected = await _decide(client, college, second["id"], None, decision="reject")
+    assert rejected.status_code == 200 and rejected.json()["status"] == "rejected"
+
+
+async def test_yearly_limit_and_units_per_request(session_client, issue_token, factory) -> None:
+    client, db = session_client
+    learner = uuid.uuid4()
+    await _with_credits(factory, db, learner, law=1000, health=1000)
+    resident = issue_token("resident", subject=str(learner), unit="410711100")
+    college = issue_token("staff", role="college_staff", unit="410711")
+    first = await _apply(client, resident, "completion_certificate")
+    assert (await _decide(client, college, first["id"], "y-1")).status_code == 200
+    second = await _apply(client, resident, "completion_certificate")
+    limited = await _decide(client, college, second["id"], "y-2")
+    assert limited.status_code == 409 and limited.json()["reason"] == "yearly-limit"
+    too_many = await client.post(
+        "/api/v1/conversions",
+        json={"target": "ou_course_credit", "units": 6},
+        headers=bearer(resident),
+    )
+    assert too_many.status_code == 409 and too_many.json()["reason"] == "too-many-units"
+    unknown = await client.post(
+        "/api/v1/conversions", json={"target": "moon_credit"}, headers=bearer(resident)
+    )
+    assert unknown.status_code == 409 and unknown.json()["reason"] == "unknown-target"
+    sneaky = await client.post(
+        "/api/v1/conversions",
+        json={"target": "ou_course_credit", "status": "approved"},
+        headers=bearer(resident),
+    )
+    assert sneaky.status_code == 422  # no mass assignment
+
+
+async def test_cancelling_within_the_window_restores_the_credits(
+    session_client, issue_token, factory
+) -> None:
+    client, db = session_client
+    learner = uuid.uuid4()
+    await _with_credits(factory, db, learner, law=300)
+    resident = issue_token("resident", subject=str(learner), unit="410711100")
+    college = issue_token("staff", role="college_staff", unit="410711")
+    applied = await _apply(client, resident, "ou_course_credit")
+    approved = (await _decide(client, college, applied["id"], "c-1")).json()
+    assert await _total(client, resident) == 100
+    stranger = issue_token("resident", unit="410711100")
+    url = f"/api/v1/conversions/{applied['id']}/cancel"
+    assert (
+        await client.post(url, json={"reason": "不要了"}, headers=bearer(stranger))
+    ).status_code == 404
+    cancelled = await client.post(url, json={"reason": "选错了课程"}, headers=bearer(resident))
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "cancelled"
+    assert await _total(client, resident) == 300
+    reversal = await client.get(
+        f"/api/v1/credit-transactions/{cancelled.json()['cancel_transaction_id']}",
+        headers=bearer(resident),
+    )
+    assert reversal.json()["reverses_id"] == approved["transaction_id"]
+    assert (
+        reversal.json()["kind"] == "conversion_cancel" and reversal.json()["net_hundredths"] == 200
+    )
+    again = await client.post(url, json={"reason": "再撤一次"}, headers=bearer(resident))
+    assert again.status_code == 409 and again.json()["reason"] == "not-approved"
+    report = await reconciliation.reconcile(db, [learner])
+    assert report.healthy, report.discrepancies
+
+
+async def test_voiding_spent_credits_writes_off_the_rest_and_never_overdraws(
+    session_client, issue_token, factory
+) -> None:
+    client, db = session_client
+    learner = uuid.uuid4()
+    activity, _ = await factory.activity()
+    records = await factory.records(learner, activity, count=2, minutes=600, status="verified")
+    await settlement.settle(db, [learner], actor="test")
+    await db.commit()
+    resident = issue_token("resident", subject=str(learner), unit="410711100")
+    college = issue_token("staff", role="college_staff", unit="410711")
+    applied = await _apply(client, resident, "ou_course_credit")
+    assert (await _decide(client, college, applied["id"], "w-1")).status_code == 200
+    assert await _total(client, resident) == 0
+    school = issue_token("staff", role="school_staff", unit="410711100")
+    voided = await client.post(
+        f"/api/v1/learning-records/{records[0]}/status",
+        json={"status": "voided", "reason": "冒名签到"},
+        headers=bearer(school),
+    )
+    assert voided.status_code == 200
+    assert await _total(client, resident) == 0  # never below zero
+    history = (await client.get("/api/v1/me/credit-history", headers=bearer(resident))).json()
+    reversal = history["items"][0]
+    legs = {(p["account_kind"], p["side"], p["amount_hundredths"]) for p in reversal["postings"]}
+    assert legs == {("writeoff", "debit", 100), ("issuing", "credit", 100)}
+    report = await reconciliation.reconcile(db, [learner])
+    assert report.healthy, report.discrepancies
+
+
+async def test_only_the_college_decides(session_client, issue_token, factory) -> None:
+    client, db = session_client
+    learner = uuid.uuid4()
+    await _with_credits(factory, db, learner, law=300)
+    resident = issue_token("resident", subject=str(learner), unit="410711100")
+    applied = await _apply(client, resident, "ou_course_credit")
+    for token in (
+        resident,
+        issue_token("staff", role="school_staff", unit="410711100"),
+        issue_token("staff", role="auditor", unit="410711"),
+    ):
+        response = await _decide(client, token, applied["id"], "nope")
+        assert response.status_code == 403, response.text
+    other_district = issue_token("staff", role="college_staff", unit="410711101")
+    assert UNIT_PATHS["410711101"] != UNIT_PATHS["410711100"]
+    assert (await _decide(client, other_district, applied["id"], "nope")).status_code == 404
+    listed = await client.get(
+        "/api/v1/conversions",
+        params={"status": "applied", "learner": str(learner)},
+        headers=bearer(issue_token("staff", role="auditor", unit="410711")),
+    )
+    assert [c["id"] for c in listed.json()["items"]] == [applied["id"]]

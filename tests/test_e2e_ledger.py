@@ -1,0 +1,118 @@
+"""From learning to credits to a conversion, end to end through the gateway on real processes
+and PostgreSQL: partner hours are settled by the credits service's own outbox worker, a staff
+review settles at once, the college approves a conversion once, and the whole ledger reconciles."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from accounts.cli import DEMO_STAFF
+from testkit.http import bearer, new_partner, new_resident, password_token
+
+
+def _settled(gateway: httpx.Client, token: str, timeout: float = 20.0) -> dict:  # type: ignore[type-arg]
+    """The resident's credits once the background worker has settled every record."""
+    deadline = time.monotonic() + timeout
+    while True:
+        credits = gateway.get("/api/v1/me/credits", headers=bearer(token)).json()
+        if credits["unsettled_records"] == 0 or time.monotonic() > deadline:
+            return dict(credits)
+        time.sleep(0.3)
+
+
+def test_verified_learning_becomes_credits_and_an_approved_conversion(
+    gateway: httpx.Client,
+) -> None:
+    admin = password_token(gateway, DEMO_STAFF["username"], DEMO_STAFF["password"])
+    client_id = f"ledger-{uuid.uuid4().hex[:6]}"
+    partner = new_partner(gateway, admin, client_id)
+    course = gateway.post(
+        "/api/v1/activities",
+        json={
+            "title": "电商直播带货",
+            "kind": "online_course",
+            "category": "employment",
+            "mode": "online",
+            "partner": client_id,
+        },
+        headers=bearer(admin),
+    ).json()["id"]
+    account = new_resident(gateway, admin, town="410711101", password="li-xiao-mei-pass")
+    resident = password_token(gateway, account["account_number"], "li-xiao-mei-pass")
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=12)
+    records = [
+        {
+            "id": f"{client_id}-{day}",
+            "learner": account["account_number"],
+            "activity": course,
+            "start": (start + timedelta(days=day)).isoformat(),
+            "end": (start + timedelta(days=day, hours=4)).isoformat(),
+            "minutes": 240,
+        }
+        for day in range(8)
+    ]
+    posted = gateway.post(
+        "/api/v1/learning-records:batch", json={"records": records}, headers=bearer(partner)
+    )
+    assert posted.json()["created"] == 8, posted.text
+    # partner hours count on arrival (the default rules ask no verification of them): the
+    # worker settles them; 8 x 240 online minutes at 900 minutes a credit = 2.13 credits
+    credits = _settled(gateway, resident)
+    assert credits["unsettled_records"] == 0
+    assert credits["total_hundredths"] == 8 * 240 * 100 // 900
+    # a staff review settles in the same transaction: voiding one takes back what it earned
+    first_record = posted.json()["results"][0]["record_id"]
+    voided = gateway.post(
+        f"/api/v1/learning-records/{first_record}/status",
+        json={"status": "voided", "reason": "平台回报重复"},
+        headers=bearer(admin),
+    )
+    assert voided.status_code == 200, voided.text
+    after_void = gateway.get("/api/v1/me/credits", headers=bearer(resident)).json()
+    assert after_void["total_hundredths"] == 7 * 240 * 100 // 900  # 186
+    history = gateway.get("/api/v1/me/credit-history", headers=bearer(resident)).json()["items"]
+    # the voided record's credits go back; rounding on the running total may move a
+    # hundredth between the others, so this is an adjustment netting to the difference
+    assert history[0]["net_hundredths"] == 186 - 213
+    taken = [s for s in history[0]["sources"] if s["key"] == f"hours:{first_record}"]
+    assert [s["amount_hundredths"] for s in taken] == [-26]
+    assert taken[0]["record_ids"] == [first_record]
+    accrual = history[-1]
+    assert accrual["kind"] == "accrual"
+    assert sorted(s["record_ids"][0] for s in accrual["sources"]) == sorted(
+        r["record_id"] for r in posted.json()["results"]
+    )
+    assert {s["rule_version_id"] for s in accrual["sources"]} == {
+        gateway.get("/api/v1/rule-versions").json()[0]["id"]
+    }
+
+    # the resident applies; the college approves once, whatever the retries
+    applied = gateway.post(
+        "/api/v1/conversions",
+        json={"target": "vocational_training_hours", "units": 1},
+        headers=bearer(resident),
+    )
+    assert applied.status_code == 201, applied.text
+    decision = f"/api/v1/conversions/{applied.json()['id']}/decision"
+    body = {"decision": "approve", "reason": "学分满足要求"}
+    key = {"Idempotency-Key": f"approve-{uuid.uuid4().hex}"}
+    approved = gateway.post(decision, json=body, headers=bearer(admin) | key)
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["debits"] == {"employment": 100}
+    again = gateway.post(decision, json=body, headers=bearer(admin) | key)
+    assert again.headers["Idempotent-Replay"] == "true"
+    assert again.json()["transaction_id"] == approved.json()["transaction_id"]
+    final = gateway.get("/api/v1/me/credits", headers=bearer(resident)).json()
+    assert final["total_hundredths"] == 186 - 100
+    # and the resident cannot approve their own conversion
+    assert gateway.post(decision, json=body, headers=bearer(resident) | key).status_code == 403
+
+    # the auditors' reconciliation of the whole database is empty
+    report = gateway.get("/api/v1/ledger/reconciliation", headers=bearer(admin))
+    assert report.status_code == 200, report.text
+    assert report.json()["discrepancies"] == []
+    assert report.json()["healthy"] is True
