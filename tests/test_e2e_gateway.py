@@ -140,6 +140,7 @@ def _fill(template: str, someone_else: str) -> str:
         "activity_id": "00000000-0000-0000-0000-000000000000",
         "session_id": "00000000-0000-0000-0000-000000000000",
         "record_id": "1",
+        "account_number": "41071100000000",
     }
     return re.sub(r"\{([a-z_]+)\}", lambda m: values[m.group(1)], template)
 

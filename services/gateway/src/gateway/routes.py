@@ -79,8 +79,21 @@ ROUTES: tuple[Route, ...] = (
     Route(("POST",), "/api/v1/activities", "credits", WRITING_STAFF),
     Route(("GET",), "/api/v1/activities", "credits", AUTHENTICATED),
     Route(("GET",), "/api/v1/activities/{activity_id}", "credits", AUTHENTICATED),
-    Route(("POST",), "/api/v1/activities/{activity_id}/enrolments", "credits", RESIDENT_ONLY),
+    # a resident enrols themselves; staff covering the host unit enrol a resident by number
+    Route(
+        ("POST",),
+        "/api/v1/activities/{activity_id}/enrolments",
+        "credits",
+        (roles.RESIDENT, *WRITING_STAFF),
+    ),
+    # before the staff route below: "me" would match {account_number} too, and first match wins
     Route(("DELETE",), "/api/v1/activities/{activity_id}/enrolments/me", "credits", RESIDENT_ONLY),
+    Route(
+        ("DELETE",),
+        "/api/v1/activities/{activity_id}/enrolments/{account_number}",
+        "credits",
+        WRITING_STAFF,
+    ),
     Route(("GET",), "/api/v1/me/enrolments", "credits", RESIDENT_ONLY),
     Route(("POST",), "/api/v1/sessions/{session_id}/check-in-code", "credits", WRITING_STAFF),
     Route(("POST",), "/api/v1/sessions/{session_id}/check-in", "credits", RESIDENT_ONLY),

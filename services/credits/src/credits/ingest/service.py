@@ -26,9 +26,9 @@ from sqlmodel import col, select
 
 from credits.activities.models import Activity
 from credits.ingest.schemas import BatchResult, ItemError, ItemResult, PartnerRecord
+from credits.learners import lookup_learners
 from credits.records.models import LearningRecord
 from kernel.clock import aware_utc
-from kernel.problems import ServiceUnavailable
 
 CHINA = timezone(timedelta(hours=8))  # a learner's day is a Beijing-time day
 CLOCK_SKEW = timedelta(minutes=2)
@@ -55,31 +55,6 @@ def content_hash(item: PartnerRecord) -> str:
         )
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-async def lookup_learners(
-    accounts: httpx.AsyncClient, authorization: str, numbers: list[str]
-) -> dict[str, tuple[uuid.UUID, str]]:
-    """Account number -> (learner id, status), asked of the accounts service with the caller's
-    own token (the partner may resolve the learners it posts for; no personal data comes back)."""
-    if not numbers:
-        return {}
-    try:
-        response = await accounts.post(
-            "/api/v1/learning-accounts/lookup",
-            json={"account_numbers": numbers},
-            headers={"authorization": authorization},
-            timeout=10.0,
-        )
-        response.raise_for_status()
-    except httpx.HTTPError:
-        raise ServiceUnavailable(
-            "Learners cannot be checked right now; the batch was not stored. Retry it.",
-            detail_zh="暂时无法核验学习者，本批记录未保存，请重试。",
-        ) from None
-    return {
-        e["account_number"]: (uuid.UUID(e["id"]), e["status"]) for e in response.json()["found"]
-    }
 
 
 async def _lock_learners(session: AsyncSession, learners: set[uuid.UUID]) -> None:
