@@ -101,7 +101,7 @@ async def create_activity(
         host_unit=host,
         host_unit_path=path,
         capacity=data.capacity,
-        enrol_closes_at=data.enrol_closes_at,
+        enrol_closes_at=data.enrol_closes_at.astimezone(UTC) if data.enrol_closes_at else None,
         partner_client=data.partner,
         created_by=actor,
     )
@@ -111,8 +111,9 @@ async def create_activity(
         session.add(
             ActivitySession(
                 activity_id=activity.id,
-                starts_at=item.starts_at,
-                ends_at=item.ends_at,
+                # stored as UTC: SQLite keeps a timestamp's digits and drops its offset
+                starts_at=item.starts_at.astimezone(UTC),
+                ends_at=item.ends_at.astimezone(UTC),
                 place=item.place,
                 planned_minutes=item.planned_minutes or length,
             )
