@@ -98,6 +98,15 @@ ROUTES: tuple[Route, ...] = (
     Route(("POST",), "/api/v1/sessions/{session_id}/check-in-code", "credits", WRITING_STAFF),
     Route(("POST",), "/api/v1/sessions/{session_id}/check-in", "credits", RESIDENT_ONLY),
     Route(("POST",), "/api/v1/sessions/{session_id}/check-out", "credits", RESIDENT_ONLY),
+    # staff covering the host unit enter a whole session's attendance (the service checks cover)
+    Route(("POST",), "/api/v1/sessions/{session_id}/attendance", "credits", WRITING_STAFF),
+    Route(
+        ("POST",),
+        "/api/v1/sessions/{session_id}/attendance/imports",
+        "credits",
+        WRITING_STAFF,
+        max_body_bytes=6_000_000,  # a sheet of at most 5 MB (the service's limit), in a form
+    ),
     Route(("GET",), "/api/v1/me/records", "credits", RESIDENT_ONLY),
     Route(("GET",), "/api/v1/me/hours", "credits", RESIDENT_ONLY),
     Route(("GET",), "/api/v1/learning-records", "credits", READING_STAFF),
