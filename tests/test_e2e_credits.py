@@ -320,3 +320,55 @@ def test_staff_enrol_enter_a_sheet_of_attendance_and_the_school_verifies_it(
     assert gateway.get("/api/v1/me/hours", headers=bearer(resident)).json()["total_minutes"] == 100
     records = gateway.get("/api/v1/me/records", headers=bearer(resident)).json()["items"]
     assert [(r["source"], r["status"]) for r in records] == [("staff_entry", "verified")]
+
+
+def test_an_xapi_statement_posted_twice_through_the_gateway_is_stored_once(
+    gateway: httpx.Client,
+) -> None:
+    admin = password_token(gateway, DEMO_STAFF["username"], DEMO_STAFF["password"])
+    client_id = f"xapi-{uuid.uuid4().hex[:6]}"
+    partner = new_partner(gateway, admin, client_id)
+    course = gateway.post(
+        "/api/v1/activities",
+        json={
+            "title": "家庭教育微课",
+            "kind": "online_course",
+            "category": "family_education",
+            "mode": "online",
+            "partner": client_id,
+        },
+        headers=bearer(admin),
+    ).json()["id"]
+    account = new_resident(
+        gateway, admin, town="410711101", password="wu-ma-ma-pass", name="吴妈妈"
+    )
+    ended = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+    statement = {
+        "id": str(uuid.uuid4()),
+        "actor": {
+            "objectType": "Agent",
+            "account": {
+                "homePage": "https://muye.example.org/learners",
+                "name": account["account_number"],
+            },
+        },
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/completed", "display": {"zh-CN": "完成"}},
+        "object": {"objectType": "Activity", "id": f"https://muye.example.org/activities/{course}"},
+        "result": {"completion": True, "duration": "PT35M"},
+        "timestamp": ended.isoformat(),
+    }
+    headers = bearer(partner) | {"X-Experience-API-Version": "1.0.3"}
+    first = gateway.post("/api/v1/xapi/statements", json=statement, headers=headers)
+    assert first.status_code == 200, first.text
+    again = gateway.post("/api/v1/xapi/statements", json=[statement], headers=headers)
+    assert again.status_code == 200, again.text
+    assert (first.json()["created"], again.json()["duplicates"]) == (1, 1)
+    assert again.json()["results"][0]["record_id"] == first.json()["results"][0]["record_id"]
+    resident = password_token(gateway, account["account_number"], "wu-ma-ma-pass")
+    mine = gateway.get("/api/v1/me/records", headers=bearer(resident)).json()["items"]
+    assert [(r["source"], r["minutes"], r["status"]) for r in mine] == [("xapi", 35, "pending")]
+    assert mine[0]["evidence"]["xapi_statement"]["id"] == statement["id"]
+    assert (
+        gateway.post("/api/v1/xapi/statements", json=statement, headers=bearer(admin)).status_code
+        == 403
+    )

@@ -17,6 +17,7 @@ from credits.config import Settings
 from credits.db import VERSION_TABLE
 from credits.ingest.router import router as ingest_router
 from credits.records.router import router as records_router
+from credits.xapi.router import router as xapi_router
 from kernel.app import build_service_app
 from kernel.db import make_engine, make_sessionmaker
 from kernel.health import database_readiness
@@ -69,5 +70,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             attendance_router,
             records_router,
             ingest_router,
+            xapi_router,
         ],
     )

@@ -123,6 +123,13 @@ ROUTES: tuple[Route, ...] = (
         (roles.PARTNER,),
         max_body_bytes=4_000_000,  # 1,000 records of about 400 bytes, with room
     ),
+    Route(
+        ("POST",),
+        "/api/v1/xapi/statements",
+        "credits",
+        (roles.PARTNER,),
+        max_body_bytes=8_000_000,  # 1,000 statements of a few kilobytes each
+    ),
 )
 
 

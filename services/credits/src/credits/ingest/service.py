@@ -29,6 +29,16 @@ from credits.ingest.schemas import BatchResult, ItemError, ItemResult, PartnerRe
 from credits.learners import lookup_learners
 from credits.records.models import LearningRecord
 from kernel.clock import aware_utc
+from kernel.problems import PROBLEMS, DomainError
+
+
+class InvalidBatch(DomainError):
+    """The body is not a batch at all (items are judged one by one, the envelope is not)."""
+
+    type = PROBLEMS + "invalid-batch"
+    status = 422
+    title = "Invalid batch"
+
 
 CHINA = timezone(timedelta(hours=8))  # a learner's day is a Beijing-time day
 CLOCK_SKEW = timedelta(minutes=2)
@@ -81,9 +91,14 @@ async def ingest(
     authorization: str,
     client_id: str,
     items: list[Any],
+    source: str = "partner",
     now: datetime | None = None,
 ) -> BatchResult:
-    """Check and store one batch; every item gets a result."""
+    """Check and store one batch; every item gets a result.
+
+    ``source`` names the records' way in: ``partner`` (record batches) or ``xapi`` (statements
+    mapped to partner records by :mod:`credits.xapi`); the checks are the same.
+    """
     moment = now or datetime.now(UTC)
     results: list[ItemResult | None] = [None] * len(items)
     parsed: dict[int, PartnerRecord] = {}
@@ -265,7 +280,7 @@ async def ingest(
                         "category_code": activity.category_code,
                         "mode": activity.mode,
                         "host_unit_path": activity.host_unit_path,
-                        "source": "partner",
+                        "source": source,
                         "source_client": client_id,
                         "external_id": item.id,
                         "started_at": start,
