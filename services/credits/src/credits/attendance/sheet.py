@@ -8,8 +8,8 @@ field              headers
 =================  ======================================================
 learner (required) 学习账号, 学习账号编号, 学号, 账号
 name               姓名 (shown back in the results; never stored)
-checked_in_at      签到时间, 签到
-checked_out_at     签退时间, 签退
+checked_in_at      签到时间
+checked_out_at     签退时间
 minutes            学时(分钟), 学习时长(分钟), 时长(分钟), 分钟数
 =================  ======================================================
 
@@ -36,10 +36,9 @@ HEADERS: dict[str, str] = {
     "学号": "learner",
     "账号": "learner",
     "姓名": "name",
+    # not a bare 签到/签退: on paper sheets those columns hold signatures or ticks, not times
     "签到时间": "checked_in_at",
-    "签到": "checked_in_at",
     "签退时间": "checked_out_at",
-    "签退": "checked_out_at",
     "学时(分钟)": "minutes",
     "学习时长(分钟)": "minutes",
     "时长(分钟)": "minutes",

@@ -95,7 +95,6 @@ async def enter_attendance(
     entries: list[rules.Entry],
     staff_path: str,
     actor: Principal,
-    dry_run: bool = False,
     now: datetime | None = None,
 ) -> AttendanceEntryResult:
     """Enter the session's attendance from JSON entries; every entry gets a result."""
@@ -110,7 +109,7 @@ async def enter_attendance(
         entries=entries,
         actor=actor,
         source=EntrySource("json"),
-        dry_run=dry_run,
+        dry_run=False,
         now=moment,
     )
 
