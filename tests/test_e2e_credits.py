@@ -3,13 +3,17 @@ and the resident's learning record, all through the gateway on PostgreSQL."""
 
 from __future__ import annotations
 
+import io
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import httpx
+from openpyxl import Workbook
 
 from accounts.cli import DEMO_STAFF
 from testkit.http import bearer, new_partner, new_resident, password_token
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def test_activity_to_learning_record_through_the_gateway(gateway: httpx.Client) -> None:
@@ -183,3 +187,188 @@ def test_partner_batch_through_the_gateway_with_retry_and_per_item_results(
         == 403
     )
     assert gateway.get("/api/v1/me/records", headers=bearer(partner)).status_code == 403
+
+
+def _xlsx(rows: list[list[object]]) -> bytes:
+    book = Workbook()
+    sheet = book.active
+    for row in rows:
+        sheet.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def _new_staff(gateway: httpx.Client, admin: str, role: str, unit: str) -> str:
+    username = f"e2e-{role[:10]}-{uuid.uuid4().hex[:6]}"
+    created = gateway.post(
+        "/api/v1/staff",
+        json={
+            "username": username,
+            "display_name": role,
+            "password": "e2e-staff-password",
+            "role": role,
+            "unit": unit,
+        },
+        headers=bearer(admin),
+    )
+    assert created.status_code == 201, created.text
+    return password_token(gateway, username, "e2e-staff-password")
+
+
+def test_staff_enrol_enter_a_sheet_of_attendance_and_the_school_verifies_it(
+    gateway: httpx.Client,
+) -> None:
+    admin = password_token(gateway, DEMO_STAFF["username"], DEMO_STAFF["password"])
+    village = gateway.get(
+        "/api/v1/units", params={"under": "410711100", "level": "learning_point"}
+    ).json()["items"][0]["key"]
+    point = _new_staff(gateway, admin, "learning_point_staff", village)
+    school = _new_staff(gateway, admin, "school_staff", "410711100")
+    elsewhere = _new_staff(gateway, admin, "school_staff", "410711101")
+    residents = [
+        new_resident(gateway, admin, town="410711100", password=f"li-{n}-pass", name=f"李{n}")
+        for n in range(2)
+    ]
+    beijing = timezone(timedelta(hours=8))
+    day = datetime.now(beijing).date() - timedelta(days=1)
+    starts = datetime.combine(day, datetime.min.time(), beijing).replace(hour=14)
+    created = gateway.post(
+        "/api/v1/activities",
+        json={
+            "title": "书法练习",
+            "kind": "activity",
+            "category": "calligraphy_painting",
+            "mode": "offline",
+            "host_unit": village,
+            "sessions": [
+                {
+                    "starts_at": starts.isoformat(),
+                    "ends_at": (starts + timedelta(hours=2)).isoformat(),
+                    "planned_minutes": 100,
+                }
+            ],
+        },
+        headers=bearer(admin),
+    )
+    assert created.status_code == 201, created.text
+    activity = created.json()
+    session_id = activity["sessions"][0]["id"]
+
+    enrolled = gateway.post(
+        f"/api/v1/activities/{activity['id']}/enrolments",
+        json={"learner": residents[0]["account_number"]},
+        headers=bearer(point),
+    )
+    assert enrolled.status_code == 201, enrolled.text
+    assert enrolled.json()["learner_id"] == residents[0]["id"]
+
+    sheet = _xlsx(
+        [
+            ["学习账号", "姓名", "签到时间", "签退时间", "学时(分钟)"],
+            [residents[0]["account_number"], "李0", "14:05", "15:55", None],
+            [residents[1]["account_number"], "李1", None, None, 60],
+            ["41071100000000", "无名", None, None, None],
+        ]
+    )
+    url = f"/api/v1/sessions/{session_id}/attendance/imports"
+    files = {"file": ("书法签到表.xlsx", sheet, XLSX)}
+    dry = gateway.post(url, files=files, headers=bearer(point))
+    assert dry.status_code == 200, dry.text
+    assert (dry.json()["dry_run"], dry.json()["created"]) == (True, 2)
+    written = gateway.post(url, files=files, params={"dry_run": "false"}, headers=bearer(point))
+    assert written.status_code == 200, written.text
+    results = written.json()["results"]
+    assert [(r["row"], r["status"], r["minutes"]) for r in results] == [
+        (2, "created", 100),
+        (3, "created", 60),
+        (4, "rejected", None),
+    ]
+    assert results[2]["errors"][0]["reason_zh"] == "找不到该学习账号"
+    again = gateway.post(url, files=files, params={"dry_run": "false"}, headers=bearer(point))
+    assert [r["status"] for r in again.json()["results"]] == ["duplicate", "duplicate", "rejected"]
+    assert gateway.post(url, files=files, headers=bearer(elsewhere)).status_code == 404
+    resident = password_token(gateway, residents[0]["account_number"], "li-0-pass")
+    assert (
+        gateway.post(
+            f"/api/v1/sessions/{session_id}/attendance",
+            json={"entries": [{"learner": residents[0]["account_number"]}]},
+            headers=bearer(resident),
+        ).status_code
+        == 403
+    )
+    too_big = gateway.post(
+        url, files={"file": ("big.csv", b"x" * 6_100_000, "text/csv")}, headers=bearer(point)
+    )
+    assert too_big.status_code == 413 and too_big.json()["type"].endswith("/payload-too-large")
+
+    pending = gateway.get(
+        "/api/v1/learning-records",
+        params={"activity": activity["id"], "status": "pending"},
+        headers=bearer(school),
+    ).json()["items"]
+    assert {r["source"] for r in pending} == {"staff_entry"} and len(pending) == 2
+    mine = next(r for r in pending if r["learner_id"] == residents[0]["id"])
+    assert mine["evidence"]["file"] == "书法签到表.xlsx" and mine["evidence"]["row"] == 2
+    assert gateway.get("/api/v1/me/hours", headers=bearer(resident)).json()["total_minutes"] == 0
+    verified = gateway.post(
+        f"/api/v1/learning-records/{mine['id']}/status",
+        json={"status": "verified", "reason": "签到表核对无误"},
+        headers=bearer(school),
+    )
+    assert verified.status_code == 200, verified.text
+    assert gateway.get("/api/v1/me/hours", headers=bearer(resident)).json()["total_minutes"] == 100
+    records = gateway.get("/api/v1/me/records", headers=bearer(resident)).json()["items"]
+    assert [(r["source"], r["status"]) for r in records] == [("staff_entry", "verified")]
+
+
+def test_an_xapi_statement_posted_twice_through_the_gateway_is_stored_once(
+    gateway: httpx.Client,
+) -> None:
+    admin = password_token(gateway, DEMO_STAFF["username"], DEMO_STAFF["password"])
+    client_id = f"xapi-{uuid.uuid4().hex[:6]}"
+    partner = new_partner(gateway, admin, client_id)
+    course = gateway.post(
+        "/api/v1/activities",
+        json={
+            "title": "家庭教育微课",
+            "kind": "online_course",
+            "category": "family_education",
+            "mode": "online",
+            "partner": client_id,
+        },
+        headers=bearer(admin),
+    ).json()["id"]
+    account = new_resident(
+        gateway, admin, town="410711101", password="wu-ma-ma-pass", name="吴妈妈"
+    )
+    ended = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+    statement = {
+        "id": str(uuid.uuid4()),
+        "actor": {
+            "objectType": "Agent",
+            "account": {
+                "homePage": "https://muye.example.org/learners",
+                "name": account["account_number"],
+            },
+        },
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/completed", "display": {"zh-CN": "完成"}},
+        "object": {"objectType": "Activity", "id": f"https://muye.example.org/activities/{course}"},
+        "result": {"completion": True, "duration": "PT35M"},
+        "timestamp": ended.isoformat(),
+    }
+    headers = bearer(partner) | {"X-Experience-API-Version": "1.0.3"}
+    first = gateway.post("/api/v1/xapi/statements", json=statement, headers=headers)
+    assert first.status_code == 200, first.text
+    again = gateway.post("/api/v1/xapi/statements", json=[statement], headers=headers)
+    assert again.status_code == 200, again.text
+    assert (first.json()["created"], again.json()["duplicates"]) == (1, 1)
+    assert again.json()["results"][0]["record_id"] == first.json()["results"][0]["record_id"]
+    resident = password_token(gateway, account["account_number"], "wu-ma-ma-pass")
+    mine = gateway.get("/api/v1/me/records", headers=bearer(resident)).json()["items"]
+    assert [(r["source"], r["minutes"], r["status"]) for r in mine] == [("xapi", 35, "pending")]
+    assert mine[0]["evidence"]["xapi_statement"]["id"] == statement["id"]
+    assert (
+        gateway.post("/api/v1/xapi/statements", json=statement, headers=bearer(admin)).status_code
+        == 403
+    )

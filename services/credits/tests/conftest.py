@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -72,6 +73,16 @@ ISSUER_KEY = private_jwk("test-issuer")
 LEARNERS: dict[str, tuple[uuid.UUID, str]] = {}
 # learner id -> residence unit path, as the accounts service knows it
 LEARNER_HOMES: dict[str, str] = {}
+_numbers = itertools.count(1)
+
+
+def new_learner(status: str = "active") -> tuple[str, uuid.UUID]:
+    """A learning account the faked accounts service knows: its number and id."""
+    number = f"4107118{next(_numbers):07d}"
+    LEARNERS[number] = (uuid.uuid4(), status)
+    return number, LEARNERS[number][0]
+
+
 UNIT_PATHS = {
     "410711": "/410711/",
     "410711100": "/410711/410711100/",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import httpx
 from sqlalchemy import select
@@ -64,6 +64,26 @@ async def test_staff_create_an_activity_in_their_unit_with_sessions(client, issu
     college = issue_token("staff", role="college_staff", unit="410711")
     hosted = await _create(client, college, host_unit="410711101")
     assert hosted["host_unit"] == "410711101"
+
+
+async def test_session_times_given_in_beijing_time_keep_their_instant(client, issue_token) -> None:
+    staff = issue_token("staff", role="school_staff", unit="410711100")
+    beijing = timezone(timedelta(hours=8))
+    starts = datetime(2026, 12, 1, 9, tzinfo=beijing)
+    activity = await _create(
+        client,
+        staff,
+        enrol_closes_at=datetime(2026, 11, 30, 18, tzinfo=beijing).isoformat(),
+        sessions=[
+            {"starts_at": starts.isoformat(), "ends_at": (starts + timedelta(hours=2)).isoformat()}
+        ],
+    )
+    session = activity["sessions"][0]
+    assert datetime.fromisoformat(session["starts_at"]) == starts  # 01:00 UTC, not 09:00
+    assert datetime.fromisoformat(session["ends_at"]) == starts + timedelta(hours=2)
+    assert datetime.fromisoformat(activity["enrol_closes_at"]) == datetime(
+        2026, 11, 30, 10, tzinfo=UTC
+    )
 
 
 async def test_bad_activities_are_refused_with_reasons(client, issue_token) -> None:

@@ -13,6 +13,16 @@ from gateway.routes import AUTHENTICATED, PUBLIC, ROUTES, match
         ("GET", "/api/v1/units/410711100", "/api/v1/units/{key}"),
         ("HEAD", "/api/v1/units", "/api/v1/units"),
         ("POST", "/auth/token", "/auth/token"),
+        (
+            "DELETE",
+            "/api/v1/activities/a1/enrolments/me",
+            "/api/v1/activities/{activity_id}/enrolments/me",
+        ),
+        (
+            "DELETE",
+            "/api/v1/activities/a1/enrolments/41071100000000",
+            "/api/v1/activities/{activity_id}/enrolments/{account_number}",
+        ),
     ],
 )
 def test_known_routes_match_their_template(method: str, path: str, template: str) -> None:

@@ -1,5 +1,10 @@
-"""Whose learner data a caller may read: the learner, or staff the accounts service says cover
-the learner's residence. Credits keeps no residence data, so it asks, with the caller's token."""
+"""Learners as the accounts service knows them: account number -> id and status, and whose
+learner data a caller may read.
+
+The credits service keeps no personal data and no residence; it asks the accounts service, with
+the caller's own token, which learner an account number names, whether the account is active,
+and whether staff cover a learner's residence.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,72 @@ import httpx
 from fastapi import Request
 
 from kernel.access import READING_STAFF, staff_path
-from kernel.problems import NotFound, ServiceUnavailable
+from kernel.problems import PROBLEMS, Conflict, DomainError, NotFound, ServiceUnavailable
 from kernel.tokens import Principal
+
+ACTIVE = "active"
+STATUS_ZH = {"frozen": "已冻结", "closed": "已注销"}
+
+
+class UnknownLearner(DomainError):
+    """No learning account has this number."""
+
+    type = PROBLEMS + "unknown-learner"
+    status = 422
+    title = "Unknown learner"
+
+
+class LearnerNotActive(Conflict):
+    """The learning account is frozen or closed."""
+
+    type = PROBLEMS + "learner-not-active"
+    title = "Learning account not active"
+
+
+async def lookup_learners(
+    accounts: httpx.AsyncClient, authorization: str, numbers: list[str]
+) -> dict[str, tuple[uuid.UUID, str]]:
+    """Account number -> (learner id, status), asked of the accounts service with the caller's
+    own token (partners and staff may resolve the learners they post for; no personal data
+    comes back). Numbers not found are absent from the answer."""
+    if not numbers:
+        return {}
+    try:
+        response = await accounts.post(
+            "/api/v1/learning-accounts/lookup",
+            json={"account_numbers": numbers},
+            headers={"authorization": authorization},
+            timeout=10.0,
+        )
+        response.raise_for_status()
+    except httpx.HTTPError:
+        raise ServiceUnavailable(
+            "Learners cannot be checked right now; nothing was stored. Retry.",
+            detail_zh="暂时无法核验学习者，本次提交未保存，请重试。",
+        ) from None
+    return {
+        e["account_number"]: (uuid.UUID(e["id"]), e["status"]) for e in response.json()["found"]
+    }
+
+
+async def resolve_learner(
+    accounts: httpx.AsyncClient, authorization: str, number: str
+) -> uuid.UUID:
+    """The id of the active learning account numbered ``number``, or a problem saying why not."""
+    number = number.strip().upper()
+    found = (await lookup_learners(accounts, authorization, [number])).get(number)
+    if found is None:
+        raise UnknownLearner(
+            f"No learning account numbered {number}.", detail_zh="找不到该学习账号。"
+        )
+    learner_id, status = found
+    if status != ACTIVE:
+        raise LearnerNotActive(
+            f"The learning account {number} is {status}.",
+            detail_zh=f"该学习账号{STATUS_ZH.get(status, '不可用')}。",
+            account_status=status,
+        )
+    return learner_id
 
 
 def _not_found(learner_id: uuid.UUID) -> NotFound:

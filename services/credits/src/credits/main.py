@@ -24,6 +24,7 @@ from credits.ledger.router import router as ledger_router
 from credits.ledger.worker import accrual_worker
 from credits.records.router import router as records_router
 from credits.rules.router import router as rules_router
+from credits.xapi.router import router as xapi_router
 from kernel.app import build_service_app
 from kernel.db import make_engine, make_sessionmaker
 from kernel.health import database_readiness
@@ -85,5 +86,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ledger_router,
             certification_router,
             conversion_router,
+            xapi_router,
         ],
     )

@@ -81,12 +81,34 @@ ROUTES: tuple[Route, ...] = (
     Route(("POST",), "/api/v1/activities", "credits", WRITING_STAFF),
     Route(("GET",), "/api/v1/activities", "credits", AUTHENTICATED),
     Route(("GET",), "/api/v1/activities/{activity_id}", "credits", AUTHENTICATED),
-    Route(("POST",), "/api/v1/activities/{activity_id}/enrolments", "credits", RESIDENT_ONLY),
+    # a resident enrols themselves; staff covering the host unit enrol a resident by number
+    Route(
+        ("POST",),
+        "/api/v1/activities/{activity_id}/enrolments",
+        "credits",
+        (roles.RESIDENT, *WRITING_STAFF),
+    ),
+    # before the staff route below: "me" would match {account_number} too, and first match wins
     Route(("DELETE",), "/api/v1/activities/{activity_id}/enrolments/me", "credits", RESIDENT_ONLY),
+    Route(
+        ("DELETE",),
+        "/api/v1/activities/{activity_id}/enrolments/{account_number}",
+        "credits",
+        WRITING_STAFF,
+    ),
     Route(("GET",), "/api/v1/me/enrolments", "credits", RESIDENT_ONLY),
     Route(("POST",), "/api/v1/sessions/{session_id}/check-in-code", "credits", WRITING_STAFF),
     Route(("POST",), "/api/v1/sessions/{session_id}/check-in", "credits", RESIDENT_ONLY),
     Route(("POST",), "/api/v1/sessions/{session_id}/check-out", "credits", RESIDENT_ONLY),
+    # staff covering the host unit enter a whole session's attendance (the service checks cover)
+    Route(("POST",), "/api/v1/sessions/{session_id}/attendance", "credits", WRITING_STAFF),
+    Route(
+        ("POST",),
+        "/api/v1/sessions/{session_id}/attendance/imports",
+        "credits",
+        WRITING_STAFF,
+        max_body_bytes=6_000_000,  # a sheet of at most 5 MB (the service's limit), in a form
+    ),
     Route(("GET",), "/api/v1/me/records", "credits", RESIDENT_ONLY),
     Route(("GET",), "/api/v1/me/hours", "credits", RESIDENT_ONLY),
     Route(("GET",), "/api/v1/learning-records", "credits", READING_STAFF),
@@ -158,6 +180,13 @@ ROUTES: tuple[Route, ...] = (
         "credits",
         (roles.PARTNER,),
         max_body_bytes=4_000_000,  # 1,000 records of about 400 bytes, with room
+    ),
+    Route(
+        ("POST",),
+        "/api/v1/xapi/statements",
+        "credits",
+        (roles.PARTNER,),
+        max_body_bytes=8_000_000,  # 1,000 statements of a few kilobytes each
     ),
 )
 

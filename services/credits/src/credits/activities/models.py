@@ -80,5 +80,7 @@ class Enrolment(Base, table=True):
     learner_id: uuid.UUID = Field(index=True)
     status: str = Field(max_length=12)
     enrolled_by: str = Field(max_length=60)
+    # who cancelled: the resident, or staff on their behalf (NULL on rows from before staff could)
+    cancelled_by: str | None = Field(default=None, max_length=60)
     created_at: datetime = Field(default_factory=_now, sa_column=_ts())
     changed_at: datetime = Field(default_factory=_now, sa_column=_ts())

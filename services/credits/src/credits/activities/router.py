@@ -5,17 +5,23 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from sqlmodel import col, select
 
 from credits.activities import service
 from credits.activities.models import Activity, Enrolment
-from credits.activities.schemas import ActivityCreate, ActivityPublic, EnrolmentPublic
+from credits.activities.schemas import (
+    ActivityCreate,
+    ActivityPublic,
+    EnrolmentCreate,
+    EnrolmentPublic,
+)
 from kernel.access import WRITING_STAFF, require_resident, require_staff
 from kernel.auth import CurrentPrincipal
 from kernel.clock import aware_utc
 from kernel.db import SessionDep
 from kernel.pagination import Page, PageDep, encode_cursor
+from kernel.problems import Forbidden
 
 router = APIRouter(prefix="/api/v1", tags=["activities"])
 
@@ -26,6 +32,7 @@ def _enrolment(e: Enrolment) -> EnrolmentPublic:
         activity_id=e.activity_id,
         learner_id=e.learner_id,
         status=e.status,
+        enrolled_by=e.enrolled_by,
         created_at=aware_utc(e.created_at),
     )
 
@@ -99,13 +106,44 @@ async def get_activity(
     "/activities/{activity_id}/enrolments", response_model=EnrolmentPublic, status_code=201
 )
 async def enrol(
-    activity_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
+    activity_id: uuid.UUID,
+    request: Request,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    body: EnrolmentCreate | None = None,
 ) -> EnrolmentPublic:
-    """The signed-in resident enrols (or joins the waitlist when the activity is full)."""
-    learner = uuid.UUID(require_resident(principal))
-    enrolment = await service.enrol(
-        session=session, activity_id=activity_id, learner_id=learner, actor=principal.subject
-    )
+    """Enrol in the activity (or join the waitlist when it is full).
+
+    A resident enrols themselves and sends no body. Staff covering the activity's host unit
+    enrol a resident on their behalf with ``{"learner": "<learning account number>"}``; the
+    same rules apply (open, before the closing date, once), and the enrolment records who
+    enrolled them.
+    """
+    if principal.kind == "resident":
+        if body is not None:
+            raise Forbidden(
+                "Residents enrol themselves only; send no body.", detail_zh="居民只能为本人报名。"
+            )
+        learner = uuid.UUID(require_resident(principal))
+        enrolment = await service.enrol(
+            session=session, activity_id=activity_id, learner_id=learner, actor=principal.subject
+        )
+    else:
+        path = require_staff(principal, WRITING_STAFF)
+        if body is None:
+            raise service.InvalidEnrolment(
+                'Name the resident to enrol: {"learner": "<learning account number>"}.',
+                detail_zh="请填写要报名居民的学习账号。",
+            )
+        enrolment = await service.enrol_for(
+            session=session,
+            accounts=request.app.state.accounts,
+            authorization=request.headers["authorization"],
+            activity_id=activity_id,
+            account_number=body.learner,
+            staff_path=path,
+            actor=principal.subject,
+        )
     await session.commit()
     return _enrolment(enrolment)
 
@@ -114,7 +152,33 @@ async def enrol(
 async def cancel(activity_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep) -> None:
     """The resident cancels; the first on the waitlist moves up."""
     learner = uuid.UUID(require_resident(principal))
-    await service.cancel(session=session, activity_id=activity_id, learner_id=learner)
+    await service.cancel(
+        session=session, activity_id=activity_id, learner_id=learner, actor=principal.subject
+    )
+    await session.commit()
+
+
+# declared after /enrolments/me, which it would otherwise shadow ("me" is never a number)
+@router.delete("/activities/{activity_id}/enrolments/{account_number}", status_code=204)
+async def cancel_for(
+    activity_id: uuid.UUID,
+    account_number: Annotated[str, Path(min_length=14, max_length=14, pattern=r"^\d{13}[\dXx]$")],
+    request: Request,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+) -> None:
+    """Staff covering the activity's host unit cancel a resident's enrolment (by learning
+    account number); the first on the waitlist moves up, as when the resident cancels."""
+    path = require_staff(principal, WRITING_STAFF)
+    await service.cancel_for(
+        session=session,
+        accounts=request.app.state.accounts,
+        authorization=request.headers["authorization"],
+        activity_id=activity_id,
+        account_number=account_number,
+        staff_path=path,
+        actor=principal.subject,
+    )
     await session.commit()
 
 

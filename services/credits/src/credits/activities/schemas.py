@@ -51,6 +51,17 @@ class ActivityCreate(Strict):
     sessions: list[SessionCreate] = Field(default_factory=list, max_length=500)
 
 
+class EnrolmentCreate(Strict):
+    """Staff enrol a resident, named by learning account number."""
+
+    learner: str = Field(
+        min_length=14,
+        max_length=14,
+        pattern=r"^\d{13}[\dXx]$",
+        description="the resident's learning account number (学习账号)",
+    )
+
+
 class SessionPublic(BaseModel):
     """A session as shown."""
 
@@ -86,4 +97,5 @@ class EnrolmentPublic(BaseModel):
     activity_id: uuid.UUID
     learner_id: uuid.UUID
     status: str
+    enrolled_by: str
     created_at: datetime

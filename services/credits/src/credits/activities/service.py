@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from credits import learners
 from credits.activities.models import Activity, ActivitySession, Enrolment
 from credits.activities.schemas import ActivityCreate, ActivityPublic, SessionPublic
 from credits.catalogue.models import ActivityCategory
@@ -31,6 +32,14 @@ class InvalidActivity(DomainError):
     type = PROBLEMS + "invalid-activity"
     status = 422
     title = "Invalid activity"
+
+
+class InvalidEnrolment(DomainError):
+    """The enrolment request is incomplete (staff must name the resident)."""
+
+    type = PROBLEMS + "invalid-enrolment"
+    status = 422
+    title = "Invalid enrolment"
 
 
 class EnrolmentClosed(Conflict):
@@ -92,7 +101,7 @@ async def create_activity(
         host_unit=host,
         host_unit_path=path,
         capacity=data.capacity,
-        enrol_closes_at=data.enrol_closes_at,
+        enrol_closes_at=data.enrol_closes_at.astimezone(UTC) if data.enrol_closes_at else None,
         partner_client=data.partner,
         created_by=actor,
     )
@@ -102,8 +111,9 @@ async def create_activity(
         session.add(
             ActivitySession(
                 activity_id=activity.id,
-                starts_at=item.starts_at,
-                ends_at=item.ends_at,
+                # stored as UTC: SQLite keeps a timestamp's digits and drops its offset
+                starts_at=item.starts_at.astimezone(UTC),
+                ends_at=item.ends_at.astimezone(UTC),
                 place=item.place,
                 planned_minutes=item.planned_minutes or length,
             )
@@ -175,7 +185,10 @@ async def _locked_activity(session: AsyncSession, activity_id: uuid.UUID) -> Act
 async def enrol(
     *, session: AsyncSession, activity_id: uuid.UUID, learner_id: uuid.UUID, actor: str
 ) -> Enrolment:
-    """Enrol, or join the waitlist when the activity is full."""
+    """Enrol, or join the waitlist when the activity is full.
+
+    ``actor`` is who asks: the resident themselves, or staff enrolling on their behalf.
+    """
     activity = await _locked_activity(session, activity_id)
     closes = aware(activity.enrol_closes_at)
     if activity.status != "open" or (closes is not None and closes < datetime.now(UTC)):
@@ -202,6 +215,11 @@ async def enrol(
             session.add(enrolment)
             await session.flush()
     except IntegrityError:
+        if actor != str(learner_id):  # staff enrolling on the resident's behalf
+            raise AlreadyEnrolled(
+                "This resident is already enrolled or on the waitlist.",
+                detail_zh="该居民已报名或在候补名单中。",
+            ) from None
         raise AlreadyEnrolled(
             "You are already enrolled or on the waitlist.", detail_zh="您已报名或在候补名单中。"
         ) from None
@@ -209,9 +227,12 @@ async def enrol(
 
 
 async def cancel(
-    *, session: AsyncSession, activity_id: uuid.UUID, learner_id: uuid.UUID
+    *, session: AsyncSession, activity_id: uuid.UUID, learner_id: uuid.UUID, actor: str
 ) -> Enrolment | None:
-    """Cancel the live enrolment; the first on the waitlist moves up. Returns who moved up."""
+    """Cancel the live enrolment; the first on the waitlist moves up. Returns who moved up.
+
+    ``actor`` is who asks: the resident themselves, or staff cancelling on their behalf.
+    """
     await _locked_activity(session, activity_id)
     live = (
         await session.execute(
@@ -223,9 +244,14 @@ async def cancel(
         )
     ).scalar_one_or_none()
     if live is None:
+        if actor != str(learner_id):
+            raise NotFound(
+                "This resident has no enrolment on this activity.",
+                detail_zh="该居民没有报名该活动。",
+            )
         raise NotFound("You have no enrolment on this activity.", detail_zh="您没有报名该活动。")
     was_enrolled = live.status == "enrolled"
-    live.status, live.changed_at = "cancelled", datetime.now(UTC)
+    live.status, live.changed_at, live.cancelled_by = "cancelled", datetime.now(UTC), actor
     await session.flush()
     if not was_enrolled:
         return None
@@ -241,3 +267,59 @@ async def cancel(
         first.status, first.changed_at = "enrolled", datetime.now(UTC)
         await session.flush()
     return first
+
+
+async def covered_activity(
+    session: AsyncSession, activity_id: uuid.UUID, staff_path: str
+) -> Activity:
+    """The activity, when its host unit is within the staff's unit; otherwise 404."""
+    activity = await session.get(Activity, activity_id)
+    if activity is None or not activity.host_unit_path.startswith(staff_path):
+        raise ActivityNotFound(
+            f"No activity {activity_id} hosted within your unit.", detail_zh="找不到该活动。"
+        )
+    return activity
+
+
+async def enrol_for(
+    *,
+    session: AsyncSession,
+    accounts: httpx.AsyncClient,
+    authorization: str,
+    activity_id: uuid.UUID,
+    account_number: str,
+    staff_path: str,
+    actor: str,
+) -> Enrolment:
+    """Staff covering the activity's host unit enrol a resident by learning account number.
+
+    The same rules as a resident's own enrolment (:func:`enrol`): open, before the closing
+    date, once, onto the waitlist when full. ``enrolled_by`` records the staff member.
+    """
+    await covered_activity(session, activity_id, staff_path)
+    learner_id = await learners.resolve_learner(accounts, authorization, account_number)
+    return await enrol(session=session, activity_id=activity_id, learner_id=learner_id, actor=actor)
+
+
+async def cancel_for(
+    *,
+    session: AsyncSession,
+    accounts: httpx.AsyncClient,
+    authorization: str,
+    activity_id: uuid.UUID,
+    account_number: str,
+    staff_path: str,
+    actor: str,
+) -> Enrolment | None:
+    """Staff covering the activity's host unit cancel a resident's enrolment (:func:`cancel`).
+
+    A closed or frozen account can still be taken off the list. Returns who moved up.
+    """
+    await covered_activity(session, activity_id, staff_path)
+    number = account_number.strip().upper()
+    found = (await learners.lookup_learners(accounts, authorization, [number])).get(number)
+    if found is None:  # no such account, so no enrolment of it either
+        raise NotFound(
+            "This resident has no enrolment on this activity.", detail_zh="该居民没有报名该活动。"
+        )
+    return await cancel(session=session, activity_id=activity_id, learner_id=found[0], actor=actor)

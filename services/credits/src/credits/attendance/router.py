@@ -1,14 +1,18 @@
-"""Routes of attendance: staff open a session's check-in code, residents check in and out."""
+"""Routes of attendance: staff open a session's check-in code, residents check in and out, and
+staff enter a whole session's attendance (JSON or the learning point's sheet)."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
-from credits.attendance import service
+from credits.attendance import service, staff_entry
+from credits.attendance.entries import Entry, normal_account_number
+from credits.attendance.schemas import AttendanceEntryRequest, AttendanceEntryResult
 from credits.records.schemas import RecordPublic
 from credits.records.service import to_public
 from kernel.access import WRITING_STAFF, require_resident, require_staff
@@ -100,3 +104,78 @@ async def check_out(
     )
     await session.commit()
     return to_public(record)
+
+
+@router.post("/sessions/{session_id}/attendance", response_model=AttendanceEntryResult)
+async def enter_attendance(
+    session_id: uuid.UUID,
+    body: AttendanceEntryRequest,
+    request: Request,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+) -> AttendanceEntryResult:
+    """Staff covering the activity's host unit enter the session's attendance at once.
+
+    Each entry names a resident by learning account number, with optional ``minutes`` (default:
+    the session's planned minutes) and ``checked_in_at``/``checked_out_at``; only the part
+    inside the session counts. Every entry gets a result: ``created`` (an attendance and a
+    learning record pending verification), ``duplicate`` (the resident is already recorded at
+    this session, by QR code or an earlier entry) or ``rejected`` (with the field and the reason
+    in English and Chinese); good entries are kept. The session must have started.
+    """
+    path = require_staff(principal, WRITING_STAFF)
+    entries = [
+        Entry(
+            learner=normal_account_number(item.learner),
+            minutes=item.minutes,
+            checked_in_at=item.checked_in_at,
+            checked_out_at=item.checked_out_at,
+        )
+        for item in body.entries
+    ]
+    result = await staff_entry.enter_attendance(
+        session=session,
+        accounts=request.app.state.accounts,
+        authorization=request.headers["authorization"],
+        session_id=session_id,
+        entries=entries,
+        staff_path=path,
+        actor=principal,
+    )
+    await session.commit()
+    return result
+
+
+@router.post("/sessions/{session_id}/attendance/imports", response_model=AttendanceEntryResult)
+async def import_attendance(
+    session_id: uuid.UUID,
+    file: UploadFile,
+    request: Request,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    dry_run: Annotated[bool, Query(description="check only; nothing is written")] = True,
+) -> AttendanceEntryResult:
+    """Enter the session's attendance from the learning point's sheet (.xlsx or .csv).
+
+    Headers (Chinese, as on the sheets): 学习账号 (or 学号, 账号; required), 姓名 (shown back,
+    not stored), 签到时间, 签退时间 (Beijing time; a time alone is on the session's date),
+    学时(分钟). Run with ``dry_run=true`` (the default) to see every row's result, then with
+    ``dry_run=false`` to write the good rows. Each result carries the sheet's row number;
+    uploading the same sheet again changes nothing. Same rules as the JSON entry.
+    """
+    path = require_staff(principal, WRITING_STAFF)
+    content = await file.read(staff_entry.MAX_SHEET_BYTES + 1)
+    result = await staff_entry.enter_sheet(
+        session=session,
+        accounts=request.app.state.accounts,
+        authorization=request.headers["authorization"],
+        session_id=session_id,
+        filename=file.filename or "",
+        content=content,
+        staff_path=path,
+        actor=principal,
+        dry_run=dry_run,
+    )
+    if not dry_run:
+        await session.commit()
+    return result

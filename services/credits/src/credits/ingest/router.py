@@ -22,14 +22,6 @@ from kernel.problems import PROBLEMS, DomainError, Forbidden
 router = APIRouter(prefix="/api/v1", tags=["learning records"])
 
 
-class InvalidBatch(DomainError):
-    """The body is not a batch at all (items are judged one by one, the envelope is not)."""
-
-    type = PROBLEMS + "invalid-batch"
-    status = 422
-    title = "Invalid batch"
-
-
 class IdempotencyKeyReused(DomainError):
     """The same Idempotency-Key came with a different body."""
 
@@ -80,12 +72,14 @@ async def post_batch(
     try:
         envelope = json.loads(body)
     except ValueError:
-        raise InvalidBatch("The body is not JSON.") from None
+        raise service.InvalidBatch("The body is not JSON.") from None
     records = envelope.get("records") if isinstance(envelope, dict) else None
     if not isinstance(records, list) or not records:
-        raise InvalidBatch('The body must be {"records": [...]} with at least one record.')
+        raise service.InvalidBatch('The body must be {"records": [...]} with at least one record.')
     if len(records) > MAX_BATCH:
-        raise InvalidBatch(f"At most {MAX_BATCH} records a request; this one has {len(records)}.")
+        raise service.InvalidBatch(
+            f"At most {MAX_BATCH} records a request; this one has {len(records)}."
+        )
     result = await service.ingest(
         session=session,
         accounts=request.app.state.accounts,

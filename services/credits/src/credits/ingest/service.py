@@ -26,9 +26,19 @@ from sqlmodel import col, select
 
 from credits.activities.models import Activity
 from credits.ingest.schemas import BatchResult, ItemError, ItemResult, PartnerRecord
+from credits.learners import lookup_learners
 from credits.records.models import LearningRecord
 from kernel.clock import aware_utc
-from kernel.problems import ServiceUnavailable
+from kernel.problems import PROBLEMS, DomainError
+
+
+class InvalidBatch(DomainError):
+    """The body is not a batch at all (items are judged one by one, the envelope is not)."""
+
+    type = PROBLEMS + "invalid-batch"
+    status = 422
+    title = "Invalid batch"
+
 
 CHINA = timezone(timedelta(hours=8))  # a learner's day is a Beijing-time day
 CLOCK_SKEW = timedelta(minutes=2)
@@ -57,31 +67,6 @@ def content_hash(item: PartnerRecord) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def lookup_learners(
-    accounts: httpx.AsyncClient, authorization: str, numbers: list[str]
-) -> dict[str, tuple[uuid.UUID, str]]:
-    """Account number -> (learner id, status), asked of the accounts service with the caller's
-    own token (the partner may resolve the learners it posts for; no personal data comes back)."""
-    if not numbers:
-        return {}
-    try:
-        response = await accounts.post(
-            "/api/v1/learning-accounts/lookup",
-            json={"account_numbers": numbers},
-            headers={"authorization": authorization},
-            timeout=10.0,
-        )
-        response.raise_for_status()
-    except httpx.HTTPError:
-        raise ServiceUnavailable(
-            "Learners cannot be checked right now; the batch was not stored. Retry it.",
-            detail_zh="暂时无法核验学习者，本批记录未保存，请重试。",
-        ) from None
-    return {
-        e["account_number"]: (uuid.UUID(e["id"]), e["status"]) for e in response.json()["found"]
-    }
-
-
 async def _lock_learners(session: AsyncSession, learners: set[uuid.UUID]) -> None:
     # concurrent batches for one learner take turns, so two overlapping stretches cannot both
     # pass the overlap check; sorted, so two batches never wait on each other in a cycle
@@ -106,9 +91,14 @@ async def ingest(
     authorization: str,
     client_id: str,
     items: list[Any],
+    source: str = "partner",
     now: datetime | None = None,
 ) -> BatchResult:
-    """Check and store one batch; every item gets a result."""
+    """Check and store one batch; every item gets a result.
+
+    ``source`` names the records' way in: ``partner`` (record batches) or ``xapi`` (statements
+    mapped to partner records by :mod:`credits.xapi`); the checks are the same.
+    """
     moment = now or datetime.now(UTC)
     results: list[ItemResult | None] = [None] * len(items)
     parsed: dict[int, PartnerRecord] = {}
@@ -290,7 +280,7 @@ async def ingest(
                         "category_code": activity.category_code,
                         "mode": activity.mode,
                         "host_unit_path": activity.host_unit_path,
-                        "source": "partner",
+                        "source": source,
                         "source_client": client_id,
                         "external_id": item.id,
                         "started_at": start,

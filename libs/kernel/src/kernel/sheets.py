@@ -1,0 +1,134 @@
+"""Reading the sheets people keep (.xlsx or .csv) by their header row.
+
+Pure: bytes in, rows out. Columns are found by their header (several spellings may name one
+field); every data row keeps its row number on the sheet (the header is row 1), so each problem
+can be reported where the person who keeps the sheet will look for it. Needs ``openpyxl`` for
+.xlsx files (the ``sheets`` extra of this package).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+
+__all__ = ["SheetError", "SheetRow", "cell_text", "normal_header", "read_sheet"]
+
+# full-width brackets and spaces are common in headers typed with a Chinese input method
+_HEADER_FOLD = str.maketrans({"（": "(", "）": ")", "\u3000": "", " ": ""})
+
+
+class SheetError(ValueError):
+    """The file cannot be read as the sheet asked for at all."""
+
+
+@dataclass(frozen=True)
+class SheetRow:
+    """One data row: its row number on the sheet and its fields by our names."""
+
+    number: int
+    fields: dict[str, str]
+
+
+def normal_header(title: str) -> str:
+    """A header as compared: no spaces, full-width brackets as ASCII ones."""
+    return title.strip().translate(_HEADER_FOLD)
+
+
+def cell_text(value: object) -> str:
+    """A cell's value as text, the way the person typing it meant it."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # a number typed into a cell loses nothing below 2**53
+    # dates and times come as datetime/time objects: str() gives "2026-11-25 09:00:00"
+    return str(value).strip()
+
+
+def _header_map(
+    header: list[str],
+    headers: Mapping[str, str],
+    required: Mapping[str, str],
+    refused: Mapping[str, str],
+) -> dict[int, str]:
+    known = {normal_header(title): field for title, field in headers.items()}
+    stopped = {normal_header(title): reason for title, reason in refused.items()}
+    mapping: dict[int, str] = {}
+    for position, title in enumerate(header):
+        name = normal_header(title)
+        if name in stopped:
+            raise SheetError(stopped[name])
+        field = known.get(name)
+        if field is not None:
+            mapping[position] = field
+    missing = [shown for field, shown in required.items() if field not in mapping.values()]
+    if missing:
+        raise SheetError(f"the header row lacks required columns: {'、'.join(missing)}")
+    return mapping
+
+
+def _rows(
+    table: Iterator[list[str]],
+    headers: Mapping[str, str],
+    required: Mapping[str, str],
+    refused: Mapping[str, str],
+) -> Iterator[SheetRow]:
+    try:
+        header = next(table)
+    except StopIteration:
+        raise SheetError("the sheet is empty") from None
+    mapping = _header_map(header, headers, required, refused)
+    for number, values in enumerate(table, start=2):
+        if not any(v.strip() for v in values):
+            continue  # blank lines between blocks are common
+        yield SheetRow(
+            number, {field: values[i] if i < len(values) else "" for i, field in mapping.items()}
+        )
+
+
+def _table(filename: str, content: bytes) -> Iterable[list[str]]:
+    lower = filename.lower()
+    if lower.endswith(".xlsx"):
+        from openpyxl import load_workbook  # only .xlsx readers need it
+
+        try:
+            workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+        except Exception as exc:  # openpyxl raises many kinds for a broken file
+            raise SheetError(f"not a readable .xlsx file: {type(exc).__name__}") from None
+        sheet = workbook.worksheets[0]
+        return ([cell_text(v) for v in row] for row in sheet.iter_rows(values_only=True))
+    if lower.endswith(".csv"):
+        for encoding in ("utf-8-sig", "gb18030"):
+            try:
+                text = content.decode(encoding)
+                break
+            except UnicodeDecodeError:
+                continue
+        else:
+            raise SheetError("the CSV is neither UTF-8 nor GB18030")
+        return ([c.strip() for c in row] for row in csv.reader(io.StringIO(text)))
+    raise SheetError("only .xlsx and .csv files can be imported")
+
+
+def read_sheet(
+    filename: str,
+    content: bytes,
+    *,
+    headers: Mapping[str, str],
+    required: Mapping[str, str],
+    refused: Mapping[str, str] | None = None,
+) -> Iterator[SheetRow]:
+    """Rows of a .csv (UTF-8, with or without BOM, or GB18030) or .xlsx file (first sheet).
+
+    Args:
+        filename: the uploaded file's name; its extension says how to read it.
+        content: the file's bytes.
+        headers: header as written on the sheet -> field name; unknown columns are ignored.
+        required: field -> the header to name when the column is missing.
+        refused: header -> why a sheet with that column is refused (an ambiguous column).
+
+    Raises:
+        SheetError: the file is not a readable sheet or its header row is unusable.
+    """
+    return _rows(iter(_table(filename, content)), headers, required, refused or {})

@@ -1,0 +1,77 @@
+"""The shared sheet reader: headers by several spellings, row numbers, encodings, refusals."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime, time
+
+import pytest
+from openpyxl import Workbook
+
+from kernel.sheets import SheetError, read_sheet
+
+HEADERS = {"学号": "learner", "学习账号": "learner", "签到时间": "checked_in_at", "姓名": "name"}
+REQUIRED = {"learner": "学习账号"}
+
+
+def _xlsx(rows: list[list[object]]) -> bytes:
+    book = Workbook()
+    sheet = book.active
+    for row in rows:
+        sheet.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def test_csv_rows_keep_their_sheet_row_numbers_and_skip_blank_lines() -> None:
+    text = "学习账号,姓名,备注\n41071100000011,张三,x\n,,\n41071100000022,李四,\n"
+    for encoding in ("utf-8-sig", "gb18030"):
+        rows = list(read_sheet("a.CSV", text.encode(encoding), headers=HEADERS, required=REQUIRED))
+        assert [(r.number, r.fields) for r in rows] == [
+            (2, {"learner": "41071100000011", "name": "张三"}),
+            (4, {"learner": "41071100000022", "name": "李四"}),
+        ]
+
+
+def test_xlsx_cells_come_as_text_and_full_width_headers_match() -> None:
+    content = _xlsx(
+        [
+            ["学 号", "签到时间"],
+            [41071100000011.0, datetime(2026, 11, 25, 9, 5)],
+            ["41071100000022", time(9, 10)],
+        ]
+    )
+    headers = {"学号": "learner", "签到时间(北京时间)": "checked_in_at"}
+    rows = list(read_sheet("s.xlsx", content, headers=headers, required=REQUIRED))
+    assert [r.fields["learner"] for r in rows] == ["41071100000011", "41071100000022"]
+    assert rows[0].fields.get("checked_in_at") is None  # that header was not on this sheet
+    folded = _xlsx([["学号", "签到时间（北京时间）"], ["x", datetime(2026, 11, 25, 9, 5)]])
+    (row,) = read_sheet("s.xlsx", folded, headers=headers, required=REQUIRED)
+    assert row.fields["checked_in_at"] == "2026-11-25 09:05:00"
+
+
+@pytest.mark.parametrize(
+    ("filename", "content", "message"),
+    [
+        ("a.csv", "姓名\n张三\n".encode(), "lacks required columns: 学习账号"),
+        ("a.csv", b"", "the sheet is empty"),
+        ("a.csv", b"\xff\xfe\x00\xd8", "neither UTF-8 nor GB18030"),
+        ("a.xlsx", b"not a zip", "not a readable .xlsx file"),
+        ("a.xls", b"", "only .xlsx and .csv"),
+        ("a.csv", "学号,学时\n1,2\n".encode(), "学时 is ambiguous"),
+    ],
+)
+def test_unusable_sheets_are_refused_with_a_reason(
+    filename: str, content: bytes, message: str
+) -> None:
+    with pytest.raises(SheetError, match=message):
+        list(
+            read_sheet(
+                filename,
+                content,
+                headers=HEADERS,
+                required=REQUIRED,
+                refused={"学时": "学时 is ambiguous"},
+            )
+        )

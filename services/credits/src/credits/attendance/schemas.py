@@ -1,0 +1,74 @@
+"""Shapes of staff-entered attendance: a session's entries in, per-row results out."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+MAX_ENTRIES = 1000  # as many learners as one lookup resolves; a session that big is split
+
+
+class AttendanceEntryItem(BaseModel):
+    """One resident's attendance at the session."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    learner: str = Field(
+        min_length=1, max_length=40, description="learning account number (学习账号)"
+    )
+    minutes: int | None = Field(
+        default=None, description="minutes attended; default: the session's planned minutes"
+    )
+    checked_in_at: AwareDatetime | None = None
+    checked_out_at: AwareDatetime | None = None
+
+
+class AttendanceEntryRequest(BaseModel):
+    """A session's attendance as staff enter it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    entries: list[AttendanceEntryItem] = Field(min_length=1, max_length=MAX_ENTRIES)
+
+
+class AttendanceRowError(BaseModel):
+    """Why a row was refused: the field, in English and in Chinese."""
+
+    field: str
+    reason: str
+    reason_zh: str
+
+
+class AttendanceRowResult(BaseModel):
+    """What became of one entry or sheet row."""
+
+    index: int = Field(description="position among the entries or the sheet's data rows, from 0")
+    row: int | None = Field(
+        default=None, description="the sheet's row number (the header is row 1); uploads only"
+    )
+    learner: str | None
+    name: str | None = Field(default=None, description="the name on the sheet, not stored")
+    status: Literal["created", "duplicate", "rejected"]
+    record_id: int | None = Field(
+        default=None, description="the learning record made (created) or already there"
+    )
+    minutes: int | None = None
+    errors: list[AttendanceRowError] = Field(default_factory=list)
+
+
+class AttendanceEntryResult(BaseModel):
+    """Per-row results of a session's entry and their counts.
+
+    In a dry run nothing is written: ``created`` counts the rows that would be created.
+    """
+
+    session_id: uuid.UUID
+    dry_run: bool
+    file: str | None = None
+    total: int
+    created: int
+    duplicates: int
+    rejected: int
+    results: list[AttendanceRowResult]
