@@ -19,7 +19,7 @@ def _settled(gateway: httpx.Client, token: str, timeout: float = 20.0) -> dict: 
     deadline = time.monotonic() + timeout
     while True:
         credits = gateway.get("/api/v1/me/credits", headers=bearer(token)).json()
-        if credits["unsettled_records"] == 0 or time.monotonic() > deadline:
+        if not credits["settlement_pending"] or time.monotonic() > deadline:
             return dict(credits)
         time.sleep(0.3)
 
@@ -62,7 +62,7 @@ def test_verified_learning_becomes_credits_and_an_approved_conversion(
     # partner hours count on arrival (the default rules ask no verification of them): the
     # worker settles them; 8 x 240 online minutes at 900 minutes a credit = 2.13 credits
     credits = _settled(gateway, resident)
-    assert credits["unsettled_records"] == 0
+    assert credits["settlement_pending"] is False
     assert credits["total_hundredths"] == 8 * 240 * 100 // 900
     # a staff review settles in the same transaction: voiding one takes back what it earned
     first_record = posted.json()["results"][0]["record_id"]

@@ -11,8 +11,13 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from credits.ledger import reconciliation, settlement
-from credits.ledger.models import CreditPosting, CreditSource, LedgerAccount, LedgerTransaction
-from credits.records.models import LearningRecord
+from credits.ledger.models import (
+    CreditPosting,
+    CreditSource,
+    LedgerAccount,
+    LedgerOutbox,
+    LedgerTransaction,
+)
 from credits.rules.service import published
 from testkit.http import bearer
 
@@ -54,7 +59,7 @@ async def test_verifying_a_record_posts_its_credits_in_the_same_transaction(
     after = await _credits(client, resident)
     assert after["total_hundredths"] == 100
     assert after["categories"] == [{"category": "law", "balance_hundredths": 100}]
-    assert after["unsettled_records"] == 0
+    assert after["settlement_pending"] is False
     history = (await client.get("/api/v1/me/credit-history", headers=bearer(resident))).json()
     (entry,) = history["items"]
     assert entry["kind"] == "accrual" and entry["net_hundredths"] == 100
@@ -93,12 +98,12 @@ async def test_settling_twice_posts_nothing_the_second_time(session_client, fact
     activity, _ = await factory.activity(mode="online", partner="edu-platform")
     await factory.records(learner, activity, count=3, minutes=180, source="partner", mode="online")
     # other tests may leave unsettled records of their own learners: look at ours only
-    assert learner in await settlement.dirty_learners(db, 100_000)
+    assert learner in await settlement.queued_learners(db, 100_000)
     first = await settlement.settle(db, [learner], actor="test")
     assert first.transactions == 1 and first.records == 3
     again = await settlement.settle(db, [learner], actor="test")
     assert again.transactions == 0
-    assert learner not in await settlement.dirty_learners(db, 100_000)
+    assert learner not in await settlement.queued_learners(db, 100_000)
     sources = (
         await db.execute(
             select(func.sum(CreditSource.amount_hundredths)).where(
@@ -407,23 +412,30 @@ async def test_unbalanced_postings_fail_at_commit_on_postgresql(session_client, 
     assert "does not balance" in str(caught.value)
 
 
-async def test_status_change_marks_the_record_unsettled(session_client, factory) -> None:
+async def test_inserts_and_status_changes_queue_the_learner_in_the_outbox(
+    session_client, factory
+) -> None:
     _, db = session_client
     learner = uuid.uuid4()
     activity, _ = await factory.activity()
     (record,) = await factory.records(learner, activity, minutes=60, status="pending")
+    assert learner in await settlement.queued_learners(db, 100_000)  # the insert trigger
     await settlement.settle(db, [learner], actor="test")
-    assert (await db.get(LearningRecord, record)).ledger_dirty is False  # type: ignore[union-attr]
+    assert learner not in await settlement.queued_learners(db, 100_000)
+    # any status change, by whatever code path, queues the learner again
     await db.execute(
         text("UPDATE learning_record SET status = 'verified' WHERE id = :id"), {"id": record}
     )
-    flag = (
-        await db.execute(
-            text("SELECT ledger_dirty FROM learning_record WHERE id = :id"), {"id": record}
-        )
+    assert learner in await settlement.queued_learners(db, 100_000)
+    # a change that lands between reading the queue and settling keeps the learner queued
+    seen = (
+        await db.execute(select(LedgerOutbox.seq).where(LedgerOutbox.learner_id == learner))
     ).scalar_one()
-    assert bool(flag) is True
-    assert learner in await settlement.dirty_learners(db, 100_000)
+    await factory.records(learner, activity, minutes=60, start=datetime(2026, 5, 1, 1, tzinfo=UTC))
+    later = (
+        await db.execute(select(LedgerOutbox.seq).where(LedgerOutbox.learner_id == learner))
+    ).scalar_one()
+    assert later > seen
 
 
 def test_beijing_midnight_bounds_are_dates() -> None:

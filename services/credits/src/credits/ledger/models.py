@@ -189,3 +189,21 @@ class CreditSource(Base, table=True):
     record_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     # a certification's credits name it here instead of records
     certification_id: uuid.UUID | None = Field(default=None)
+
+
+class LedgerOutbox(Base, table=True):
+    """The ledger's outbox: learners whose records changed since their last settlement.
+
+    Filled by triggers on ``learning_record`` (every insert, every status change), in the
+    same transaction as the change, so no change can be missed. ``seq`` grows on every new
+    change; a settlement removes the row only if ``seq`` is still what it read before loading
+    the records, so a change that lands meanwhile keeps the learner queued.
+    """
+
+    __tablename__ = "ledger_outbox"
+
+    learner_id: uuid.UUID = Field(primary_key=True)
+    seq: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+    queued_at: datetime = Field(
+        default_factory=_now, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )

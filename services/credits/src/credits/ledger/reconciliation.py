@@ -27,7 +27,13 @@ from sqlmodel import col
 from credits.certification.models import Certification
 from credits.conversion.models import Conversion
 from credits.ledger import settlement
-from credits.ledger.models import CreditPosting, CreditSource, LedgerAccount, LedgerTransaction
+from credits.ledger.models import (
+    CreditPosting,
+    CreditSource,
+    LedgerAccount,
+    LedgerOutbox,
+    LedgerTransaction,
+)
 from credits.ledger.schemas import Discrepancy, ReconciliationReport
 from credits.ledger.service import SIGNED_AMOUNT
 from credits.records.models import LearningRecord
@@ -247,15 +253,7 @@ async def reconcile(
 ) -> ReconciliationReport:
     """Run every check; ``learners`` narrows the per-learner checks (None: everyone)."""
     scope = list(learners) if learners is not None else await _learners(session)
-    unsettled = set(
-        (
-            await session.execute(
-                sql_select(col(LearningRecord.learner_id))
-                .where(col(LearningRecord.ledger_dirty))
-                .group_by(col(LearningRecord.learner_id))
-            )
-        ).scalars()
-    )
+    unsettled = set((await session.execute(sql_select(col(LedgerOutbox.learner_id)))).scalars())
     discrepancies = [
         *await _unbalanced(session),
         *await _balances(session, learners),

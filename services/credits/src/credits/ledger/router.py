@@ -6,14 +6,19 @@ import uuid
 from collections import defaultdict
 
 from fastapi import APIRouter, Request
-from sqlalchemy import func
 from sqlalchemy import select as sql_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from credits.learners import require_visible_learner
 from credits.ledger import expiry, reconciliation, settlement
-from credits.ledger.models import CreditPosting, CreditSource, LedgerAccount, LedgerTransaction
+from credits.ledger.models import (
+    CreditPosting,
+    CreditSource,
+    LedgerAccount,
+    LedgerOutbox,
+    LedgerTransaction,
+)
 from credits.ledger.schemas import (
     CategoryBalance,
     CreditSummary,
@@ -25,7 +30,6 @@ from credits.ledger.schemas import (
     SourcePublic,
     TransactionPublic,
 )
-from credits.records.models import LearningRecord
 from kernel.access import require_resident, require_staff
 from kernel.auth import CurrentPrincipal
 from kernel.db import SessionDep
@@ -61,19 +65,13 @@ async def summary(session: AsyncSession, learner: uuid.UUID) -> CreditSummary:
         ),
         key=lambda c: c.category,
     )
-    unsettled = (
-        await session.execute(
-            sql_select(func.count()).where(
-                col(LearningRecord.learner_id) == learner, col(LearningRecord.ledger_dirty)
-            )
-        )
-    ).scalar_one()
+    pending = await session.get(LedgerOutbox, learner)
     return CreditSummary(
         learner_id=learner,
         total_hundredths=sum(c.balance_hundredths for c in categories),
         categories=categories,
         points_hundredths=sum(int(b) for k, _, b in rows if k == "points"),
-        unsettled_records=int(unsettled),
+        settlement_pending=pending is not None,
     )
 
 
@@ -232,7 +230,7 @@ async def run_settlement(principal: CurrentPrincipal, session: SessionDep) -> Se
     require_staff(principal, LEDGER_KEEPERS)
     outcome = await settlement.accrue_pending(session, actor=f"staff:{principal.subject}")
     await session.commit()
-    remaining = len(await settlement.dirty_learners(session, 10_000))
+    remaining = len(await settlement.queued_learners(session, 10_000))
     return SettlementResult(
         learners=len(outcome.learners),
         records=outcome.records,

@@ -22,8 +22,8 @@ class CreditSummary(BaseModel):
     total_hundredths: int
     categories: list[CategoryBalance]
     points_hundredths: int
-    unsettled_records: int = Field(
-        description="records the ledger has not settled yet (credits still to come or go)"
+    settlement_pending: bool = Field(
+        description="records changed since the last settlement: credits still to come or go"
     )
 
 

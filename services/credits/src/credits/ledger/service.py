@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -219,75 +220,134 @@ async def ensure_accounts(
     return {key: existing[key] for key in keys}
 
 
+COPY_FROM = 200  # rows: below this, plain INSERTs; above, COPY on PostgreSQL
+
+
 async def write(session: AsyncSession, drafts: Sequence[Draft]) -> list[int]:
     """Write ``drafts`` in a few set-based statements; return their transaction ids.
 
     Each draft is checked to balance first; the database checks it again (PostgreSQL: a
-    deferred constraint trigger) and keeps learner balances non-negative (CHECK).
+    deferred constraint trigger) and keeps learner balances non-negative (CHECK). Large
+    writes (settlements) go through COPY on PostgreSQL: the triggers fire for COPY too.
     """
     if not drafts:
         return []
     for draft in drafts:
         draft.check_balanced()
-    now = datetime.now(UTC)
+    rows = sum(len(d.legs) + len(d.sources) + 1 for d in drafts)
     try:
-        returned = await session.execute(
-            insert(LedgerTransaction).returning(
-                col(LedgerTransaction.id), sort_by_parameter_order=True
-            ),
-            [
-                {
-                    "kind": d.kind,
-                    "learner_id": d.learner_id,
-                    "rule_version_id": d.rule_version_id,
-                    "reverses_id": d.reverses_id,
-                    "reference": d.reference,
-                    "idempotency_key": d.idempotency_key,
-                    "memo": d.memo,
-                    "created_by": d.created_by,
-                    "created_at": now,
-                }
-                for d in drafts
-            ],
-        )
-        written: Any = returned.all()
-        ids = [int(row[0]) for row in written]
-        postings = [
-            {
-                "transaction_id": tid,
-                "account_id": leg.account_id,
-                "side": leg.side,
-                "amount_hundredths": leg.amount,
-            }
-            for tid, d in zip(ids, drafts, strict=True)
-            for leg in d.legs
-        ]
-        if postings:
-            await session.execute(insert(CreditPosting), postings)
-        sources = [
-            {
-                "transaction_id": tid,
-                "learner_id": d.learner_id,
-                "key": s.key,
-                "clause": s.clause,
-                "category_code": s.category,
-                "earned_on": s.earned_on,
-                "rule_version_id": s.rule_version_id,
-                "amount_hundredths": s.amount,
-                "record_ids": list(s.record_ids),
-                "certification_id": s.certification_id,
-            }
-            for tid, d in zip(ids, drafts, strict=True)
-            for s in d.sources
-        ]
-        if sources:
-            await session.execute(insert(CreditSource), sources)
+        if _dialect(session) == "postgresql" and rows >= COPY_FROM:
+            return await _copy(session, drafts)
+        return await _insert_rows(session, drafts)
     except IntegrityError as exc:
         if "not_overdrawn" in str(exc.orig):
-            raise InsufficientCredits(
-                "The balance does not cover this debit; nothing was posted.",
-                detail_zh="学分余额不足，未记账。",
-            ) from None
+            raise _overdrawn() from None
+        raise
+
+
+def _overdrawn() -> InsufficientCredits:
+    return InsufficientCredits(
+        "The balance does not cover this debit; nothing was posted.",
+        detail_zh="学分余额不足，未记账。",
+    )
+
+
+def _rows(
+    drafts: Sequence[Draft], ids: Sequence[int], now: datetime
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    transactions = [
+        {
+            "id": tid,
+            "kind": d.kind,
+            "learner_id": d.learner_id,
+            "rule_version_id": d.rule_version_id,
+            "reverses_id": d.reverses_id,
+            "reference": d.reference,
+            "idempotency_key": d.idempotency_key,
+            "memo": d.memo,
+            "created_by": d.created_by,
+            "created_at": now,
+        }
+        for tid, d in zip(ids, drafts, strict=True)
+    ]
+    postings = [
+        {
+            "transaction_id": tid,
+            "account_id": leg.account_id,
+            "side": leg.side,
+            "amount_hundredths": leg.amount,
+        }
+        for tid, d in zip(ids, drafts, strict=True)
+        for leg in d.legs
+    ]
+    sources = [
+        {
+            "transaction_id": tid,
+            "learner_id": d.learner_id,
+            "key": s.key,
+            "clause": s.clause,
+            "category_code": s.category,
+            "earned_on": s.earned_on,
+            "rule_version_id": s.rule_version_id,
+            "amount_hundredths": s.amount,
+            "record_ids": list(s.record_ids),
+            "certification_id": s.certification_id,
+        }
+        for tid, d in zip(ids, drafts, strict=True)
+        for s in d.sources
+    ]
+    return transactions, postings, sources
+
+
+async def _insert_rows(session: AsyncSession, drafts: Sequence[Draft]) -> list[int]:
+    now = datetime.now(UTC)
+    transaction_table: Any = LedgerTransaction.__table__  # type: ignore[attr-defined]
+    header, _, _ = _rows(drafts, [0] * len(drafts), now)
+    returned = await session.execute(
+        insert(transaction_table).returning(transaction_table.c.id, sort_by_parameter_order=True),
+        [{k: v for k, v in row.items() if k != "id"} for row in header],
+    )
+    written: Any = returned.all()
+    ids = [int(row[0]) for row in written]
+    _, postings, sources = _rows(drafts, ids, now)
+    if postings:
+        await session.execute(insert(CreditPosting.__table__), postings)  # type: ignore[attr-defined]
+    if sources:
+        await session.execute(insert(CreditSource.__table__), sources)  # type: ignore[attr-defined]
+    return ids
+
+
+async def _copy(session: AsyncSession, drafts: Sequence[Draft]) -> list[int]:
+    """The same rows through COPY on the session's own connection and transaction."""
+    import asyncpg
+
+    connection = await session.connection()
+    raw: Any = (await connection.get_raw_connection()).driver_connection
+    ids = [
+        int(row[0])
+        for row in await raw.fetch(
+            "SELECT nextval('ledger_transaction_id_seq') FROM generate_series(1, $1)",
+            len(drafts),
+        )
+    ]
+    transactions, postings, sources = _rows(drafts, ids, datetime.now(UTC))
+    try:
+        for table, rows in (
+            ("ledger_transaction", transactions),
+            ("credit_posting", postings),
+            ("credit_source", sources),
+        ):
+            if not rows:
+                continue
+            columns = [c for c in rows[0] if not (table == "credit_posting" and c == "id")]
+            values = [
+                tuple(json.dumps(row[c]) if c == "record_ids" else row[c] for c in columns)
+                for row in rows
+            ]
+            await raw.copy_records_to_table(table, records=values, columns=columns)
+    except asyncpg.exceptions.CheckViolationError as exc:
+        if "not_overdrawn" in str(exc):
+            raise _overdrawn() from None
         raise
     return ids
 

@@ -3,8 +3,9 @@ ledger has granted them, per entitlement key, citing the rule version and the re
 
 Accrual, voiding, rejection and rule corrections are all one operation: recompute the learner's
 entitlements with the pure engine and post the difference. A settlement run twice posts
-nothing the second time, so the outbox (``learning_record.ledger_dirty``) is processed exactly
-once in effect, however often a worker retries.
+nothing the second time, so the outbox (:class:`~credits.ledger.models.LedgerOutbox`, filled by
+triggers on every record insert and status change) is processed exactly once in effect, however
+often a worker retries.
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import bindparam, func, update
+from sqlalchemy import bindparam, delete, func, text, update
 from sqlalchemy import select as sql_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from credits.activities.models import Activity, ActivitySession
 from credits.ledger import service as ledger
-from credits.ledger.models import CreditSource, LearnerLedger
+from credits.ledger.models import CreditSource, LearnerLedger, LedgerOutbox
 from credits.ledger.service import Draft, Leg, Source
 from credits.records.models import LearningRecord
 from credits.rules import engine
@@ -209,6 +210,7 @@ async def settle(
     write: bool = True,
     lock: bool = True,
     skip_locked: bool = False,
+    claimed: bool = False,
     cause_version_id: int | None = None,
     memo: str = "",
 ) -> Outcome:
@@ -222,16 +224,19 @@ async def settle(
         write: post the differences; False only computes them (dry run, reconciliation).
         lock: take the learners' ledger locks first (always when writing).
         skip_locked: leave out learners another transaction holds (background workers).
+        claimed: the caller holds the learners' locks already (see :func:`claim_queued`).
         cause_version_id: the rule version a correction cites on its transactions.
         memo: a note on every transaction.
     """
     outcome = Outcome()
     learners = sorted(set(learner_ids))
-    if write or lock:
+    if (write or lock) and not claimed:
         learners = await ledger.lock_learners(session, learners, skip_locked=skip_locked)
     outcome.learners = learners
     if not learners:
         return outcome
+    # read before the records: a change committed after this keeps the learner queued
+    queued = await _queued_seqs(session, learners) if write else {}
     versions = [*await rules.published_rulesets(session), *extra_versions]
     records, session_counts, record_ids = await _records(session, learners)
     outcome.records = len(record_ids)
@@ -268,7 +273,7 @@ async def settle(
             outcome.changes.append(Change(learner, category, before, after))
     if not write or not per_learner:
         if write:
-            await _clear_outbox(session, record_ids)
+            await _dequeue(session, queued)
         return outcome
 
     account_ids = await ledger.ensure_accounts(session, nets.keys())
@@ -317,7 +322,7 @@ async def settle(
         )
     await ledger.write(session, drafts)
     outcome.transactions = len(drafts)
-    await _clear_outbox(session, record_ids)
+    await _dequeue(session, queued)
     await session.execute(
         update(LearnerLedger)
         .where(col(LearnerLedger.learner_id).in_([learner for learner, _ in per_learner]))
@@ -326,52 +331,60 @@ async def settle(
     return outcome
 
 
-async def _clear_outbox(session: AsyncSession, record_ids: list[int]) -> None:
-    """Mark the records this settlement saw as settled (only those: a record added meanwhile
-    keeps its flag for the next run)."""
-    if not record_ids:
-        return
-    table: Any = LearningRecord.__table__  # type: ignore[attr-defined]
-    for start in range(0, len(record_ids), 5000):
-        chunk = record_ids[start : start + 5000]
-        if session.get_bind().dialect.name == "postgresql":
-            where = table.c.id == func.any(bindparam("ids", type_=_bigint_array()))
-            await session.execute(
-                update(table).where(where, table.c.ledger_dirty).values(ledger_dirty=False),
-                {"ids": chunk},
-            )
-        else:
-            await session.execute(
-                update(table)
-                .where(table.c.id.in_(chunk), table.c.ledger_dirty)
-                .values(ledger_dirty=False)
-            )
-
-
-def _bigint_array() -> Any:
-    from sqlalchemy import BigInteger
-    from sqlalchemy.dialects.postgresql import ARRAY
-
-    return ARRAY(BigInteger)
-
-
-async def dirty_learners(session: AsyncSession, limit: int) -> list[uuid.UUID]:
-    """Learners with records the ledger has not settled yet."""
+async def _queued_seqs(
+    session: AsyncSession, learners: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, int]:
     rows = await session.execute(
-        sql_select(col(LearningRecord.learner_id))
-        .where(col(LearningRecord.ledger_dirty))
-        .group_by(col(LearningRecord.learner_id))
-        .limit(limit)
+        sql_select(col(LedgerOutbox.learner_id), col(LedgerOutbox.seq)).where(
+            col(LedgerOutbox.learner_id).in_(learners)
+        )
+    )
+    return {learner: int(seq) for learner, seq in rows.all()}
+
+
+async def _dequeue(session: AsyncSession, seen: dict[uuid.UUID, int]) -> None:
+    """Take the settled learners off the outbox, unless a change came in meanwhile."""
+    if not seen:
+        return
+    table: Any = LedgerOutbox.__table__  # type: ignore[attr-defined]
+    await session.execute(
+        delete(table).where(
+            table.c.learner_id == bindparam("learner"), table.c.seq == bindparam("seen")
+        ),
+        [{"learner": learner, "seen": seq} for learner, seq in seen.items()],
+    )
+
+
+async def queued_learners(session: AsyncSession, limit: int) -> list[uuid.UUID]:
+    """Learners whose records changed since their last settlement, oldest change first."""
+    rows = await session.execute(
+        sql_select(col(LedgerOutbox.learner_id)).order_by(col(LedgerOutbox.seq)).limit(limit)
     )
     return list(rows.scalars())
+
+
+async def claim_queued(session: AsyncSession, limit: int) -> list[uuid.UUID]:
+    """Lock up to ``limit`` queued learners nobody else holds, oldest change first.
+
+    On PostgreSQL one statement picks and locks them (SKIP LOCKED), so workers take disjoint
+    sets instead of queueing behind each other. SQLite has one writer at a time anyway.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return sorted(await queued_learners(session, limit))
+    rows = await session.execute(
+        text(
+            "SELECT o.learner_id FROM ledger_outbox o"
+            " JOIN learner_ledger l ON l.learner_id = o.learner_id"
+            " ORDER BY o.seq LIMIT :limit FOR UPDATE OF l SKIP LOCKED"
+        ),
+        {"limit": limit},
+    )
+    return sorted(rows.scalars())
 
 
 async def accrue_pending(
     session: AsyncSession, *, actor: str = "system:accrual", learners_per_batch: int = 500
 ) -> Outcome:
-    """Settle one batch of learners with unsettled records (the outbox worker's step).
-
-    The caller commits. Learners another worker holds are skipped, and picked up next time.
-    """
-    learners = await dirty_learners(session, learners_per_batch)
-    return await settle(session, learners, actor=actor, skip_locked=True)
+    """Settle one batch of queued learners (the outbox worker's step); the caller commits."""
+    learners = await claim_queued(session, learners_per_batch)
+    return await settle(session, learners, actor=actor, claimed=True)

@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
-    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -17,7 +16,6 @@ from sqlalchemy import (
     Integer,
     UniqueConstraint,
     text,
-    true,
 )
 from sqlmodel import Field
 
@@ -73,12 +71,6 @@ class LearningRecord(Base, table=True):
             postgresql_where=text("external_id IS NOT NULL"),
         ),
         Index("ix_learning_record_learner_started", "learner_id", "started_at"),
-        Index(
-            "ix_learning_record_unsettled",
-            "learner_id",
-            sqlite_where=text("ledger_dirty"),
-            postgresql_where=text("ledger_dirty"),
-        ),
     )
 
     id: int | None = Field(
@@ -103,11 +95,6 @@ class LearningRecord(Base, table=True):
     status_changed_by: str = Field(max_length=60)
     status_reason: str | None = Field(default=None, max_length=200)
     created_at: datetime = Field(default_factory=_now, sa_column=_ts())
-    # the ledger's outbox: set on insert (server default) and by a trigger on every status
-    # change; cleared when the learner's credits have been settled with this record seen
-    ledger_dirty: bool = Field(
-        default=True, sa_column=Column(Boolean, nullable=False, server_default=true())
-    )
 
 
 class RecordStatusChange(Base, table=True):

@@ -98,7 +98,7 @@ class RuleSet:
         return self.category_year_caps.get(category, self.category_year_cap_hundredths)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RecordFacts:
     """What the engine needs to know of one learning record."""
 
@@ -114,7 +114,7 @@ class RecordFacts:
     session_id: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Credit:
     """Credits one clause of one rule version grants, and the records behind them.
 
@@ -155,14 +155,6 @@ def is_countable(record: RecordFacts, version: RuleSet) -> bool:
     return record.status == "verified" or record.source not in version.verification_required
 
 
-def _remaining(cap: int | None, used: int) -> int | None:
-    return None if cap is None else max(0, cap - used)
-
-
-def _least(amount: int, *limits: int | None) -> int:
-    return min([amount, *(limit for limit in limits if limit is not None)])
-
-
 def entitlements(
     records: Iterable[RecordFacts],
     versions: Sequence[RuleSet],
@@ -186,41 +178,57 @@ def entitlements(
     year_used: dict[int, int] = defaultdict(int)
     attended: dict[str, dict[str, int]] = defaultdict(dict)  # activity -> session -> record
     awarded: set[str] = set()
+    versions_by_day: dict[date, RuleSet | None] = {}
     credits: list[Credit] = []
+    # the hot loop of every settlement: plain comparisons, no helper calls per record
     for record in ordered:
-        day = local_day(record.started_at)
-        version = version_for(versions, day)
-        if version is None or not is_countable(record, version):
+        status = record.status
+        if status not in COUNTING_STATUSES:
             continue
+        day = record.started_at.astimezone(CHINA).date()
+        if day in versions_by_day:
+            version = versions_by_day[day]
+        else:
+            version = versions_by_day[day] = version_for(versions, day)
+        if version is None or (
+            status != "verified" and record.source in version.verification_required
+        ):
+            continue
+        category, mode, year = record.category, record.mode, day.year
         # 2. day cap in minutes per (category, mode, day)
-        minutes = max(0, record.minutes)
-        day_key = (record.category, record.mode, day)
-        minutes = _least(
-            minutes, _remaining(version.day_minutes_cap.get(record.mode), day_used[day_key])
-        )
-        day_used[day_key] += minutes
+        minutes = record.minutes if record.minutes > 0 else 0
+        cap = version.day_minutes_cap.get(mode)
+        if cap is not None:
+            day_key = (category, mode, day)
+            room = cap - day_used[day_key]
+            if minutes > room:
+                minutes = room if room > 0 else 0
+            day_used[day_key] += minutes
         # 3. cumulative rounding down per (category, mode, year, version)
-        rate = version.rate(record.category, record.mode)
-        stream = (record.category, record.mode, day.year, version.version_id)
-        before = stream_minutes[stream] * 100 // rate
-        stream_minutes[stream] += minutes
-        raw = stream_minutes[stream] * 100 // rate - before
+        rate = version.rate(category, mode)
+        stream = (category, mode, year, version.version_id)
+        total_before = stream_minutes[stream]
+        stream_minutes[stream] = total_before + minutes
+        amount = (total_before + minutes) * 100 // rate - total_before * 100 // rate
         # 4. nested caps in hundredths
-        amount = _least(
-            raw,
-            _remaining(
-                version.category_cap(record.category), category_used[(record.category, day.year)]
-            ),
-            _remaining(version.year_cap_hundredths, year_used[day.year]),
-        )
-        category_used[(record.category, day.year)] += amount
-        year_used[day.year] += amount
+        category_cap = version.category_cap(category)
+        if category_cap is not None:
+            room = category_cap - category_used[(category, year)]
+            if amount > room:
+                amount = room if room > 0 else 0
+        year_cap = version.year_cap_hundredths
+        if year_cap is not None:
+            room = year_cap - year_used[year]
+            if amount > room:
+                amount = room if room > 0 else 0
         if amount > 0:
+            category_used[(category, year)] += amount
+            year_used[year] += amount
             credits.append(
                 Credit(
                     key=f"hours:{record.id}",
-                    clause=f"hours.{record.mode}",
-                    category=record.category,
+                    clause=f"hours.{mode}",
+                    category=category,
                     earned_on=day,
                     hundredths=amount,
                     version_id=version.version_id,
@@ -248,7 +256,7 @@ def entitlements(
                 Credit(
                     key=f"completion:{record.activity_id}",
                     clause="completion",
-                    category=record.category,
+                    category=category,
                     earned_on=day,
                     hundredths=completion.award_hundredths,
                     version_id=version.version_id,
