@@ -3,7 +3,8 @@
 Makes a fresh credits database (migrated, seeded), loads N countable records with COPY (50 per
 learner, spread over two years, four categories and three modes, partner and check-in
 sources), then lets the ledger's outbox worker settle them all: first one worker, then (on a
-second copy of the data) two workers sharing the outbox with SKIP LOCKED. In the same run it
+second copy of the data) two worker processes sharing the outbox with SKIP LOCKED, as two
+credits worker processes do. In the same run it
 measures the raw ceiling: COPY of as many provenance-shaped rows into an empty table. Prints
 records/s, the ratio to that ceiling, and checks that every record was settled and that the
 ledger reconciles (every transaction balanced, every balance the sum of its postings,
@@ -15,10 +16,12 @@ Usage: uv run python -m bench.accrual [records]   (default 1000000)
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 
@@ -119,7 +122,7 @@ async def raw_ceiling(dsn: str, total: int) -> float:
     await connection.execute("CREATE TABLE raw_source (LIKE credit_source INCLUDING DEFAULTS)")
     now = datetime.now(UTC).date()
     records = [
-        (n // 20 + 1, uuid.uuid4(), f"hours:{n}", "hours.offline", "law", now, 1, 12, "[1]", None)
+        (n // 20 + 1, uuid.uuid4(), f"hours:{n}", "hours.offline", "law", now, 1, 12, [n], None)
         for n in range(total)
     ]
     started = time.perf_counter()
@@ -145,14 +148,37 @@ async def raw_ceiling(dsn: str, total: int) -> float:
     return elapsed
 
 
-async def settle(url: str, workers: int) -> float:
-    engine = make_engine(normalise_database_url(url), pool_size=workers + 1)
-    maker = make_sessionmaker(engine)
+def _worker(url: str, ready: Any, go: Any, done: Any) -> None:
+    """One worker process, as a credits service worker process runs its outbox loop."""
+
+    async def work() -> int:
+        engine = make_engine(normalise_database_url(url), pool_size=2)
+        ready.set()
+        go.wait()
+        settled = await drain(make_sessionmaker(engine))
+        await engine.dispose()
+        return settled
+
+    done.put(asyncio.run(work()))
+
+
+def settle(url: str, workers: int) -> float:
+    """Settle everything with ``workers`` processes sharing the outbox; seconds taken."""
+    context = multiprocessing.get_context("spawn")
+    go, done = context.Event(), context.Queue()
+    readies = [context.Event() for _ in range(workers)]
+    processes = [context.Process(target=_worker, args=(url, ready, go, done)) for ready in readies]
+    for process in processes:
+        process.start()
+    for ready in readies:
+        ready.wait()
     started = time.perf_counter()
-    settled = await asyncio.gather(*(drain(maker) for _ in range(workers)))
+    go.set()
+    settled = [done.get() for _ in processes]
     elapsed = time.perf_counter() - started
-    print(f"  records settled by each worker: {settled}")
-    await engine.dispose()
+    for process in processes:
+        process.join()
+    print(f"  records settled by each worker process: {settled}")
     return elapsed
 
 
@@ -194,7 +220,7 @@ def main(total: int) -> None:
             asyncio.run(load(dsn, total))
             print(f"loaded {total:,} records in {time.perf_counter() - began:.1f} s")
             print(f"settling with {workers} worker(s):")
-            elapsed = asyncio.run(settle(url, workers))
+            elapsed = settle(url, workers)
             results[workers] = elapsed
             print(f"  {elapsed:.1f} s  {total / elapsed:,.0f} records/s")
             asyncio.run(check(url, dsn))

@@ -443,3 +443,27 @@ def test_beijing_midnight_bounds_are_dates() -> None:
     start = datetime.combine(date(2026, 1, 1), datetime.min.time(), settlement.engine.CHINA)
     assert start.astimezone(UTC) == datetime(2025, 12, 31, 16, tzinfo=UTC)
     assert timedelta(hours=8) == start.utcoffset()
+
+
+async def test_postings_and_provenance_must_name_rows_that_exist(session_client) -> None:
+    # PostgreSQL checks this per statement (set-based, for COPY batches), SQLite per row
+    _, db = session_client
+    transaction = LedgerTransaction(kind="accrual", created_by="test")
+    db.add(transaction)
+    await db.flush()
+    orphans = (
+        "INSERT INTO credit_posting (transaction_id, account_id, side, amount_hundredths)"
+        " VALUES (:t, 987654321, 'credit', 5)",
+        "INSERT INTO credit_source (transaction_id, learner_id, key, clause, category_code,"
+        " earned_on, rule_version_id, amount_hundredths, record_ids)"
+        " VALUES (987654321, :l, 'hours:1', 'hours.offline', 'law', '2026-01-01', NULL, 5, :ids)",
+    )
+    ids = [1] if _dialect(db) == "postgresql" else "[1]"
+    if _dialect(db) == "sqlite":
+        await db.execute(text("PRAGMA foreign_keys = ON"))
+    for statement in orphans:
+        with pytest.raises((IntegrityError, DBAPIError)):
+            async with db.begin_nested():
+                await db.execute(
+                    text(statement), {"t": transaction.id, "l": uuid.uuid4().hex, "ids": ids}
+                )

@@ -30,6 +30,7 @@ from sqlalchemy import (
     String,
     text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field
 
 from credits.db import Base
@@ -186,7 +187,11 @@ class CreditSource(Base, table=True):
     earned_on: date = Field(sa_column=Column(Date, nullable=False))
     rule_version_id: int | None = Field(default=None, foreign_key="rule_version.id")
     amount_hundredths: int = Field(sa_column=Column(BigInteger, nullable=False))
-    record_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # a native array on PostgreSQL (written by COPY without JSON text), JSON on SQLite
+    record_ids: list[int] = Field(
+        default_factory=list,
+        sa_column=Column(ARRAY(BigInteger).with_variant(JSON(), "sqlite"), nullable=False),
+    )
     # a certification's credits name it here instead of records
     certification_id: uuid.UUID | None = Field(default=None)
 

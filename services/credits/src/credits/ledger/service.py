@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -252,68 +251,94 @@ def _overdrawn() -> InsufficientCredits:
     )
 
 
+TRANSACTION_COLUMNS = (
+    "id",
+    "kind",
+    "learner_id",
+    "rule_version_id",
+    "reverses_id",
+    "reference",
+    "idempotency_key",
+    "memo",
+    "created_by",
+    "created_at",
+)
+POSTING_COLUMNS = ("transaction_id", "account_id", "side", "amount_hundredths")
+SOURCE_COLUMNS = (
+    "transaction_id",
+    "learner_id",
+    "key",
+    "clause",
+    "category_code",
+    "earned_on",
+    "rule_version_id",
+    "amount_hundredths",
+    "record_ids",
+    "certification_id",
+)
+
+
 def _rows(
-    drafts: Sequence[Draft], ids: Sequence[int], now: datetime
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-    transactions = [
-        {
-            "id": tid,
-            "kind": d.kind,
-            "learner_id": d.learner_id,
-            "rule_version_id": d.rule_version_id,
-            "reverses_id": d.reverses_id,
-            "reference": d.reference,
-            "idempotency_key": d.idempotency_key,
-            "memo": d.memo,
-            "created_by": d.created_by,
-            "created_at": now,
-        }
-        for tid, d in zip(ids, drafts, strict=True)
-    ]
-    postings = [
-        {
-            "transaction_id": tid,
-            "account_id": leg.account_id,
-            "side": leg.side,
-            "amount_hundredths": leg.amount,
-        }
-        for tid, d in zip(ids, drafts, strict=True)
-        for leg in d.legs
-    ]
-    sources = [
-        {
-            "transaction_id": tid,
-            "learner_id": d.learner_id,
-            "key": s.key,
-            "clause": s.clause,
-            "category_code": s.category,
-            "earned_on": s.earned_on,
-            "rule_version_id": s.rule_version_id,
-            "amount_hundredths": s.amount,
-            "record_ids": list(s.record_ids),
-            "certification_id": s.certification_id,
-        }
-        for tid, d in zip(ids, drafts, strict=True)
-        for s in d.sources
-    ]
+    drafts: Sequence[Draft], ids: Sequence[int]
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Rows of the three tables, in the column orders above."""
+    now = datetime.now(UTC)
+    transactions: list[tuple[Any, ...]] = []
+    postings: list[tuple[Any, ...]] = []
+    sources: list[tuple[Any, ...]] = []
+    for tid, d in zip(ids, drafts, strict=True):
+        transactions.append(
+            (
+                tid,
+                d.kind,
+                d.learner_id,
+                d.rule_version_id,
+                d.reverses_id,
+                d.reference,
+                d.idempotency_key,
+                d.memo,
+                d.created_by,
+                now,
+            )
+        )
+        postings.extend((tid, leg.account_id, leg.side, leg.amount) for leg in d.legs)
+        learner = d.learner_id
+        sources.extend(
+            (
+                tid,
+                learner,
+                s.key,
+                s.clause,
+                s.category,
+                s.earned_on,
+                s.rule_version_id,
+                s.amount,
+                list(s.record_ids),
+                s.certification_id,
+            )
+            for s in d.sources
+        )
     return transactions, postings, sources
 
 
 async def _insert_rows(session: AsyncSession, drafts: Sequence[Draft]) -> list[int]:
-    now = datetime.now(UTC)
     transaction_table: Any = LedgerTransaction.__table__  # type: ignore[attr-defined]
-    header, _, _ = _rows(drafts, [0] * len(drafts), now)
+    header, _, _ = _rows(drafts, [0] * len(drafts))
     returned = await session.execute(
         insert(transaction_table).returning(transaction_table.c.id, sort_by_parameter_order=True),
-        [{k: v for k, v in row.items() if k != "id"} for row in header],
+        [dict(zip(TRANSACTION_COLUMNS[1:], row[1:], strict=True)) for row in header],
     )
     written: Any = returned.all()
     ids = [int(row[0]) for row in written]
-    _, postings, sources = _rows(drafts, ids, now)
-    if postings:
-        await session.execute(insert(CreditPosting.__table__), postings)  # type: ignore[attr-defined]
-    if sources:
-        await session.execute(insert(CreditSource.__table__), sources)  # type: ignore[attr-defined]
+    _, postings, sources = _rows(drafts, ids)
+    for table, columns, rows in (
+        (CreditPosting.__table__, POSTING_COLUMNS, postings),  # type: ignore[attr-defined]
+        (CreditSource.__table__, SOURCE_COLUMNS, sources),  # type: ignore[attr-defined]
+    ):
+        if rows:
+            await session.execute(
+                insert(table), [dict(zip(columns, row, strict=True)) for row in rows]
+            )
     return ids
 
 
@@ -330,21 +355,15 @@ async def _copy(session: AsyncSession, drafts: Sequence[Draft]) -> list[int]:
             len(drafts),
         )
     ]
-    transactions, postings, sources = _rows(drafts, ids, datetime.now(UTC))
+    transactions, postings, sources = _rows(drafts, ids)
     try:
-        for table, rows in (
-            ("ledger_transaction", transactions),
-            ("credit_posting", postings),
-            ("credit_source", sources),
+        for table, columns, rows in (
+            ("ledger_transaction", TRANSACTION_COLUMNS, transactions),
+            ("credit_posting", POSTING_COLUMNS, postings),
+            ("credit_source", SOURCE_COLUMNS, sources),
         ):
-            if not rows:
-                continue
-            columns = [c for c in rows[0] if not (table == "credit_posting" and c == "id")]
-            values = [
-                tuple(json.dumps(row[c]) if c == "record_ids" else row[c] for c in columns)
-                for row in rows
-            ]
-            await raw.copy_records_to_table(table, records=values, columns=columns)
+            if rows:
+                await raw.copy_records_to_table(table, records=rows, columns=list(columns))
     except asyncpg.exceptions.CheckViolationError as exc:
         if "not_overdrawn" in str(exc):
             raise _overdrawn() from None
