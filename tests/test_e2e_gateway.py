@@ -146,6 +146,8 @@ def _fill(template: str, someone_else: str) -> str:
         "certification_id": "00000000-0000-0000-0000-000000000000",
         "evidence_id": "00000000-0000-0000-0000-000000000000",
         "conversion_id": "00000000-0000-0000-0000-000000000000",
+        "unit": "410711100",
+        "year": "2026",
         "account_number": "41071100000000",
     }
     return re.sub(r"\{([a-z_]+)\}", lambda m: values[m.group(1)], template)

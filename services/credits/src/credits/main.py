@@ -19,6 +19,7 @@ from credits.certification.router import router as certification_router
 from credits.config import Settings
 from credits.conversion.router import router as conversion_router
 from credits.db import VERSION_TABLE
+from credits.incentives.router import router as incentives_router
 from credits.ingest.router import router as ingest_router
 from credits.ledger.router import router as ledger_router
 from credits.ledger.worker import accrual_worker
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ledger_router,
             certification_router,
             conversion_router,
+            incentives_router,
             xapi_router,
         ],
     )

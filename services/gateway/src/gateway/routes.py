@@ -174,6 +174,10 @@ ROUTES: tuple[Route, ...] = (
         "credits",
         (*LEDGER_KEEPERS, roles.RESIDENT),
     ),
+    # volunteer points (seed 001): staff enter service, the college sets each unit's cap
+    Route(("POST",), "/api/v1/volunteer-service", "credits", WRITING_STAFF),
+    Route(("GET",), "/api/v1/me/volunteer-service", "credits", RESIDENT_ONLY),
+    Route(("PUT",), "/api/v1/unit-assessments/{unit}/{year}", "credits", LEDGER_KEEPERS),
     Route(
         ("POST",),
         "/api/v1/learning-records:batch",

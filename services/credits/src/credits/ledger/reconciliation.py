@@ -106,7 +106,8 @@ async def _provenance(session: AsyncSession) -> list[Discrepancy]:
             (-func.sum(SIGNED_AMOUNT)).label("paid"),
         )
         .join(LedgerAccount, col(LedgerAccount.id) == col(CreditPosting.account_id))
-        .where(col(LedgerAccount.kind) == "issuing")
+        # credits come from the issuing account, volunteer points from their own issuer
+        .where(col(LedgerAccount.kind).in_(("issuing", "points_issuing")))
         .group_by(col(CreditPosting.transaction_id))
         .subquery()
     )
@@ -118,7 +119,7 @@ async def _provenance(session: AsyncSession) -> list[Discrepancy]:
         .group_by(col(CreditSource.transaction_id))
         .subquery()
     )
-    kinds = (*settlement.SETTLEMENT_KINDS, "certification")
+    kinds = (*settlement.SETTLEMENT_KINDS, "certification", "points")
     rows = await session.execute(
         sql_select(
             col(LedgerTransaction.id),

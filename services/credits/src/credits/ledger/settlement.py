@@ -32,6 +32,7 @@ from credits.rules import service as rules
 from kernel.clock import aware_utc
 
 SETTLEMENT_KINDS = ("accrual", "adjustment", "reversal")
+POINTS_CLAUSE = "volunteer_points"
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,8 @@ async def _granted(
         )
         .where(
             col(CreditSource.learner_id).in_(learners),
-            col(CreditSource.certification_id).is_(None),
+            col(CreditSource.certification_id).is_(None),  # certified: not from records
+            col(CreditSource.clause) != POINTS_CLAUSE,  # volunteer points: not credits
         )
         .order_by(col(CreditSource.id))
     )
