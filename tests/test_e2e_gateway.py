@@ -146,6 +146,8 @@ def _fill(template: str, someone_else: str) -> str:
         "certification_id": "00000000-0000-0000-0000-000000000000",
         "evidence_id": "00000000-0000-0000-0000-000000000000",
         "conversion_id": "00000000-0000-0000-0000-000000000000",
+        "list_number": "1",
+        "certificate_number": "MY2026-0000-0000",
     }
     return re.sub(r"\{([a-z_]+)\}", lambda m: values[m.group(1)], template)
 

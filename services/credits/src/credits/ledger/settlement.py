@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from credits.activities.models import Activity, ActivitySession
+from credits.credentials import revocation
 from credits.ledger import service as ledger
 from credits.ledger.models import CreditSource, LearnerLedger
 from credits.ledger.service import Draft, Leg, Source
@@ -316,6 +317,8 @@ async def settle(
             )
         )
     await ledger.write(session, drafts)
+    # documents certifying credits this took back stop standing (credentials/revocation.py)
+    await revocation.after_settlement(session, per_learner)
     outcome.transactions = len(drafts)
     await _clear_outbox(session, record_ids)
     await session.execute(
