@@ -52,7 +52,7 @@ h1{font-size:1.1rem;margin:0 0 .75rem}.badge{display:inline-block;color:#fff;
 border-radius:999px;padding:.35rem 1rem;font-size:1.25rem;font-weight:700}
 p.note{margin:.5rem 0 1rem;font-size:.95rem}dl{margin:0;display:grid;
 grid-template-columns:auto 1fr;gap:.4rem 1rem;font-size:.95rem}dt{color:#475467}
-dd{margin:0;word-break:break-all}.en{color:#475467;font-size:.85rem}
+dd{margin:0;overflow-wrap:anywhere}.en{color:#475467;font-size:.85rem}
 footer{margin-top:1rem;font-size:.8rem;color:#667085;text-align:center}
 """
 
