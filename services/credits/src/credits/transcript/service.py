@@ -15,7 +15,6 @@ from credits.credentials import service as credentials
 from credits.credentials.models import IssuedDocument
 from credits.credentials.revocation import PORTFOLIO
 from credits.transcript import figures as portfolio
-from credits.transcript import render
 from kernel.problems import PROBLEMS, ServiceUnavailable
 
 TITLE = "终身学习档案·学分证明 Lifelong-learning transcript"
@@ -46,6 +45,9 @@ async def issue(
     actor: str,
 ) -> IssuedTranscript:
     """Record and render a transcript of the learner's record as it stands now."""
+    # reportlab loads on the first transcript, not at every service start
+    from credits.transcript import render
+
     figures = await portfolio.gather(session, learner_id)
     now = credentials.now_seconds()
     expires = issuer.snapshot_expiry(now)
