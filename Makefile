@@ -6,14 +6,25 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(shell command -v $(PYTHON))
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 
-.PHONY: run test setup lint typecheck pytest openapi clean
+.PHONY: run test setup system-font chromium lint typecheck pytest openapi clean
+
+# Debian packages outside Python: the CJK TrueType font the PDF transcript embeds (every run)
+# and Chromium for the verification page test (test runs only). Installed when missing.
+CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+CHROMIUM := /usr/bin/chromium
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet --disable-pip-version-check "uv>=0.5,<1"
 
-setup: $(if $(filter .tools/bin/uv,$(UV)),.tools/bin/uv)
+setup: $(if $(filter .tools/bin/uv,$(UV)),.tools/bin/uv) system-font
 	$(UV) sync --frozen --all-packages
+
+system-font:
+	@devstack/system-packages.sh --best-effort $(CJK_FONT) fonts-wqy-microhei
+
+chromium:
+	@devstack/system-packages.sh --require $(CHROMIUM) chromium
 
 run: setup
 	$(UV) run --frozen python -m devstack
@@ -25,7 +36,8 @@ lint: setup
 typecheck: setup
 	$(UV) run --frozen mypy
 
-pytest: setup
+pytest: setup chromium
+	@devstack/system-packages.sh --require $(CJK_FONT) fonts-wqy-microhei
 	$(UV) run --frozen pytest
 
 test: lint typecheck pytest

@@ -63,6 +63,8 @@ class StackConfig:
                 "CREDITS_PORT": str(self.credits_port),
                 "CREDITS_JWKS_URL": accounts + "/.well-known/jwks.json",
                 "CREDITS_ACCOUNTS_URL": accounts,
+                # verification pages, status lists and keys are published through the gateway
+                "CREDITS_PUBLIC_URL": self.url(self.gateway_port),
                 "GATEWAY_HOST": self.host,
                 "GATEWAY_PORT": str(self.gateway_port),
                 "GATEWAY_ACCOUNTS_URL": accounts,

@@ -149,6 +149,8 @@ def _fill(template: str, someone_else: str) -> str:
         "unit": "410711100",
         "year": "2026",
         "account_number": "41071100000000",
+        "list_number": "1",
+        "certificate_number": "MY2026-0000-0000",
     }
     return re.sub(r"\{([a-z_]+)\}", lambda m: values[m.group(1)], template)
 

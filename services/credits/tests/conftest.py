@@ -83,6 +83,20 @@ def new_learner(status: str = "active") -> tuple[str, uuid.UUID]:
     return number, LEARNERS[number][0]
 
 
+# learner id -> the account as the accounts service shows it (name, masked ID, number)
+PROFILES: dict[str, dict[str, str]] = {}
+
+
+def profile_of(learner: str) -> dict[str, str]:
+    """The learner's account as accounts would answer, a made-up one unless arranged."""
+    return PROFILES.get(learner) or {
+        "id": learner,
+        "name": "测试居民",
+        "id_number_masked": "410711********0012",
+        "account_number": "MY4107110000001",
+    }
+
+
 UNIT_PATHS = {
     "410711": "/410711/",
     "410711100": "/410711/410711100/",
@@ -105,6 +119,12 @@ def issue_token(credits_app: FastAPI):  # type: ignore[no-untyped-def]
     )
 
     async def units(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and request.url.path == "/api/v1/me/account":
+            token = request.headers["authorization"].split()[-1]
+            claims = jwt.get_unverified_claims(token)
+            if claims.get("kind") != "resident":
+                return httpx.Response(404, json={"type": "not-found"})
+            return httpx.Response(200, json=profile_of(str(claims["sub"])))
         if request.method == "GET" and request.url.path.startswith("/api/v1/learning-accounts/"):
             # the accounts service answers 200 to staff covering the learner's residence
             learner = request.url.path.rsplit("/", 1)[-1]
@@ -114,7 +134,8 @@ def issue_token(credits_app: FastAPI):  # type: ignore[no-untyped-def]
             covered = home is not None and home.startswith(claims.get("unit_path", "-"))
             residence = home.rstrip("/").rsplit("/", 1)[-1] if home else None
             return httpx.Response(
-                200 if covered else 404, json={"id": learner, "residence_unit": residence}
+                200 if covered else 404,
+                json={**profile_of(learner), "id": learner, "residence_unit": residence},
             )
         if request.url.path == "/api/v1/learning-accounts/lookup":
             numbers = json.loads(request.content)["account_numbers"]

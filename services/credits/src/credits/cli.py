@@ -14,6 +14,7 @@ from credits.catalogue.service import default_categories, load_categories
 from credits.certification.service import default_standards, load_standards
 from credits.config import Settings
 from credits.conversion.service import default_targets, load_targets
+from credits.credentials import offline
 from credits.ledger.worker import drain
 from credits.rules.service import load_default_rules
 from kernel.db import make_engine, make_sessionmaker, run_in_transaction
@@ -45,8 +46,25 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("migrate", help="apply every migration (alembic upgrade head)")
     commands.add_parser("seed", help="load the reference data shipped with the service")
     commands.add_parser("accrue", help="settle every learner whose records changed, now")
+    check = commands.add_parser(
+        "verify-credential",
+        help="verify a VC-JWT with only the issuer's public keys (files or URLs; works offline)",
+    )
+    check.add_argument("credential", help="the VC-JWT, or a file or URL holding it")
+    check.add_argument("--keys", required=True, help="the credential key set (JWKS): file or URL")
+    check.add_argument(
+        "--status-list", help="the issuer's status list credential (VC-JWT): file or URL"
+    )
+    check.add_argument("--issuer", help="the expected issuer id (default: this college's)")
     args = parser.parse_args(argv)
     settings = Settings()
+    if args.command == "verify-credential":
+        return offline.main(
+            args.credential,
+            args.keys,
+            args.issuer or settings.credential_issuer_id,
+            args.status_list,
+        )
     if args.command == "migrate":
         upgrade_to_head(SERVICE_ROOT, settings.database_url)
         print("credits: migrations at head")

@@ -31,6 +31,19 @@ class Settings(DatabaseSettings):
     accrual_interval_seconds: float = 2.0
     # the largest evidence file a certification accepts (kept under data_dir/evidence)
     evidence_max_bytes: int = 5_000_000
+    # the public address of the system (the gateway): verification pages, status lists and
+    # the credential keys are published under it, and the transcript's QR code opens it
+    public_url: str = "http://127.0.0.1:8000"
+    # who issues transcripts and credentials: the district community college
+    credential_issuer_id: str = "https://muye.example.org/college"
+    credential_issuer_name: str = "牧野区社区学院 Muye District Community College"
+    # the college's credential-signing keys (never the access tokens'); created on first run
+    credential_keys_file: Path | None = None
+    generate_credential_keys: bool = True
+    # transcripts and CLRs are snapshots: how long one is valid after it is issued
+    snapshot_valid_days: int = 365
+    # the TrueType CJK font the PDF transcript embeds (installed by `make setup`)
+    transcript_font_file: Path = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
 
     @model_validator(mode="after")
     def _defaults_from_data_dir(self) -> Settings:
@@ -38,6 +51,11 @@ class Settings(DatabaseSettings):
             self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'credits.sqlite3'}"
         if self.checkin_key_file is None:
             self.checkin_key_file = self.data_dir / "keys" / "credits-checkin.key"
+        if self.credential_keys_file is None:
+            self.credential_keys_file = (
+                self.data_dir / "keys" / "credits-credential-signing.jwks.json"
+            )
+        self.public_url = self.public_url.rstrip("/")
         return self
 
     @property
@@ -45,3 +63,9 @@ class Settings(DatabaseSettings):
         """The check-in key file (always set after validation)."""
         assert self.checkin_key_file is not None
         return self.checkin_key_file
+
+    @property
+    def credential_keys(self) -> Path:
+        """The credential-signing key file (always set after validation)."""
+        assert self.credential_keys_file is not None
+        return self.credential_keys_file

@@ -124,3 +124,34 @@ async def require_visible_learner(
         )
     found: dict[str, Any] = response.json()
     return found
+
+
+async def learner_profile(
+    request: Request, principal: Principal, learner_id: uuid.UUID
+) -> dict[str, Any]:
+    """The learner's learning account as the accounts service shows it (name, masked ID number,
+    account number), asked with the caller's own token: the resident's own account, or for
+    staff the account they cover (else 404). Credits never reads accounts' tables."""
+    if principal.kind != "resident":
+        return await require_visible_learner(request, principal, learner_id)
+    if principal.subject != str(learner_id):
+        raise _not_found(learner_id)
+    accounts: httpx.AsyncClient = request.app.state.accounts
+    unavailable = ServiceUnavailable(
+        "The learning account cannot be read right now; try again.",
+        detail_zh="暂时无法读取学习账号信息，请稍后再试。",
+    )
+    try:
+        response = await accounts.get(
+            "/api/v1/me/account",
+            headers={"authorization": request.headers["authorization"]},
+            timeout=5.0,
+        )
+    except httpx.HTTPError:
+        raise unavailable from None
+    if response.status_code == 404:
+        raise _not_found(learner_id)
+    if response.status_code != 200:
+        raise unavailable
+    found: dict[str, Any] = response.json()
+    return found

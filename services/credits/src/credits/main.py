@@ -18,6 +18,10 @@ from credits.catalogue.router import router as catalogue_router
 from credits.certification.router import router as certification_router
 from credits.config import Settings
 from credits.conversion.router import router as conversion_router
+from credits.credentials.documents import IssuerProfile
+from credits.credentials.keys import load_credential_keys
+from credits.credentials.router import router as credentials_router
+from credits.credentials.service import Issuer
 from credits.db import VERSION_TABLE
 from credits.incentives.router import router as incentives_router
 from credits.ingest.router import router as ingest_router
@@ -25,6 +29,7 @@ from credits.ledger.router import router as ledger_router
 from credits.ledger.worker import accrual_worker
 from credits.records.router import router as records_router
 from credits.rules.router import router as rules_router
+from credits.transcript.router import router as transcript_router
 from credits.xapi.router import router as xapi_router
 from kernel.app import build_service_app
 from kernel.db import make_engine, make_sessionmaker
@@ -50,6 +55,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.checkin_key, create=settings.generate_checkin_key
         )
         app.state.settings = settings
+        app.state.credential_issuer = Issuer(
+            profile=IssuerProfile(
+                id=settings.credential_issuer_id,
+                name=settings.credential_issuer_name,
+                url=settings.public_url,
+            ),
+            keys=load_credential_keys(
+                settings.credential_keys, create=settings.generate_credential_keys
+            ),
+            public_url=settings.public_url,
+            snapshot_valid_days=settings.snapshot_valid_days,
+        )
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
         # tokens are verified here again, so a request that skips the gateway is still refused
@@ -74,7 +91,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return build_service_app(
         title="Muye credits service",
         version="0.1.0",
-        description="Activities, enrolment, attendance, learning records, credit rules, ledger.",
+        description="Activities, enrolment, attendance, learning records, credit rules, ledger,"
+        " transcripts and verifiable credentials.",
         lifespan=lifespan,
         readiness=database_readiness(SERVICE_ROOT, VERSION_TABLE),
         routers=[
@@ -89,5 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             conversion_router,
             incentives_router,
             xapi_router,
+            transcript_router,
+            credentials_router,
         ],
     )

@@ -7,6 +7,7 @@ def load_all() -> None:
     from credits.catalogue import models as _catalogue  # noqa: F401
     from credits.certification import models as _certification  # noqa: F401
     from credits.conversion import models as _conversion  # noqa: F401
+    from credits.credentials import models as _credentials  # noqa: F401
     from credits.incentives import models as _incentives  # noqa: F401
     from credits.ingest import models as _ingest  # noqa: F401
     from credits.ledger import models as _ledger  # noqa: F401

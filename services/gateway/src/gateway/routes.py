@@ -178,6 +178,22 @@ ROUTES: tuple[Route, ...] = (
     Route(("POST",), "/api/v1/volunteer-service", "credits", WRITING_STAFF),
     Route(("GET",), "/api/v1/me/volunteer-service", "credits", RESIDENT_ONLY),
     Route(("PUT",), "/api/v1/unit-assessments/{unit}/{year}", "credits", LEDGER_KEEPERS),
+    # e-portfolio outputs: a resident's own transcript and credentials, or staff covering the
+    # learner (the service asks accounts); keys, status lists and verification are public
+    Route(("POST",), "/api/v1/me/transcripts", "credits", RESIDENT_ONLY),
+    Route(("POST",), "/api/v1/learners/{learner_id}/transcripts", "credits", WRITING_STAFF),
+    Route(("POST",), "/api/v1/me/credentials", "credits", RESIDENT_ONLY),
+    Route(("POST",), "/api/v1/learners/{learner_id}/credentials", "credits", WRITING_STAFF),
+    Route(("GET",), "/.well-known/credential-keys.json", "credits", PUBLIC),
+    Route(("GET",), "/credentials/status/{list_number}", "credits", PUBLIC),
+    Route(
+        ("POST",),
+        "/api/v1/credential-verifications",
+        "credits",
+        PUBLIC,
+        max_body_bytes=250_000,  # one VC-JWT of at most 200 KB, in JSON
+    ),
+    Route(("GET",), "/verify/{certificate_number}", "credits", PUBLIC),
     Route(
         ("POST",),
         "/api/v1/learning-records:batch",

@@ -14,6 +14,7 @@ from sqlmodel import col, select
 
 from credits.conversion.models import Conversion, ConversionTarget
 from credits.conversion.schemas import ConversionApply, ConversionPublic, TargetPublic
+from credits.credentials import revocation
 from credits.ledger import service as ledger
 from credits.ledger.service import Draft, InsufficientCredits, Leg
 from credits.rules import engine
@@ -343,5 +344,13 @@ async def cancel(
     conversion.status = "cancelled"
     conversion.cancelled_by, conversion.cancelled_at = actor, now
     conversion.cancel_reason, conversion.cancel_transaction_id = reason, reversal
+    # the credential of this conversion, and every snapshot that counted it, stop standing
+    await revocation.revoke(
+        session,
+        learner_id=learner,
+        subject_refs=[f"conversion:{conversion.id}"],
+        snapshots=True,
+        reason=f"转换已撤销 conversion cancelled: {reason}",
+    )
     await session.flush()
     return conversion

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from credits.activities.models import Activity, ActivitySession
+from credits.credentials import revocation
 from credits.ledger import service as ledger
 from credits.ledger.models import CreditSource, LearnerLedger, LedgerOutbox
 from credits.ledger.service import Draft, Leg, Source
@@ -352,6 +353,8 @@ async def settle(
             )
         )
     await ledger.write(session, drafts)
+    # documents certifying credits this took back stop standing (credentials/revocation.py)
+    await revocation.after_settlement(session, per_learner)
     outcome.transactions = len(drafts)
     await _dequeue(session, queued)
     await session.execute(

@@ -1,0 +1,1 @@
+"""The PDF transcript (学习档案 / 学分证明)."""
