@@ -14,7 +14,7 @@ from pathlib import Path
 
 from jose import jwt
 
-from accounts.keys.store import load_keyring
+from kernel.keyring import load_keyring
 from kernel.tokens import StaticKeySource, TokenSigner, TokenVerifier, keys_from_jwks
 
 ISS, AUD = "https://issuer.bench", "bench"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from accounts.keys.store import load_keyring
+from kernel.keyring import load_keyring
 from kernel.tokens import StaticKeySource, TokenSigner, TokenVerifier, keys_from_jwks
 
 ISS, AUD = "https://issuer.test", "aud"

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from accounts import SERVICE_ROOT
 from accounts.config import Settings
-from accounts.keys.store import load_keyring
+from accounts.keys import MISSING_HINT
 from accounts.learners.importing import ImportReport, import_residents
 from accounts.learners.sheet import SheetError, read_sheet
 from accounts.network.repository import UnitRepository
@@ -22,6 +22,7 @@ from accounts.network.service import load_network, muye_network
 from accounts.pii import load_pii_cipher
 from accounts.staff import service as staff_service
 from kernel.db import run_in_transaction
+from kernel.keyring import load_keyring
 from kernel.migrations import upgrade_to_head
 
 DEMO_STAFF = {
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         ring = load_keyring(settings.keys_file, create=True)
         print(f"accounts: signing key {ring.signing_key['kid']} in {settings.keys_file}")
     elif args.command == "rotate-keys":
-        ring = load_keyring(settings.keys_file, create=False)
+        ring = load_keyring(settings.keys_file, create=False, missing_hint=MISSING_HINT)
         overlap = args.overlap_seconds
         if overlap is None:
             overlap = settings.access_token_minutes * 60 + settings.token_leeway_seconds

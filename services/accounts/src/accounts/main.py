@@ -11,7 +11,7 @@ from accounts import SERVICE_ROOT
 from accounts.auth.router import router as auth_router
 from accounts.config import Settings
 from accounts.db import VERSION_TABLE
-from accounts.keys.store import load_keyring
+from accounts.keys import MISSING_HINT
 from accounts.learners.router import router as learners_router
 from accounts.network.router import router as network_router
 from accounts.partners.router import router as partners_router
@@ -20,6 +20,7 @@ from accounts.staff.router import router as staff_router
 from kernel.app import build_service_app
 from kernel.db import make_engine, make_sessionmaker
 from kernel.health import database_readiness
+from kernel.keyring import load_keyring
 from kernel.logs import configure_logging
 from kernel.tokens import StaticKeySource, TokenSigner, TokenVerifier, keys_from_jwks
 
@@ -32,7 +33,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
-        keyring = load_keyring(settings.keys_file, create=settings.generate_signing_keys)
+        keyring = load_keyring(
+            settings.keys_file,
+            create=settings.generate_signing_keys,
+            missing_hint=MISSING_HINT,
+        )
         app.state.settings = settings
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from importlib import resources
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.network.models import Unit, UnitLevel
 from accounts.network.repository import UnitRepository
 from accounts.network.schemas import UnitPublic
+from kernel.packagedata import read_json
 from kernel.problems import PROBLEMS, NotFound
 
 
@@ -27,9 +26,7 @@ class InvalidNetworkData(ValueError):
 
 def muye_network() -> dict[str, Any]:
     """The Muye network data shipped with the service (see data/SOURCE.md)."""
-    text = resources.files("accounts.network").joinpath("data/muye_network.json").read_text("utf-8")
-    data: dict[str, Any] = json.loads(text)
-    return data
+    return read_json("accounts.network", "data/muye_network.json")
 
 
 def _ordered(units: list[dict[str, Any]]) -> list[dict[str, Any]]:

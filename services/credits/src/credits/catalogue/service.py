@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from importlib import resources
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from credits.catalogue.models import ActivityCategory
+from kernel.packagedata import read_json
 
 
 def default_categories() -> dict[str, Any]:
     """The category list shipped with the service."""
-    text = resources.files("credits.catalogue").joinpath("data/categories.json").read_text("utf-8")
-    data: dict[str, Any] = json.loads(text)
-    return data
+    return read_json("credits.catalogue", "data/categories.json")
 
 
 async def load_categories(*, session: AsyncSession, data: dict[str, Any]) -> dict[str, int]:

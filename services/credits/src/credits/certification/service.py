@@ -3,10 +3,8 @@ credit on approval."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +29,7 @@ from credits.ledger import service as ledger
 from credits.ledger.service import Draft, Leg, Source
 from credits.rules import engine
 from kernel.clock import aware, aware_utc
+from kernel.packagedata import read_json
 from kernel.problems import PROBLEMS, Conflict, DomainError, NotFound
 
 MAX_FILES = 5
@@ -68,11 +67,7 @@ class InvalidCertification(DomainError):
 
 def default_standards() -> dict[str, Any]:
     """The standards table shipped with the service."""
-    text = (
-        resources.files("credits.certification").joinpath("data/standards.json").read_text("utf-8")
-    )
-    data: dict[str, Any] = json.loads(text)
-    return data
+    return read_json("credits.certification", "data/standards.json")
 
 
 async def load_standards(*, session: AsyncSession, data: dict[str, Any]) -> dict[str, int]:

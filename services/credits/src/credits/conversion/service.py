@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime, time, timedelta
-from importlib import resources
 from typing import Any
 
 from sqlalchemy import func
@@ -20,6 +18,7 @@ from credits.ledger.service import Draft, InsufficientCredits, Leg
 from credits.rules import engine
 from credits.rules.conversion import Insufficient, Requirement, allocate
 from kernel.clock import aware, aware_utc
+from kernel.packagedata import read_json
 from kernel.problems import PROBLEMS, Conflict, DomainError, NotFound
 
 
@@ -47,9 +46,7 @@ class IdempotencyKeyRequired(DomainError):
 
 def default_targets() -> dict[str, Any]:
     """The conversion targets shipped with the service."""
-    text = resources.files("credits.conversion").joinpath("data/targets.json").read_text("utf-8")
-    data: dict[str, Any] = json.loads(text)
-    return data
+    return read_json("credits.conversion", "data/targets.json")
 
 
 async def load_targets(*, session: AsyncSession, data: dict[str, Any]) -> dict[str, int]:

@@ -21,12 +21,12 @@ from sqlmodel import col, select
 
 from credits.credentials import certificates, documents, statuslist, vcjwt
 from credits.credentials.documents import AchievementFacts, Holder, IssuerProfile
-from credits.credentials.keys import CredentialKeys
 from credits.credentials.models import IssuedDocument
 from credits.credentials.revocation import PORTFOLIO
 from credits.transcript import figures as portfolio
 from credits.transcript.figures import Figures
 from kernel.clock import aware
+from kernel.keyring import KeyRing
 from kernel.problems import PROBLEMS, Conflict, NotFound
 
 STATUS_LIST_TTL = timedelta(days=1)
@@ -63,7 +63,7 @@ class Issuer:
     """The college as an issuer: its profile, its keys and where things are published."""
 
     profile: IssuerProfile
-    keys: CredentialKeys
+    keys: KeyRing
     public_url: str
     snapshot_valid_days: int
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, date, datetime
-from importlib import resources
 from typing import Any
 
 from sqlalchemy import func
@@ -15,6 +14,7 @@ from sqlmodel import col, select
 from credits.rules import engine
 from credits.rules.models import RuleVersion
 from credits.rules.schemas import RuleVersionCreate, RuleVersionPublic, to_ruleset
+from kernel.packagedata import read_json
 from kernel.problems import PROBLEMS, Conflict, NotFound
 
 
@@ -137,9 +137,7 @@ def mark_published(version: RuleVersion, *, actor: str, reason: str) -> None:
 
 def default_rule_file() -> dict[str, Any]:
     """The district's default rule set shipped with the service."""
-    text = resources.files("credits.rules").joinpath("data/muye_default.json").read_text("utf-8")
-    data: dict[str, Any] = json.loads(text)
-    return data
+    return read_json("credits.rules", "data/muye_default.json")
 
 
 async def load_default_rules(

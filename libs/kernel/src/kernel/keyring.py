@@ -1,7 +1,9 @@
-"""The issuer's signing keys: a private JWKS file, the newest key signing, old keys published.
+"""Signing keys in a private JWKS file: the newest key signs, older keys stay published.
 
-Rotation adds a new key and keeps the previous one published (but no longer signing) until every
-token it signed has expired; after that it is dropped from the published set.
+Used by the accounts service (access tokens) and the credits service (credentials), each with a
+file of its own. Rotation adds a new key and keeps the previous one published (but no longer
+signing) for an overlap; after that it is dropped from the published set. A key never rotated
+stays published for good.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from jose import jwk
 PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi")
 
 
-def _thumbprint(public: dict[str, Any]) -> str:
+def thumbprint(public: dict[str, Any]) -> str:
+    """The RFC 7638 thumbprint of an RSA JWK."""
     # RFC 7638: SHA-256 over the required members in lexicographic order
     canonical = json.dumps(
         {"e": public["e"], "kty": "RSA", "n": public["n"]}, separators=(",", ":"), sort_keys=True
@@ -44,7 +47,7 @@ def generate_key(now: float | None = None) -> dict[str, Any]:
         for k, v in jwk.RSAKey(pem.decode(), "RS256").to_dict().items()
     }
     entry.update({"use": "sig", "alg": "RS256"})
-    entry["kid"] = _thumbprint(entry)
+    entry["kid"] = thumbprint(entry)
     entry["created_at"] = int(time.time() if now is None else now)
     return entry
 
@@ -103,17 +106,14 @@ class SigningKeysMissing(RuntimeError):
     """No key file and key generation is switched off."""
 
 
-def load_keyring(path: Path, *, create: bool) -> KeyRing:
+def load_keyring(path: Path, *, create: bool, missing_hint: str = "") -> KeyRing:
     """Read the key file; create it with one fresh key when allowed and missing."""
     if path.exists():
         entries = json.loads(path.read_text())["keys"]
         if entries:
             return KeyRing(path, entries)
     if not create:
-        raise SigningKeysMissing(
-            f"no signing keys at {path}: run 'accounts-admin init-keys' or set "
-            "ACCOUNTS_GENERATE_SIGNING_KEYS=true"
-        )
+        raise SigningKeysMissing(f"no signing keys at {path}: {missing_hint}".rstrip(": "))
     ring = KeyRing(path, [generate_key()])
     ring.save()
     return ring
