@@ -26,6 +26,10 @@ class Settings(DatabaseSettings):
     generate_checkin_key: bool = True
     # how long before a session starts its check-in code already works
     checkin_opens_minutes: int = 15
+    # partner batches: how long a learner's id and account status, as the accounts service
+    # gave them, are reused (0: ask every batch); a closed account may post for this long
+    learner_cache_seconds: float = 30.0
+    learner_cache_size: int = 100_000
 
     @model_validator(mode="after")
     def _defaults_from_data_dir(self) -> Settings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,6 +16,7 @@ from credits.attendance.router import router as attendance_router
 from credits.catalogue.router import router as catalogue_router
 from credits.config import Settings
 from credits.db import VERSION_TABLE
+from credits.ingest.learners import LearnerDirectory
 from credits.ingest.router import router as ingest_router
 from credits.records.router import router as records_router
 from kernel.app import build_service_app
@@ -31,12 +33,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings.database_url)
+        options = {}
+        if settings.database_url.startswith("postgresql"):
+            # JIT compiles plans of the ingestion statements for longer than they run
+            options["connect_args"] = {"server_settings": {"jit": "off"}}
+        engine = make_engine(settings.database_url, **options)
         jwks_client = httpx.AsyncClient(timeout=httpx.Timeout(5.0))
         accounts = httpx.AsyncClient(
             base_url=settings.accounts_url, timeout=httpx.Timeout(5.0, connect=2.0)
         )
         app.state.accounts = accounts
+        app.state.learner_directory = LearnerDirectory(
+            ttl_seconds=settings.learner_cache_seconds, max_entries=settings.learner_cache_size
+        )
         app.state.checkin_secret = load_checkin_secret(
             settings.checkin_key, create=settings.generate_checkin_key
         )
@@ -50,6 +59,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             audience=settings.token_audience,
             leeway_seconds=settings.token_leeway_seconds,
         )
+        # what start-up made lives as long as the process: out of the cyclic collector's sight,
+        # whose full passes over it cost ~60 ms of CPU per 1,000-record batch (measured)
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
