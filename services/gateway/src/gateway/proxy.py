@@ -103,6 +103,10 @@ async def forward(
                 raise _unavailable(upstream, "cannot be reached", retry_after, "connect") from None
         except httpx.TimeoutException:
             raise _unavailable(upstream, "did not answer in time", retry_after, "timeout") from None
+        except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError):
+            # the connection dropped under the request (the service restarting, or closing a
+            # kept-alive connection as it was reused): the caller may retry, as after a timeout
+            raise _unavailable(upstream, "dropped the connection", retry_after, "dropped") from None
     headers = {k: v for k, v in response.headers.items() if k.lower() not in HOP_BY_HOP}
     return StreamingResponse(
         response.aiter_raw(),
