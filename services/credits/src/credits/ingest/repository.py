@@ -63,9 +63,39 @@ class NewRecord:
     evidence: dict[str, Any]
 
 
+@dataclass
+class Snapshot:
+    """Everything a batch is decided on, read together."""
+
+    activities: dict[uuid.UUID, ActivityFacts]
+    stored: dict[str, StoredRecord]
+    overlapping: list[tuple[uuid.UUID, datetime, datetime]]
+    day_minutes: dict[tuple[uuid.UUID, date], int]
+
+
 class IngestRepository:
     """The portable statements (SQLite); :class:`PostgresIngestRepository` overrides the hot
     ones. Build with :meth:`from_session`."""
+
+    async def snapshot(
+        self,
+        *,
+        client_id: str,
+        external_ids: list[str],
+        activity_ids: set[uuid.UUID],
+        windows: dict[uuid.UUID, tuple[datetime, datetime]],
+        day_keys: set[tuple[uuid.UUID, date]],
+    ) -> Snapshot:
+        """The batch's activities, stored partner ids, live stretches in each learner's
+        (earliest, latest) window and day totals (SQLite: one query each, writers serialised)."""
+        return await _snapshot_by_parts(
+            self,
+            client_id=client_id,
+            external_ids=external_ids,
+            activity_ids=activity_ids,
+            windows=windows,
+            day_keys=day_keys,
+        )
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -172,6 +202,23 @@ class IngestRepository:
         return {str(row.external_id): int(row.id or 0) for row in returned.all()}
 
 
+async def _snapshot_by_parts(
+    repo: IngestRepository,
+    *,
+    client_id: str,
+    external_ids: list[str],
+    activity_ids: set[uuid.UUID],
+    windows: dict[uuid.UUID, tuple[datetime, datetime]],
+    day_keys: set[tuple[uuid.UUID, date]],
+) -> Snapshot:
+    return Snapshot(
+        activities=await repo.activities(activity_ids),
+        overlapping=await repo.overlapping(windows),
+        day_minutes=await repo.day_minutes(day_keys),
+        stored=await repo.stored(client_id, external_ids),  # read last: see service.py
+    )
+
+
 def _values(record: NewRecord, *, client_id: str, moment: datetime) -> dict[str, Any]:
     return {
         "learner_id": record.learner_id,
@@ -202,18 +249,30 @@ _PG_STORED = text(
     " CROSS JOIN LATERAL (SELECT s.id, s.external_id, s.evidence FROM learning_record AS s"
     "   WHERE s.source_client = :client AND s.external_id = k.external_id OFFSET 0) AS r"
 )
-# per learner, the live stretches ending after its earliest start (few: partners post recent
-# learning), on ix_learning_record_live_learner_ended
-_PG_OVERLAPPING = text(
-    "SELECT w.learner_id, o.started_at, o.ended_at"
+# the four reads in one round trip and one snapshot (the stretches per learner on
+# ix_learning_record_live_learner_ended: those ending after its earliest start, few when
+# partners post recent learning): a concurrent twin is either stored (a
+# retry) or not yet visible anywhere (then the insert waits for it and skips its id)
+_PG_SNAPSHOT = text(
+    "SELECT 'a' AS kind, a.id AS uid, NULL::bigint AS num, a.partner_client AS t1,"
+    "   a.category_code AS t2, a.mode AS t3, a.host_unit_path AS t4,"
+    "   NULL::timestamptz AS s, NULL::timestamptz AS e, NULL::date AS day"
+    " FROM activity AS a WHERE a.id = ANY(CAST(:activities AS uuid[]))"
+    " UNION ALL"
+    " SELECT 's', NULL, r.id, r.external_id, r.evidence->>'_content_hash', NULL, NULL, NULL,"
+    "   NULL, NULL"
+    " FROM json_array_elements_text(CAST(:ids AS json)) AS k(external_id)"
+    " CROSS JOIN LATERAL (SELECT s.id, s.external_id, s.evidence FROM learning_record AS s"
+    "   WHERE s.source_client = :client AND s.external_id = k.external_id OFFSET 0) AS r"
+    " UNION ALL"
+    " SELECT 'o', w.learner_id, NULL, NULL, NULL, NULL, NULL, o.started_at, o.ended_at, NULL"
     " FROM json_to_recordset(CAST(:windows AS json))"
     "   AS w(learner_id uuid, earliest timestamptz, latest timestamptz)"
     " CROSS JOIN LATERAL (SELECT r.started_at, r.ended_at FROM learning_record AS r"
     "   WHERE r.learner_id = w.learner_id AND r.status IN ('pending', 'verified')"
     "   AND r.ended_at > w.earliest AND r.started_at < w.latest OFFSET 0) AS o"
-)
-_PG_DAY_MINUTES = text(
-    "SELECT k.learner_id, k.day, t.minutes"
+    " UNION ALL"
+    " SELECT 'd', k.learner_id, t.minutes, NULL, NULL, NULL, NULL, NULL, NULL, k.day"
     " FROM json_to_recordset(CAST(:keys AS json)) AS k(learner_id uuid, day date)"
     " CROSS JOIN LATERAL (SELECT d.minutes FROM learner_day_minutes AS d"
     "   WHERE d.learner_id = k.learner_id AND d.day = k.day OFFSET 0) AS t"
@@ -238,6 +297,46 @@ _PG_INSERT = text(
 class PostgresIngestRepository(IngestRepository):
     """The ingestion statements on PostgreSQL."""
 
+    async def snapshot(
+        self,
+        *,
+        client_id: str,
+        external_ids: list[str],
+        activity_ids: set[uuid.UUID],
+        windows: dict[uuid.UUID, tuple[datetime, datetime]],
+        day_keys: set[tuple[uuid.UUID, date]],
+    ) -> Snapshot:
+        """The batch's activities, stored partner ids, live stretches in each learner's
+        (earliest, latest) window and day totals, in one statement."""
+        rows = await self.session.execute(
+            _PG_SNAPSHOT,
+            {
+                "activities": list(activity_ids),
+                "client": client_id,
+                "ids": to_json(external_ids).decode(),
+                "windows": to_json(
+                    [
+                        {"learner_id": learner, "earliest": first, "latest": last}
+                        for learner, (first, last) in windows.items()
+                    ]
+                ).decode(),
+                "keys": to_json(
+                    [{"learner_id": learner, "day": day} for learner, day in day_keys]
+                ).decode(),
+            },
+        )
+        found = Snapshot(activities={}, stored={}, overlapping=[], day_minutes={})
+        for kind, uid, num, t1, t2, t3, t4, start, end, day in rows:
+            if kind == "o":
+                found.overlapping.append((uid, start, end))
+            elif kind == "d":
+                found.day_minutes[(uid, day)] = int(num)
+            elif kind == "s":
+                found.stored[t1] = StoredRecord(id=num, external_id=t1, content_hash=t2)
+            else:
+                found.activities[uid] = ActivityFacts(uid, t1, t2, t3, t4)
+        return found
+
     async def stored(self, client_id: str, external_ids: list[str]) -> dict[str, StoredRecord]:
         """Records this partner already stored under any of ``external_ids``."""
         if not external_ids:
@@ -246,30 +345,6 @@ class PostgresIngestRepository(IngestRepository):
             _PG_STORED, {"client": client_id, "ids": to_json(external_ids).decode()}
         )
         return {ext: StoredRecord(id=i, external_id=ext, content_hash=h) for i, ext, h in rows}
-
-    async def overlapping(
-        self, windows: dict[uuid.UUID, tuple[datetime, datetime]]
-    ) -> list[tuple[uuid.UUID, datetime, datetime]]:
-        """Live stretches of each learner that overlap the learner's (earliest, latest) window."""
-        if not windows:
-            return []
-        payload = [
-            {"learner_id": learner, "earliest": first, "latest": last}
-            for learner, (first, last) in windows.items()
-        ]
-        rows = await self.session.execute(_PG_OVERLAPPING, {"windows": to_json(payload).decode()})
-        return [(learner, s, e) for learner, s, e in rows]
-
-    async def day_minutes(
-        self, keys: set[tuple[uuid.UUID, date]]
-    ) -> dict[tuple[uuid.UUID, date], int]:
-        """Live minutes already recorded for each (learner, Beijing day), from the triggers'
-        running totals."""
-        if not keys:
-            return {}
-        payload = [{"learner_id": learner, "day": day} for learner, day in keys]
-        rows = await self.session.execute(_PG_DAY_MINUTES, {"keys": to_json(payload).decode()})
-        return {(learner, day): int(n) for learner, day, n in rows}
 
     async def insert(
         self, records: list[NewRecord], *, client_id: str, moment: datetime

@@ -3,9 +3,9 @@ statements, never stored twice (unique partner id), never overlapping a live str
 learner, never more than 24 hours on one learner's Beijing day.
 
 Order of work for one batch: resolve learners (a short-lived cache before the accounts
-service); then, in the transaction, load existing partner ids, activities, the live stretches
-near each learner's items and the day totals in one query each; decide every item; insert the
-accepted ones in one statement.
+service); then, in the transaction, read activities, existing partner ids, the live stretches
+near each learner's items and the day totals (one statement, one snapshot, on PostgreSQL);
+decide every item; insert the accepted ones in one statement.
 
 No lock is held while deciding. On PostgreSQL the insert's trigger takes the learners' locks and
 checks overlap and day totals again against everything committed; a batch that lost a race with
@@ -220,7 +220,21 @@ async def _decide_and_store(
 ) -> list[ItemResult]:
     repo = IngestRepository.from_session(session)
     results: list[ItemResult] = []
-    activities = await repo.activities({item.record.activity for item in items})
+    # windows and days of every item whose learner may post; the activity is checked after
+    known = [i for i in items if learners.get(i.number, (None, ""))[1] == "active"]
+    spans: dict[uuid.UUID, tuple[datetime, datetime]] = {}
+    for item in known:
+        learner_id = learners[item.number][0]
+        first, last = spans.get(learner_id, (item.start, item.end))
+        spans[learner_id] = (min(first, item.start), max(last, item.end))
+    found = await repo.snapshot(
+        client_id=client_id,
+        external_ids=[item.record.id for item in items],
+        activity_ids={item.record.activity for item in items},
+        windows=spans,
+        day_keys={(learners[i.number][0], i.day) for i in known},
+    )
+    activities, stored = found.activities, found.stored
     refusals: dict[int, tuple[str, str]] = {}
     # learners by account number: the id comes back from the database only as a key
     candidates: dict[str, list[_Item]] = defaultdict(list)
@@ -232,22 +246,14 @@ async def _decide_and_store(
         else:
             candidates[item.number].append(item)
     number_of = {learners[number][0]: number for number in candidates}
-
-    windows = {
-        learners[number][0]: (min(i.start for i in group), max(i.end for i in group))
-        for number, group in candidates.items()
-    }
     intervals: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
-    for learner_id, started, ended in await repo.overlapping(windows):
-        intervals[number_of[learner_id]].append((started, ended))
-    days = {(learners[i.number][0], i.day) for group in candidates.values() for i in group}
+    for learner_id, started, ended in found.overlapping:
+        if learner_id in number_of:
+            intervals[number_of[learner_id]].append((started, ended))
     day_minutes: dict[tuple[str, date], int] = defaultdict(int)
-    for (learner_id, day), minutes in (await repo.day_minutes(days)).items():
-        day_minutes[(number_of[learner_id], day)] = minutes
-    # read last: a concurrent request that stores one of these ids commits either before this
-    # read (its item is a retry here, whatever the reads above saw of it) or after it (then
-    # the insert waits for it and skips the id); its stretch is never taken for an overlap
-    stored = await repo.stored(client_id, [item.record.id for item in items])
+    for (learner_id, day), minutes in found.day_minutes.items():
+        if learner_id in number_of:
+            day_minutes[(number_of[learner_id], day)] = minutes
     for item in items:
         if item.record.id in stored:  # a retry is a retry, whatever else has changed since
             results.append(_known(item, stored[item.record.id]))
