@@ -32,6 +32,8 @@ class StackConfig:
     accounts_database_url: str | None = None
     credits_database_url: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    # uvicorn worker processes per service (default one; benchmarks may ask for more)
+    workers: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls) -> StackConfig:
@@ -115,6 +117,7 @@ class Stack:
             if only is not None and name not in only:
                 continue
             port = getattr(self.config, port_field)
+            workers = self.config.workers.get(name, 1)
             log = open(log_dir / f"{name}.log", "ab") if log_dir else None  # noqa: SIM115
             self.processes[name] = subprocess.Popen(
                 [
@@ -130,6 +133,7 @@ class Stack:
                     "--no-access-log",
                     "--timeout-graceful-shutdown",
                     "5",
+                    *(["--workers", str(workers)] if workers > 1 else []),
                 ],
                 env=env,
                 cwd=ROOT,

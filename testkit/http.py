@@ -62,3 +62,60 @@ def new_partner(client: httpx.Client, staff_token: str, client_id: str) -> str:
     )
     assert token.status_code == 200, token.text
     return str(token.json()["access_token"])
+
+
+def settled_credits(client: httpx.Client, token: str, timeout: float = 20.0) -> dict[str, object]:
+    """The resident's credits once the ledger's worker has settled every change (or timed out)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        credits = client.get("/api/v1/me/credits", headers=bearer(token)).json()
+        if not credits["settlement_pending"] or time.monotonic() > deadline:
+            return dict(credits)
+        time.sleep(0.3)
+
+
+def online_hours(
+    client: httpx.Client,
+    staff_token: str,
+    account_number: str,
+    *,
+    days: int = 8,
+    minutes: int = 240,
+    category: str = "employment",
+) -> dict[str, object]:
+    """A partner platform posts ``days`` daily online stretches for the learner; its answer."""
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    client_id = f"hours-{uuid.uuid4().hex[:6]}"
+    partner = new_partner(client, staff_token, client_id)
+    course = client.post(
+        "/api/v1/activities",
+        json={
+            "title": "电商直播带货",
+            "kind": "online_course",
+            "category": category,
+            "mode": "online",
+            "partner": client_id,
+        },
+        headers=bearer(staff_token),
+    ).json()["id"]
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=days + 4)
+    records = [
+        {
+            "id": f"{client_id}-{day}",
+            "learner": account_number,
+            "activity": course,
+            "start": (start + timedelta(days=day)).isoformat(),
+            "end": (start + timedelta(days=day, minutes=minutes)).isoformat(),
+            "minutes": minutes,
+        }
+        for day in range(days)
+    ]
+    posted = client.post(
+        "/api/v1/learning-records:batch", json={"records": records}, headers=bearer(partner)
+    )
+    assert posted.status_code == 200 and posted.json()["created"] == days, posted.text
+    return dict(posted.json())

@@ -4,68 +4,30 @@ review settles at once, the college approves a conversion once, and the whole le
 
 from __future__ import annotations
 
-import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 
 from accounts.cli import DEMO_STAFF
-from testkit.http import bearer, new_partner, new_resident, password_token
-
-
-def _settled(gateway: httpx.Client, token: str, timeout: float = 20.0) -> dict:  # type: ignore[type-arg]
-    """The resident's credits once the background worker has settled every record."""
-    deadline = time.monotonic() + timeout
-    while True:
-        credits = gateway.get("/api/v1/me/credits", headers=bearer(token)).json()
-        if not credits["settlement_pending"] or time.monotonic() > deadline:
-            return dict(credits)
-        time.sleep(0.3)
+from testkit.http import bearer, new_resident, online_hours, password_token, settled_credits
 
 
 def test_verified_learning_becomes_credits_and_an_approved_conversion(
     gateway: httpx.Client,
 ) -> None:
     admin = password_token(gateway, DEMO_STAFF["username"], DEMO_STAFF["password"])
-    client_id = f"ledger-{uuid.uuid4().hex[:6]}"
-    partner = new_partner(gateway, admin, client_id)
-    course = gateway.post(
-        "/api/v1/activities",
-        json={
-            "title": "电商直播带货",
-            "kind": "online_course",
-            "category": "employment",
-            "mode": "online",
-            "partner": client_id,
-        },
-        headers=bearer(admin),
-    ).json()["id"]
     account = new_resident(gateway, admin, town="410711101", password="li-xiao-mei-pass")
     resident = password_token(gateway, account["account_number"], "li-xiao-mei-pass")
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=12)
-    records = [
-        {
-            "id": f"{client_id}-{day}",
-            "learner": account["account_number"],
-            "activity": course,
-            "start": (start + timedelta(days=day)).isoformat(),
-            "end": (start + timedelta(days=day, hours=4)).isoformat(),
-            "minutes": 240,
-        }
-        for day in range(8)
-    ]
-    posted = gateway.post(
-        "/api/v1/learning-records:batch", json={"records": records}, headers=bearer(partner)
-    )
-    assert posted.json()["created"] == 8, posted.text
+    posted = online_hours(gateway, admin, str(account["account_number"]))
     # partner hours count on arrival (the default rules ask no verification of them): the
     # worker settles them; 8 x 240 online minutes at 900 minutes a credit = 2.13 credits
-    credits = _settled(gateway, resident)
+    credits = settled_credits(gateway, resident)
     assert credits["settlement_pending"] is False
     assert credits["total_hundredths"] == 8 * 240 * 100 // 900
     # a staff review settles in the same transaction: voiding one takes back what it earned
-    first_record = posted.json()["results"][0]["record_id"]
+    results: Any = posted["results"]
+    first_record = results[0]["record_id"]
     voided = gateway.post(
         f"/api/v1/learning-records/{first_record}/status",
         json={"status": "voided", "reason": "平台回报重复"},
@@ -84,7 +46,7 @@ def test_verified_learning_becomes_credits_and_an_approved_conversion(
     accrual = history[-1]
     assert accrual["kind"] == "accrual"
     assert sorted(s["record_ids"][0] for s in accrual["sources"]) == sorted(
-        r["record_id"] for r in posted.json()["results"]
+        r["record_id"] for r in results
     )
     assert {s["rule_version_id"] for s in accrual["sources"]} == {
         gateway.get("/api/v1/rule-versions").json()[0]["id"]

@@ -9,9 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import uuid
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -21,18 +19,9 @@ from accounts.cli import DEMO_STAFF
 from devstack.stack import ROOT, Stack
 from testkit import browser
 from testkit.documents import jwt_payload, read_pdf
-from testkit.http import bearer, new_partner, new_resident, password_token
+from testkit.http import bearer, new_resident, online_hours, password_token, settled_credits
 
 ARTIFACTS = ROOT / "var" / "test-artifacts"
-
-
-def _settled(gateway: httpx.Client, token: str, timeout: float = 20.0) -> dict:  # type: ignore[type-arg]
-    deadline = time.monotonic() + timeout
-    while True:
-        credits = gateway.get("/api/v1/me/credits", headers=bearer(token)).json()
-        if credits["unsettled_records"] == 0 or time.monotonic() > deadline:
-            return dict(credits)
-        time.sleep(0.3)
 
 
 @pytest.fixture(scope="module")
@@ -44,40 +33,12 @@ def learner(stack: Stack) -> dict[str, str]:
 
 def _arrange(gateway: httpx.Client) -> dict[str, str]:
     admin = password_token(gateway, DEMO_STAFF["username"], DEMO_STAFF["password"])
-    client_id = f"outputs-{uuid.uuid4().hex[:6]}"
-    partner = new_partner(gateway, admin, client_id)
-    course = gateway.post(
-        "/api/v1/activities",
-        json={
-            "title": "电商直播带货",
-            "kind": "online_course",
-            "category": "employment",
-            "mode": "online",
-            "partner": client_id,
-        },
-        headers=bearer(admin),
-    ).json()["id"]
     account = new_resident(
         gateway, admin, town="410711101", password="li-xiao-mei-pass", name="李小梅"
     )
     resident = password_token(gateway, str(account["account_number"]), "li-xiao-mei-pass")
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=12)
-    records = [
-        {
-            "id": f"{client_id}-{day}",
-            "learner": account["account_number"],
-            "activity": course,
-            "start": (start + timedelta(days=day)).isoformat(),
-            "end": (start + timedelta(days=day, hours=4)).isoformat(),
-            "minutes": 240,
-        }
-        for day in range(8)
-    ]
-    posted = gateway.post(
-        "/api/v1/learning-records:batch", json={"records": records}, headers=bearer(partner)
-    )
-    assert posted.json()["created"] == 8, posted.text
-    assert _settled(gateway, resident)["total_hundredths"] == 213
+    online_hours(gateway, admin, str(account["account_number"]))
+    assert settled_credits(gateway, resident)["total_hundredths"] == 213
     return {
         "admin": admin,
         "resident": resident,

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy import func, select
 
+from credits.ingest import parsing
+from credits.ingest.learners import LearnerDirectory
+from credits.ingest.parsing import parse_batch
 from credits.ingest.service import CHINA
 from credits.records.models import LearningRecord
 from testkit.http import bearer
@@ -208,3 +212,137 @@ async def test_concurrent_posts_of_one_record_id_store_exactly_one(
     assert len({a.json()["results"][0]["record_id"] for a in answers}) == 1
     async with credits_app.state.sessionmaker() as db:
         assert await _stored(db, partner) == 1
+
+
+async def test_learners_are_asked_once_then_kept_for_the_cache_time(
+    session_client, issue_token, credits_app
+) -> None:
+    client, db = session_client
+    partner = f"mooc-{uuid.uuid4().hex[:6]}"
+    token = issue_token("partner", client_id=partner)
+    course = await _online_course(client, issue_token, partner)
+    now = [1000.0]
+    directory = LearnerDirectory(ttl_seconds=30, clock=lambda: now[0])
+    kept, credits_app.state.learner_directory = credits_app.state.learner_directory, directory
+    try:
+        learner = _learner()
+        start = datetime.now(UTC) - timedelta(days=1)
+        first = await _post(client, token, [_item("c1", learner, course, start)])
+        assert first.json()["created"] == 1 and directory.lookups == 1
+        # closed in the accounts service: still accepted while the answer is kept...
+        LEARNERS[learner] = (LEARNERS[learner][0], "closed")
+        now[0] += 29
+        second = await _post(
+            client, token, [_item("c2", learner, course, start + timedelta(hours=1))]
+        )
+        assert second.json()["created"] == 1 and directory.lookups == 1
+        # ...and refused once it has expired and is asked again
+        now[0] += 2
+        third = await _post(
+            client, token, [_item("c3", learner, course, start + timedelta(hours=2))]
+        )
+        assert third.json()["results"][0]["errors"][0]["reason"] == "the learning account is closed"
+        assert directory.lookups == 2
+        # numbers the accounts service does not know are asked again every time, never kept
+        for _ in range(2):
+            await _post(client, token, [_item("c4", "41071199999999", course, start)])
+        assert directory.lookups == 4
+    finally:
+        credits_app.state.learner_directory = kept
+    assert await _stored(db, partner) == 2
+
+
+def test_the_learner_cache_keeps_at_most_its_bound() -> None:
+    directory = LearnerDirectory(ttl_seconds=30, max_entries=3, clock=lambda: 0.0)
+    directory._keep({f"n{i}": (uuid.uuid4(), "active") for i in range(5)}, expires_at=30.0)
+    assert list(directory._entries) == ["n2", "n3", "n4"]
+
+
+def test_a_clean_body_parses_in_one_call_as_item_by_item() -> None:
+    items = [
+        {
+            "id": "a",
+            "learner": "41071100000001",
+            "activity": str(uuid.uuid4()),
+            "start": "2026-03-02T09:00:00+08:00",
+            "end": "2026-03-02T01:30:00Z",
+            "minutes": 30,
+        },
+    ]
+    body = json.dumps({"records": items, "note": "ignored"}).encode()
+    fast = parse_batch(body)
+    slow = parsing.parse_items(json.loads(body)["records"])
+    assert fast.records == slow.records and fast.refused == slow.refused == []
+    assert fast.records[0].end - fast.records[0].start == timedelta(minutes=30)
+
+
+async def _committed_posts(credits_app, issue_token, bodies) -> list[dict]:  # type: ignore[no-untyped-def]
+    transport = httpx.ASGITransport(app=credits_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://credits") as client:
+        return [a.json() for a in await asyncio.gather(*(_post(client, *body) for body in bodies))]
+
+
+async def test_concurrent_batches_never_store_two_overlapping_stretches(
+    credits_app, issue_token
+) -> None:
+    # committed transactions: each batch decides without the others' rows, the database decides
+    partner = f"mooc-{uuid.uuid4().hex[:6]}"
+    token = issue_token("partner", client_id=partner)
+    transport = httpx.ASGITransport(app=credits_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://credits") as client:
+        course = await _online_course(client, issue_token, partner)
+    learner = _learner()
+    start = datetime.now(UTC) - timedelta(days=2)
+    bodies = [
+        (token, [_item(f"o{n}", learner, course, start + timedelta(minutes=10 * n), minutes=30)])
+        for n in range(8)
+    ]
+    answers = await _committed_posts(credits_app, issue_token, bodies)
+    results = [a["results"][0] for a in answers]
+    created = [r for r in results if r["status"] == "created"]
+    assert {r["errors"][0]["reason"] for r in results if r["status"] != "created"} == {
+        "overlaps a stretch already recorded for this learner"
+    }
+    async with credits_app.state.sessionmaker() as db:
+        stored = (
+            await db.execute(
+                select(LearningRecord.started_at, LearningRecord.ended_at)
+                .where(LearningRecord.learner_id == LEARNERS[learner][0])
+                .order_by(LearningRecord.started_at)
+            )
+        ).all()
+    assert len(stored) == len(created) >= 1
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(stored))  # no two overlap
+
+
+async def test_concurrent_batches_never_push_a_day_past_24_hours(credits_app, issue_token) -> None:
+    partner = f"mooc-{uuid.uuid4().hex[:6]}"
+    token = issue_token("partner", client_id=partner)
+    transport = httpx.ASGITransport(app=credits_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://credits") as client:
+        course = await _online_course(client, issue_token, partner)
+    learner = _learner()
+    midnight = (datetime.now(CHINA) - timedelta(days=4)).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    # five batches of five hours each starting on one Beijing day, none overlapping (the last
+    # runs past midnight): four fit in 24 hours
+    bodies = [
+        (token, [_item(f"d{n}", learner, course, midnight + timedelta(hours=5 * n), minutes=300)])
+        for n in range(5)
+    ]
+    answers = await _committed_posts(credits_app, issue_token, bodies)
+    results = [a["results"][0] for a in answers]
+    assert sum(r["status"] == "created" for r in results) == 4
+    assert {r["errors"][0]["reason"] for r in results if r["status"] != "created"} == {
+        "more than 24 hours in one day for this learner"
+    }
+    async with credits_app.state.sessionmaker() as db:
+        minutes = (
+            await db.execute(
+                select(func.sum(LearningRecord.minutes)).where(
+                    LearningRecord.learner_id == LEARNERS[learner][0]
+                )
+            )
+        ).scalar_one()
+    assert minutes == 4 * 300

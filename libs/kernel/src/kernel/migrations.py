@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +50,18 @@ async def current_revision(engine: AsyncEngine, version_table: str) -> str | Non
         return await connection.run_sync(read)
 
 
-def run_env(context: Any, target_metadata: MetaData, version_table: str) -> None:
-    """The body of every service's ``alembic/env.py``: online migrations on an async engine."""
+def run_env(
+    context: Any,
+    target_metadata: MetaData,
+    version_table: str,
+    *,
+    database_maintained: Collection[str] = (),
+) -> None:
+    """The body of every service's ``alembic/env.py``: online migrations on an async engine.
+
+    ``database_maintained`` names tables that migrations create but no model describes (kept by
+    triggers); autogenerate leaves them alone instead of proposing to drop them.
+    """
     url = context.config.attributes.get("database_url") or context.config.get_main_option(
         "sqlalchemy.url"
     )
@@ -58,11 +69,17 @@ def run_env(context: Any, target_metadata: MetaData, version_table: str) -> None
         raise RuntimeError("no database URL: pass it through alembic_config() or sqlalchemy.url")
     url = normalise_database_url(url)
 
+    def include_object(
+        _object: Any, name: str | None, type_: str, reflected: bool, _compare_to: Any
+    ) -> bool:
+        return not (type_ == "table" and reflected and name in database_maintained)
+
     def do_run(connection: Connection) -> None:
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
             version_table=version_table,
+            include_object=include_object,
             compare_type=True,
             render_as_batch=connection.dialect.name == "sqlite",
         )

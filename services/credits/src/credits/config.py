@@ -44,6 +44,10 @@ class Settings(DatabaseSettings):
     snapshot_valid_days: int = 365
     # the TrueType CJK font the PDF transcript embeds (installed by `make setup`)
     transcript_font_file: Path = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+    # partner batches: how long a learner's id and account status, as the accounts service
+    # gave them, are reused (0: ask every batch); a closed account may post for this long
+    learner_cache_seconds: float = 30.0
+    learner_cache_size: int = 100_000
 
     @model_validator(mode="after")
     def _defaults_from_data_dir(self) -> Settings:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -24,6 +25,7 @@ from credits.credentials.router import router as credentials_router
 from credits.credentials.service import Issuer
 from credits.db import VERSION_TABLE
 from credits.incentives.router import router as incentives_router
+from credits.ingest.learners import LearnerDirectory
 from credits.ingest.router import router as ingest_router
 from credits.ledger.router import router as ledger_router
 from credits.ledger.worker import accrual_worker
@@ -45,12 +47,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings.database_url)
+        options = {}
+        if settings.database_url.startswith("postgresql"):
+            # JIT compiles plans of the ingestion statements for longer than they run
+            options["connect_args"] = {"server_settings": {"jit": "off"}}
+        engine = make_engine(settings.database_url, **options)
         jwks_client = httpx.AsyncClient(timeout=httpx.Timeout(5.0))
         accounts = httpx.AsyncClient(
             base_url=settings.accounts_url, timeout=httpx.Timeout(5.0, connect=2.0)
         )
         app.state.accounts = accounts
+        app.state.learner_directory = LearnerDirectory(
+            ttl_seconds=settings.learner_cache_seconds, max_entries=settings.learner_cache_size
+        )
         app.state.checkin_secret = load_checkin_secret(
             settings.checkin_key, create=settings.generate_checkin_key
         )
@@ -77,6 +86,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             leeway_seconds=settings.token_leeway_seconds,
         )
         worker = accrual_worker(app.state.sessionmaker, settings.accrual_interval_seconds)
+        # what start-up made lives as long as the process: out of the cyclic collector's sight,
+        # whose full passes over it cost ~60 ms of CPU per 1,000-record batch (measured)
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

@@ -58,7 +58,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         timeout = httpx.Timeout(
             settings.upstream_timeout_seconds, connect=settings.upstream_connect_timeout_seconds
         )
-        limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+        # idle connections are let go before the services' uvicorn closes them (5 s), so a
+        # request is not sent down a connection the other end is closing
+        limits = httpx.Limits(
+            max_connections=200, max_keepalive_connections=50, keepalive_expiry=3.0
+        )
         clients = {
             name: httpx.AsyncClient(base_url=url, timeout=timeout, limits=limits)
             for name, url in settings.upstreams.items()

@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from credits.ingest import service
 from credits.ingest.models import IdempotencyRecord
-from credits.ingest.schemas import MAX_BATCH, BatchResult
+from credits.ingest.parsing import InvalidBatch, parse_batch
+from credits.ingest.schemas import BatchResult
 from kernel.auth import CurrentPrincipal
 from kernel.db import SessionDep
 from kernel.problems import PROBLEMS, DomainError, Forbidden
 
 router = APIRouter(prefix="/api/v1", tags=["learning records"])
+
+
+__all__ = ["IdempotencyKeyReused", "InvalidBatch", "router"]
 
 
 class IdempotencyKeyReused(DomainError):
@@ -44,7 +47,7 @@ async def post_batch(
     principal: CurrentPrincipal,
     session: SessionDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-) -> JSONResponse:
+) -> Response:
     """Store a partner platform's learning stretches; each item gets its own result.
 
     Body: ``{"records": [{"id", "learner", "activity", "start", "end", "minutes",
@@ -58,7 +61,7 @@ async def post_batch(
         )
     client_id = str(principal.claims.get("client_id") or principal.subject)
     body = await request.body()  # parsed once, here; the gateway passed the bytes through
-    digest = hashlib.sha256(body).hexdigest()
+    digest = hashlib.sha256(body).hexdigest() if idempotency_key else ""
     if idempotency_key:
         stored = await _stored_answer(session, client_id, idempotency_key)
         if stored is not None:
@@ -69,26 +72,16 @@ async def post_batch(
                 status_code=stored.status_code,
                 headers={"Idempotent-Replay": "true"},
             )
-    try:
-        envelope = json.loads(body)
-    except ValueError:
-        raise service.InvalidBatch("The body is not JSON.") from None
-    records = envelope.get("records") if isinstance(envelope, dict) else None
-    if not isinstance(records, list) or not records:
-        raise service.InvalidBatch('The body must be {"records": [...]} with at least one record.')
-    if len(records) > MAX_BATCH:
-        raise service.InvalidBatch(
-            f"At most {MAX_BATCH} records a request; this one has {len(records)}."
-        )
     result = await service.ingest(
         session=session,
+        directory=request.app.state.learner_directory,
         accounts=request.app.state.accounts,
         authorization=request.headers["authorization"],
         client_id=client_id,
-        items=records,
+        batch=parse_batch(body),
     )
-    payload = result.model_dump(mode="json")
     if idempotency_key:
+        payload = result.model_dump(mode="json")
         try:
             async with session.begin_nested():
                 session.add(
@@ -112,4 +105,4 @@ async def post_batch(
                 headers={"Idempotent-Replay": "true"},
             )
     await session.commit()
-    return JSONResponse(payload)
+    return Response(result.model_dump_json(), media_type="application/json")

@@ -25,6 +25,13 @@ class PartnerRecord(BaseModel):
     evidence: dict[str, Any] = Field(default_factory=dict)
 
 
+class Batch(BaseModel):
+    """A whole request body, for the one-call parse of a clean batch (other keys are ignored, as
+    by the item-by-item path, which judges any body this one refuses)."""
+
+    records: list[PartnerRecord] = Field(min_length=1, max_length=MAX_BATCH)
+
+
 class ItemError(BaseModel):
     """Why an item was refused."""
 

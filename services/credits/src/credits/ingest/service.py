@@ -1,9 +1,17 @@
 """Partner batches into learning records: checked per item, written in a few set-based
-statements, never stored twice (unique partner id), never overlapping what is recorded.
+statements, never stored twice (unique partner id), never overlapping a live stretch of the same
+learner, never more than 24 hours on one learner's Beijing day.
 
-Order of work for one batch: parse each item; resolve learners through the accounts service
-in one call; load activities, existing partner ids and overlapping records in one query each;
-decide every item; insert the accepted ones with ON CONFLICT DO NOTHING.
+Order of work for one batch: resolve learners (a short-lived cache before the accounts
+service); then, in the transaction, read activities, existing partner ids, the live stretches
+near each learner's items and the day totals (one statement, one snapshot, on PostgreSQL);
+decide every item; insert the accepted ones in one statement.
+
+No lock is held while deciding. On PostgreSQL the insert's trigger takes the learners' locks and
+checks overlap and day totals again against everything committed; a batch that lost a race with
+a concurrent one (or a deadlock) is rolled back and decided again, and now sees the winner's
+rows, so the loser's items get their per-item reasons. SQLite serialises writers, so the
+decisions made here hold.
 """
 
 from __future__ import annotations
@@ -12,52 +20,54 @@ import hashlib
 import json
 import uuid
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 
 import httpx
-from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import func, text
-from sqlalchemy import select as sql_select  # sqlmodel's select types at most four columns
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
 
-from credits.activities.models import Activity
+from credits.ingest.learners import Learner, LearnerDirectory
+from credits.ingest.parsing import ParsedBatch
+from credits.ingest.repository import (
+    CHINA,
+    CHINA_OFFSET,
+    ActivityFacts,
+    IngestRepository,
+    NewRecord,
+    StoredRecord,
+)
 from credits.ingest.schemas import BatchResult, ItemError, ItemResult, PartnerRecord
-from credits.learners import lookup_learners
-from credits.records.models import LearningRecord
-from kernel.clock import aware_utc
-from kernel.problems import PROBLEMS, DomainError
+from kernel.problems import ServiceUnavailable
 
+__all__ = ["CHINA", "content_hash", "ingest"]
 
-class InvalidBatch(DomainError):
-    """The body is not a batch at all (items are judged one by one, the envelope is not)."""
-
-    type = PROBLEMS + "invalid-batch"
-    status = 422
-    title = "Invalid batch"
-
-
-CHINA = timezone(timedelta(hours=8))  # a learner's day is a Beijing-time day
 CLOCK_SKEW = timedelta(minutes=2)
-LIVE = ("pending", "verified")
-_item = TypeAdapter(PartnerRecord)
-_batch = TypeAdapter(list[PartnerRecord])
+DAY_MINUTES = 24 * 60
+ATTEMPTS = 4
+# what the insert trigger raises when a concurrent batch got there first, and deadlocks
+_RACES = {
+    ("23514", "learner_day_minutes_partner_limit"),
+    ("23P01", "learning_record_partner_overlap"),
+}
+_RETRY_STATES = {"40P01", "40001"}
 
 
-def content_hash(item: PartnerRecord) -> str:
+def content_hash(item: PartnerRecord, *, activity: str | None = None) -> str:
     """Digest of what the partner said, to tell a retry from a changed record.
 
     Instants enter as epoch microseconds, so the same moment written with another offset is
-    the same content.
+    the same content. ``activity`` may pass ``str(item.activity)`` already made.
     """
-    evidence = json.dumps(item.evidence, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    evidence = (
+        json.dumps(item.evidence, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        if item.evidence
+        else "{}"
+    )
     canonical = "|".join(
         (
             item.learner.upper(),
-            str(item.activity),
+            activity or str(item.activity),
             str(int(item.start.timestamp() * 1_000_000)),
             str(int(item.end.timestamp() * 1_000_000)),
             str(item.minutes),
@@ -67,287 +77,246 @@ def content_hash(item: PartnerRecord) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def _lock_learners(session: AsyncSession, learners: set[uuid.UUID]) -> None:
-    # concurrent batches for one learner take turns, so two overlapping stretches cannot both
-    # pass the overlap check; sorted, so two batches never wait on each other in a cycle
-    if session.get_bind().dialect.name != "postgresql":
-        return  # SQLite writes are serialised by the database itself
-    keys = sorted({int.from_bytes(learner.bytes[:8], "big", signed=True) for learner in learners})
-    # one round trip; taken in key order, so two batches never wait on each other in a cycle
-    await session.execute(
-        text("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:keys AS bigint[])) AS k"),
-        {"keys": keys},
-    )
+@dataclass(slots=True)
+class _Item:
+    """A parsed record with what every check needs worked out once."""
+
+    index: int
+    record: PartnerRecord
+    number: str  # learning account number, upper case
+    start: datetime  # UTC
+    end: datetime  # UTC
+    day: date  # the Beijing day it counts on
+    digest: str
 
 
-def _day(moment: datetime) -> str:
-    return moment.astimezone(CHINA).date().isoformat()
+def _prepare(records: dict[int, PartnerRecord]) -> list[_Item]:
+    activity_text: dict[uuid.UUID, str] = {}
+    items = []
+    for index, record in records.items():
+        activity = activity_text.get(record.activity)
+        if activity is None:
+            activity = activity_text[record.activity] = str(record.activity)
+        start = record.start.astimezone(UTC)
+        items.append(
+            _Item(
+                index=index,
+                record=record,
+                number=record.learner.upper(),
+                start=start,
+                end=record.end.astimezone(UTC),
+                day=(start + CHINA_OFFSET).date(),
+                digest=content_hash(record, activity=activity),
+            )
+        )
+    return items
+
+
+def _lost_race(exc: DBAPIError) -> bool:
+    state = getattr(exc.orig, "sqlstate", None)
+    if state in _RETRY_STATES:
+        return True
+    constraint = getattr(getattr(exc.orig, "__cause__", None), "constraint_name", None)
+    return (state, constraint) in _RACES
 
 
 async def ingest(
     *,
     session: AsyncSession,
+    directory: LearnerDirectory,
     accounts: httpx.AsyncClient,
     authorization: str,
     client_id: str,
-    items: list[Any],
+    batch: ParsedBatch,
     source: str = "partner",
     now: datetime | None = None,
 ) -> BatchResult:
-    """Check and store one batch; every item gets a result.
+    """Check and store one parsed batch; every item gets a result. The caller commits.
 
     ``source`` names the records' way in: ``partner`` (record batches) or ``xapi`` (statements
     mapped to partner records by :mod:`credits.xapi`); the checks are the same.
     """
     moment = now or datetime.now(UTC)
-    results: list[ItemResult | None] = [None] * len(items)
-    parsed: dict[int, PartnerRecord] = {}
-    try:  # the usual case, a clean batch, in one call; item by item only to find the bad ones
-        parsed = dict(enumerate(_batch.validate_python(items)))
-        raw_items: list[tuple[int, Any]] = []
-    except ValidationError:
-        raw_items = list(enumerate(items))
-    for index, raw in raw_items:
+    learners = await directory.resolve(
+        accounts, authorization, (item.learner.upper() for item in batch.records.values())
+    )
+    items = _prepare(batch.records)
+    for attempt in range(ATTEMPTS):
         try:
-            item = _item.validate_python(raw)
-        except ValidationError as exc:
-            given = (
-                raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
+            decided = await _decide_and_store(
+                session, learners, client_id, items, moment, source=source
             )
-            errors = [
-                ItemError(field=".".join(str(p) for p in e["loc"]) or "item", reason=e["msg"])
-                for e in exc.errors()
-            ]
-            results[index] = ItemResult(index=index, id=given, status="rejected", errors=errors)
-            continue
-        parsed[index] = item
-    seen: dict[str, int] = {}
-    for index, item in list(parsed.items()):
-        if item.id in seen:
-            results[index] = ItemResult(
-                index=index,
-                id=item.id,
-                status="rejected",
-                errors=[
-                    ItemError(field="id", reason=f"repeats item {seen[item.id]} of this batch")
-                ],
-            )
-            del parsed[index]
-        else:
-            seen[item.id] = index
-
-    learners = await lookup_learners(
-        accounts, authorization, sorted({i.learner.upper() for i in parsed.values()})
-    )
-    # lock before looking for retries: a concurrent request for the same learner commits first,
-    # and we then see its rows (READ COMMITTED) as duplicates, not as overlapping stretches
-    await _lock_learners(session, {found[0] for found in learners.values()})
-    # what is stored already under these partner ids: retries and conflicts
-    existing = {
-        row.external_id: row
-        for row in (
-            await session.execute(
-                select(
-                    col(LearningRecord.id),
-                    col(LearningRecord.external_id),
-                    col(LearningRecord.evidence),
-                ).where(
-                    col(LearningRecord.source_client) == client_id,
-                    col(LearningRecord.external_id).in_([i.id for i in parsed.values()]),
-                )
-            )
-        ).all()
-    }
-    hashes = {index: content_hash(item) for index, item in parsed.items()}
-    for index, item in list(parsed.items()):
-        stored = existing.get(item.id)
-        if stored is None:
-            continue
-        same = stored.evidence.get("_content_hash") == hashes[index]
-        results[index] = ItemResult(
-            index=index,
-            id=item.id,
-            status="duplicate" if same else "conflict",
-            record_id=stored.id,
-            errors=[]
-            if same
-            else [ItemError(field="id", reason="this id was stored with other content")],
-        )
-        del parsed[index]
-
-    activities = {
-        a.id: a
-        for a in (
-            await session.execute(
-                select(Activity).where(col(Activity.id).in_({i.activity for i in parsed.values()}))
-            )
-        ).scalars()
-    }
-
-    def refuse(index: int, item: PartnerRecord, field: str, reason: str) -> None:
-        results[index] = ItemResult(
-            index=index,
-            id=item.id,
-            status="rejected",
-            errors=[ItemError(field=field, reason=reason)],
-        )
-        del parsed[index]
-
-    for index, item in list(parsed.items()):
-        learner = learners.get(item.learner.upper())
-        activity = activities.get(item.activity)
-        length = (item.end - item.start).total_seconds() / 60
-        if learner is None:
-            refuse(index, item, "learner", "unknown learning account number")
-        elif learner[1] != "active":
-            refuse(index, item, "learner", f"the learning account is {learner[1]}")
-        elif activity is None or activity.partner_client != client_id:
-            refuse(index, item, "activity", "unknown activity, or not one of this partner's")
-        elif length <= 0:
-            refuse(index, item, "end", "end must be after start")
-        elif item.minutes > length:
-            refuse(index, item, "minutes", "more minutes than the interval holds")
-        elif item.end > moment + CLOCK_SKEW:
-            refuse(index, item, "end", "the stretch ends in the future")
-
-    by_learner: dict[uuid.UUID, list[int]] = defaultdict(list)
-    for index, item in parsed.items():
-        by_learner[learners[item.learner.upper()][0]].append(index)
-    intervals: dict[uuid.UUID, list[tuple[datetime, datetime]]] = defaultdict(list)
-    day_minutes: dict[tuple[uuid.UUID, str], int] = defaultdict(int)
-    if parsed:
-        learner_ids = list(by_learner)
-        earliest = min(i.start for i in parsed.values())
-        latest = max(i.end for i in parsed.values())
-        # only the stretches that overlap the batch's span, not everything around it
-        overlapping = await session.execute(
-            select(
-                col(LearningRecord.learner_id),
-                col(LearningRecord.started_at),
-                col(LearningRecord.ended_at),
-            ).where(
-                col(LearningRecord.learner_id).in_(learner_ids),
-                col(LearningRecord.status).in_(LIVE),
-                col(LearningRecord.started_at) < latest,
-                col(LearningRecord.ended_at) > earliest,
-            )
-        )
-        for learner_id, started, ended in overlapping.all():
-            intervals[learner_id].append((aware_utc(started), aware_utc(ended)))
-        # minutes already recorded on each Beijing day the batch touches, summed in the database
-        first_day = datetime.combine(earliest.astimezone(CHINA).date(), datetime.min.time(), CHINA)
-        last_day = datetime.combine(latest.astimezone(CHINA).date(), datetime.min.time(), CHINA)
-        if session.get_bind().dialect.name == "postgresql":
-            local_day = func.date(func.timezone("Asia/Shanghai", col(LearningRecord.started_at)))
-        else:
-            local_day = func.date(col(LearningRecord.started_at), "+8 hours")
-        sums = await session.execute(
-            sql_select(
-                col(LearningRecord.learner_id), local_day, func.sum(col(LearningRecord.minutes))
-            )
-            .where(
-                col(LearningRecord.learner_id).in_(learner_ids),
-                col(LearningRecord.status).in_(LIVE),
-                col(LearningRecord.started_at) >= first_day,
-                col(LearningRecord.started_at) < last_day + timedelta(days=1),
-            )
-            .group_by(col(LearningRecord.learner_id), local_day)
-        )
-        for learner_id, on_day, minutes in sums.all():
-            day_minutes[(learner_id, str(on_day))] += int(minutes)
-
-    accepted: list[tuple[int, dict[str, Any]]] = []
-    for learner_id, indexes in by_learner.items():
-        for index in sorted(indexes, key=lambda i: (parsed[i].start, i)):
-            item = parsed[index]
-            start, end = item.start.astimezone(UTC), item.end.astimezone(UTC)
-            if any(s < end and start < e for s, e in intervals[learner_id]):
-                refuse(index, item, "start", "overlaps a stretch already recorded for this learner")
-                continue
-            day = (learner_id, _day(start))
-            if day_minutes[day] + item.minutes > 24 * 60:
-                refuse(index, item, "minutes", "more than 24 hours in one day for this learner")
-                continue
-            intervals[learner_id].append((start, end))
-            day_minutes[day] += item.minutes
-            activity = activities[item.activity]
-            accepted.append(
-                (
-                    index,
-                    {
-                        "learner_id": learner_id,
-                        "activity_id": activity.id,
-                        "category_code": activity.category_code,
-                        "mode": activity.mode,
-                        "host_unit_path": activity.host_unit_path,
-                        "source": source,
-                        "source_client": client_id,
-                        "external_id": item.id,
-                        "started_at": start,
-                        "ended_at": end,
-                        "minutes": item.minutes,
-                        "evidence": {**item.evidence, "_content_hash": hashes[index]},
-                        "status": "pending",
-                        "status_changed_at": moment,
-                        "status_changed_by": f"partner:{client_id}",
-                        "created_at": moment,
-                    },
-                )
-            )
-
-    if accepted:
-        dialect = session.get_bind().dialect.name
-        where = text("external_id IS NOT NULL")
-        keys = ["source_client", "external_id"]
-        if dialect == "postgresql":
-            statement: Any = pg_insert(LearningRecord).on_conflict_do_nothing(
-                index_elements=keys, index_where=where
-            )
-        else:
-            statement = sqlite_insert(LearningRecord).on_conflict_do_nothing(
-                index_elements=keys, index_where=where
-            )
-        returned = await session.execute(
-            statement.returning(col(LearningRecord.id), col(LearningRecord.external_id)),
-            [values for _, values in accepted],
-        )
-        ids = {external: record_id for record_id, external in returned.all()}
-        late: list[int] = []
-        for index, values in accepted:
-            record_id = ids.get(values["external_id"])
-            if record_id is not None:
-                results[index] = ItemResult(
-                    index=index, id=values["external_id"], status="created", record_id=record_id
-                )
-            else:  # a concurrent request stored the same partner id first: say which it was
-                late.append(index)
-        if late:
-            rows = await session.execute(
-                select(
-                    col(LearningRecord.id),
-                    col(LearningRecord.external_id),
-                    col(LearningRecord.evidence),
-                ).where(
-                    col(LearningRecord.source_client) == client_id,
-                    col(LearningRecord.external_id).in_([parsed[i].id for i in late]),
-                )
-            )
-            winners = {row.external_id: row for row in rows}
-            for index in late:
-                winner = winners[parsed[index].id]
-                same = winner.evidence.get("_content_hash") == hashes[index]
-                results[index] = ItemResult(
-                    index=index,
-                    id=parsed[index].id,
-                    status="duplicate" if same else "conflict",
-                    record_id=winner.id,
-                )
-    final = [r for r in results if r is not None]
-    assert len(final) == len(items)
+            break
+        except DBAPIError as exc:
+            if not _lost_race(exc):
+                raise
+            await session.rollback()
+            if attempt + 1 == ATTEMPTS:
+                raise ServiceUnavailable(
+                    "Concurrent batches for the same learners kept colliding; nothing of this"
+                    " batch was stored. Retry it.",
+                    detail_zh="同一学习者的多批记录同时提交发生冲突，本批记录未保存，请重试。",
+                    headers={"Retry-After": "1"},
+                ) from None
+    results = sorted([*batch.refused, *decided], key=lambda r: r.index)
+    assert len(results) == batch.size
+    counts = defaultdict(int, {"created": 0})
+    for r in results:
+        counts[r.status] += 1
     return BatchResult(
-        created=sum(r.status == "created" for r in final),
-        duplicates=sum(r.status == "duplicate" for r in final),
-        conflicts=sum(r.status == "conflict" for r in final),
-        rejected=sum(r.status == "rejected" for r in final),
-        results=final,
+        created=counts["created"],
+        duplicates=counts["duplicate"],
+        conflicts=counts["conflict"],
+        rejected=counts["rejected"],
+        results=results,
     )
+
+
+def _rejected(item: _Item, field: str, reason: str) -> ItemResult:
+    return ItemResult(
+        index=item.index,
+        id=item.record.id,
+        status="rejected",
+        errors=[ItemError(field=field, reason=reason)],
+    )
+
+
+def _known(item: _Item, stored: StoredRecord) -> ItemResult:
+    same = stored.content_hash == item.digest
+    return ItemResult(
+        index=item.index,
+        id=item.record.id,
+        status="duplicate" if same else "conflict",
+        record_id=stored.id,
+        errors=[]
+        if same
+        else [ItemError(field="id", reason="this id was stored with other content")],
+    )
+
+
+def _refusal(
+    item: _Item,
+    learner: Learner | None,
+    activity: ActivityFacts | None,
+    client_id: str,
+    moment: datetime,
+) -> tuple[str, str] | None:
+    """Why ``item`` cannot be stored whatever else is recorded, or None."""
+    length = (item.end - item.start).total_seconds() / 60
+    if learner is None:
+        return "learner", "unknown learning account number"
+    if learner[1] != "active":
+        return "learner", f"the learning account is {learner[1]}"
+    if activity is None or activity.partner_client != client_id:
+        return "activity", "unknown activity, or not one of this partner's"
+    if length <= 0:
+        return "end", "end must be after start"
+    if item.record.minutes > length:
+        return "minutes", "more minutes than the interval holds"
+    if item.end > moment + CLOCK_SKEW:
+        return "end", "the stretch ends in the future"
+    return None
+
+
+async def _decide_and_store(
+    session: AsyncSession,
+    learners: dict[str, Learner],
+    client_id: str,
+    items: list[_Item],
+    moment: datetime,
+    *,
+    source: str,
+) -> list[ItemResult]:
+    repo = IngestRepository.from_session(session)
+    results: list[ItemResult] = []
+    # windows and days of every item whose learner may post; the activity is checked after
+    known = [i for i in items if learners.get(i.number, (None, ""))[1] == "active"]
+    spans: dict[uuid.UUID, tuple[datetime, datetime]] = {}
+    for item in known:
+        learner_id = learners[item.number][0]
+        first, last = spans.get(learner_id, (item.start, item.end))
+        spans[learner_id] = (min(first, item.start), max(last, item.end))
+    found = await repo.snapshot(
+        client_id=client_id,
+        external_ids=[item.record.id for item in items],
+        activity_ids={item.record.activity for item in items},
+        windows=spans,
+        day_keys={(learners[i.number][0], i.day) for i in known},
+    )
+    activities, stored = found.activities, found.stored
+    refusals: dict[int, tuple[str, str]] = {}
+    # learners by account number: the id comes back from the database only as a key
+    candidates: dict[str, list[_Item]] = defaultdict(list)
+    for item in items:
+        learner = learners.get(item.number)
+        refusal = _refusal(item, learner, activities.get(item.record.activity), client_id, moment)
+        if refusal is not None:
+            refusals[item.index] = refusal
+        else:
+            candidates[item.number].append(item)
+    number_of = {learners[number][0]: number for number in candidates}
+    intervals: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
+    for learner_id, started, ended in found.overlapping:
+        if learner_id in number_of:
+            intervals[number_of[learner_id]].append((started, ended))
+    day_minutes: dict[tuple[str, date], int] = defaultdict(int)
+    for (learner_id, day), minutes in found.day_minutes.items():
+        if learner_id in number_of:
+            day_minutes[(number_of[learner_id], day)] = minutes
+    for item in items:
+        if item.record.id in stored:  # a retry is a retry, whatever else has changed since
+            results.append(_known(item, stored[item.record.id]))
+        elif item.index in refusals:
+            results.append(_rejected(item, *refusals[item.index]))
+
+    accepted: list[tuple[_Item, NewRecord]] = []
+    for number, group in candidates.items():
+        taken = intervals[number]
+        for item in sorted(group, key=lambda i: (i.start, i.index)):
+            if item.record.id in stored:
+                continue
+            start, end = item.start, item.end
+            if any(s < end and start < e for s, e in taken):
+                results.append(
+                    _rejected(item, "start", "overlaps a stretch already recorded for this learner")
+                )
+                continue
+            on_day = (number, item.day)
+            if day_minutes[on_day] + item.record.minutes > DAY_MINUTES:
+                results.append(
+                    _rejected(item, "minutes", "more than 24 hours in one day for this learner")
+                )
+                continue
+            taken.append((start, end))
+            day_minutes[on_day] += item.record.minutes
+            record = NewRecord(
+                learner_id=learners[number][0],
+                activity=activities[item.record.activity],
+                external_id=item.record.id,
+                started_at=start,
+                ended_at=end,
+                minutes=item.record.minutes,
+                evidence={**item.record.evidence, "_content_hash": item.digest},
+            )
+            accepted.append((item, record))
+    if not accepted:
+        return results
+
+    ids = await repo.insert(
+        [r for _, r in accepted], client_id=client_id, moment=moment, source=source
+    )
+    late: list[_Item] = []
+    for item, record in accepted:
+        record_id = ids.get(record.external_id)
+        if record_id is None:  # a concurrent request stored the same partner id first
+            late.append(item)
+        else:
+            results.append(
+                ItemResult(
+                    index=item.index, id=record.external_id, status="created", record_id=record_id
+                )
+            )
+    if late:
+        winners = await repo.stored(client_id, [item.record.id for item in late])
+        results += [_known(item, winners[item.record.id]) for item in late]
+    return results

@@ -58,6 +58,9 @@ class LearningRecord(Base, table=True):
     """学习记录: who learned what, where it came from, when, for how long, and its status.
 
     ``(source_client, external_id)`` is unique, so a partner's retry can never store twice.
+    On PostgreSQL, triggers keep ``learner_day_minutes`` (live minutes per learner per Beijing
+    day, not a model: only the database writes it) and refuse a partner row that would overlap
+    a live stretch or take a day past 24 hours (migration ``7c4f2e9a1d36``).
     """
 
     __tablename__ = "learning_record"
@@ -71,6 +74,14 @@ class LearningRecord(Base, table=True):
             postgresql_where=text("external_id IS NOT NULL"),
         ),
         Index("ix_learning_record_learner_started", "learner_id", "started_at"),
+        # the overlap check reads live stretches that end after a batch begins
+        Index(
+            "ix_learning_record_live_learner_ended",
+            "learner_id",
+            "ended_at",
+            sqlite_where=text("status IN ('pending', 'verified')"),
+            postgresql_where=text("status IN ('pending', 'verified')"),
+        ),
     )
 
     id: int | None = Field(

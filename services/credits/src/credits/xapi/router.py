@@ -6,8 +6,8 @@ import json
 
 from fastapi import APIRouter, Request
 
+from credits.ingest.parsing import InvalidBatch
 from credits.ingest.schemas import MAX_BATCH, BatchResult
-from credits.ingest.service import InvalidBatch
 from credits.xapi import service, statements
 from kernel.auth import CurrentPrincipal
 from kernel.db import SessionDep
@@ -71,6 +71,7 @@ async def post_statements(
         raise InvalidBatch(f"At most {MAX_BATCH} statements a request; this one has {len(items)}.")
     result = await service.record_statements(
         session=session,
+        directory=request.app.state.learner_directory,
         accounts=request.app.state.accounts,
         authorization=request.headers["authorization"],
         client_id=client_id,

@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from credits.ingest.learners import LearnerDirectory
+from credits.ingest.parsing import parse_items
 from credits.ingest.schemas import BatchResult, ItemError, ItemResult
 from credits.ingest.service import ingest
 from credits.xapi import statements
@@ -33,6 +35,7 @@ def _in_xapi_terms(error: ItemError) -> ItemError:
 async def record_statements(
     *,
     session: AsyncSession,
+    directory: LearnerDirectory,
     accounts: httpx.AsyncClient,
     authorization: str,
     client_id: str,
@@ -69,10 +72,11 @@ async def record_statements(
     if mapped:
         stored = await ingest(
             session=session,
+            directory=directory,
             accounts=accounts,
             authorization=authorization,
             client_id=client_id,
-            items=mapped,
+            batch=parse_items(mapped),
             source="xapi",
         )
         for outcome in stored.results:
