@@ -102,8 +102,7 @@ async def _record_rows(session: AsyncSession, learners: Sequence[uuid.UUID]) -> 
             " ON a.id = r.activity_id WHERE r.learner_id = ANY($1::uuid[])",
             list(learners),
         )
-        # asyncpg's UUIDs compare with uuid.UUID, but key our dicts by the standard type
-        return [(*row[:1], uuid.UUID(bytes=row[1].bytes), *row[2:]) for row in rows]
+        return list(rows)
     table: Any = LearningRecord.__table__  # type: ignore[attr-defined]
     activities: Any = Activity.__table__  # type: ignore[attr-defined]
     result = await session.execute(
@@ -133,13 +132,21 @@ async def _records(
     with_sessions: set[str] = set()
     rows = await _record_rows(session, learners)
     facts = engine.RecordFacts
+    # the driver's UUID objects become standard ones (and strings) once per learner or activity
+    learner_ids: dict[Any, uuid.UUID] = {}
+    activity_ids: dict[Any, str] = {}
     for rid, learner, started, minutes, category, mode, source, status, activity, sid, kind in rows:
-        activity_id = str(activity)
+        learner_id = learner_ids.get(learner)
+        if learner_id is None:
+            learner_id = learner_ids[learner] = uuid.UUID(bytes=learner.bytes)
+        activity_id = activity_ids.get(activity)
+        if activity_id is None:
+            activity_id = activity_ids[activity] = str(activity)
         session_id = None
         if sid is not None:
             session_id = str(sid)
             with_sessions.add(activity_id)
-        by_learner[learner].append(
+        by_learner[learner_id].append(
             facts(
                 rid,
                 started if started.tzinfo is not None else aware_utc(started),
@@ -179,7 +186,7 @@ async def _granted(
             col(CreditSource.record_ids),
         )
         .where(
-            col(CreditSource.learner_id).in_(learners),
+            ledger.one_of(session, col(CreditSource.learner_id), learners),
             col(CreditSource.certification_id).is_(None),  # certified: not from records
             col(CreditSource.clause) != POINTS_CLAUSE,  # volunteer points: not credits
         )
@@ -199,6 +206,13 @@ def _sources(
     expected: list[engine.Credit], granted: dict[tuple[str, str], _Granted]
 ) -> list[Source]:
     """Provenance lines of the difference between entitlements and grants."""
+    if not granted:  # a first settlement (the usual case in bulk): every credit is new
+        return [
+            Source(
+                c.key, c.clause, c.category, c.earned_on, c.hundredths, c.version_id, c.record_ids
+            )
+            for c in expected
+        ]
     wanted = {(c.key, c.category): c for c in expected}
     lines: list[Source] = []
     for (key, category), credit in wanted.items():
@@ -359,7 +373,11 @@ async def settle(
     await _dequeue(session, queued)
     await session.execute(
         update(LearnerLedger)
-        .where(col(LearnerLedger.learner_id).in_([learner for learner, _ in per_learner]))
+        .where(
+            ledger.one_of(
+                session, col(LearnerLedger.learner_id), [learner for learner, _ in per_learner]
+            )
+        )
         .values(settled_at=func.now())
     )
     return outcome
@@ -370,7 +388,7 @@ async def _queued_seqs(
 ) -> dict[uuid.UUID, int]:
     rows = await session.execute(
         sql_select(col(LedgerOutbox.learner_id), col(LedgerOutbox.seq)).where(
-            col(LedgerOutbox.learner_id).in_(learners)
+            ledger.one_of(session, col(LedgerOutbox.learner_id), learners)
         )
     )
     return {learner: int(seq) for learner, seq in rows.all()}
@@ -379,6 +397,16 @@ async def _queued_seqs(
 async def _dequeue(session: AsyncSession, seen: dict[uuid.UUID, int]) -> None:
     """Take the settled learners off the outbox, unless a change came in meanwhile."""
     if not seen:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            text(
+                "DELETE FROM ledger_outbox AS o USING unnest(CAST(:learners AS uuid[]),"
+                " CAST(:seqs AS bigint[])) AS d(learner_id, seq)"
+                " WHERE o.learner_id = d.learner_id AND o.seq = d.seq"
+            ),
+            {"learners": list(seen), "seqs": list(seen.values())},
+        )
         return
     table: Any = LedgerOutbox.__table__  # type: ignore[attr-defined]
     await session.execute(

@@ -35,6 +35,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from operator import attrgetter
 
 CHINA = timezone(timedelta(hours=8))  # the Muye day and year are Beijing-time ones
 COUNTING_STATUSES = frozenset({"pending", "verified"})
@@ -171,7 +172,7 @@ def entitlements(
         One :class:`Credit` per record that earns something and per completion award, in
         canonical order; zero amounts are left out.
     """
-    ordered = sorted(records, key=lambda r: (r.started_at, r.id))
+    ordered = sorted(records, key=attrgetter("started_at", "id"))
     day_used: dict[tuple[str, str, date], int] = defaultdict(int)
     stream_minutes: dict[tuple[str, str, int, int], int] = defaultdict(int)
     category_used: dict[tuple[str, int], int] = defaultdict(int)
