@@ -87,8 +87,14 @@ ROUTES: tuple[Route, ...] = (
     Route(("POST",), "/api/v1/sessions/{session_id}/check-in-code", "credits", WRITING_STAFF),
     Route(("POST",), "/api/v1/sessions/{session_id}/check-in", "credits", RESIDENT_ONLY),
     Route(("POST",), "/api/v1/sessions/{session_id}/check-out", "credits", RESIDENT_ONLY),
+    Route(("GET",), "/api/v1/me/attendance", "credits", RESIDENT_ONLY),
     Route(("GET",), "/api/v1/me/records", "credits", RESIDENT_ONLY),
     Route(("GET",), "/api/v1/me/hours", "credits", RESIDENT_ONLY),
+    # one learner's parts: staff covering the learner (the service asks accounts) and auditors
+    Route(("GET",), "/api/v1/learners/{learner_id}/enrolments", "credits", READING_STAFF),
+    Route(("GET",), "/api/v1/learners/{learner_id}/attendance", "credits", READING_STAFF),
+    Route(("GET",), "/api/v1/learners/{learner_id}/records", "credits", READING_STAFF),
+    Route(("GET",), "/api/v1/learners/{learner_id}/hours", "credits", READING_STAFF),
     Route(("GET",), "/api/v1/learning-records", "credits", READING_STAFF),
     Route(
         ("POST",),
@@ -120,6 +126,7 @@ ROUTES: tuple[Route, ...] = (
     Route(("POST",), "/api/v1/certifications", "credits", (*WRITING_STAFF, roles.RESIDENT)),
     Route(("GET",), "/api/v1/certifications", "credits", READING_STAFF),
     Route(("GET",), "/api/v1/me/certifications", "credits", RESIDENT_ONLY),
+    Route(("GET",), "/api/v1/learners/{learner_id}/certifications", "credits", READING_STAFF),
     Route(
         ("GET",),
         "/api/v1/certifications/{certification_id}",
@@ -144,6 +151,7 @@ ROUTES: tuple[Route, ...] = (
     Route(("GET",), "/api/v1/conversion-targets", "credits", PUBLIC),
     Route(("POST",), "/api/v1/conversions", "credits", RESIDENT_ONLY),
     Route(("GET",), "/api/v1/me/conversions", "credits", RESIDENT_ONLY),
+    Route(("GET",), "/api/v1/learners/{learner_id}/conversions", "credits", READING_STAFF),
     Route(("GET",), "/api/v1/conversions", "credits", READING_STAFF),
     Route(("POST",), "/api/v1/conversions/{conversion_id}/decision", "credits", LEDGER_KEEPERS),
     Route(

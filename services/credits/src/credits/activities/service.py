@@ -12,7 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from credits.activities.models import Activity, ActivitySession, Enrolment
-from credits.activities.schemas import ActivityCreate, ActivityPublic, SessionPublic
+from credits.activities.schemas import (
+    ActivityCreate,
+    ActivityPublic,
+    EnrolmentPublic,
+    SessionPublic,
+)
 from credits.catalogue.models import ActivityCategory
 from kernel.clock import aware, aware_utc
 from kernel.problems import PROBLEMS, Conflict, DomainError, NotFound, ServiceUnavailable
@@ -241,3 +246,24 @@ async def cancel(
         first.status, first.changed_at = "enrolled", datetime.now(UTC)
         await session.flush()
     return first
+
+
+def enrolment_public(enrolment: Enrolment) -> EnrolmentPublic:
+    """The API view of an enrolment."""
+    return EnrolmentPublic(
+        id=enrolment.id,
+        activity_id=enrolment.activity_id,
+        learner_id=enrolment.learner_id,
+        status=enrolment.status,
+        created_at=aware_utc(enrolment.created_at),
+    )
+
+
+async def enrolments_of(*, session: AsyncSession, learner_id: uuid.UUID) -> list[EnrolmentPublic]:
+    """The learner's enrolments, live and cancelled, oldest first."""
+    rows = await session.execute(
+        select(Enrolment)
+        .where(col(Enrolment.learner_id) == learner_id)
+        .order_by(col(Enrolment.created_at), col(Enrolment.id))
+    )
+    return [enrolment_public(e) for e in rows.scalars()]

@@ -11,7 +11,7 @@ from sqlalchemy import select as sql_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from credits.learners import require_visible_learner
+from credits.learners import VisibleLearner, require_visible_learner
 from credits.ledger import expiry, reconciliation, settlement
 from credits.ledger.models import CreditPosting, CreditSource, LedgerAccount, LedgerTransaction
 from credits.ledger.schemas import (
@@ -184,25 +184,17 @@ async def my_history(
 
 
 @router.get("/learners/{learner_id}/credits", response_model=CreditSummary)
-async def learner_credits(
-    learner_id: uuid.UUID, request: Request, principal: CurrentPrincipal, session: SessionDep
-) -> CreditSummary:
+async def learner_credits(learner: VisibleLearner, session: SessionDep) -> CreditSummary:
     """A learner's balances, for staff covering the learner and auditors."""
-    await require_visible_learner(request, principal, learner_id)
-    return await summary(session, learner_id)
+    return await summary(session, learner)
 
 
 @router.get("/learners/{learner_id}/credit-history", response_model=Page[TransactionPublic])
 async def learner_history(
-    learner_id: uuid.UUID,
-    request: Request,
-    principal: CurrentPrincipal,
-    session: SessionDep,
-    page: PageDep,
+    learner: VisibleLearner, session: SessionDep, page: PageDep
 ) -> Page[TransactionPublic]:
     """A learner's ledger entries, for staff covering the learner and auditors."""
-    await require_visible_learner(request, principal, learner_id)
-    return await history(session, learner_id, page)
+    return await history(session, learner, page)
 
 
 @router.get("/credit-transactions/{transaction_id}", response_model=TransactionPublic)

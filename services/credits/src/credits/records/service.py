@@ -1,10 +1,21 @@
-"""Reading learning records."""
+"""Reading learning records: one learner's records and hours, for the learner and for staff."""
 
 from __future__ import annotations
 
+import uuid
+
+from sqlalchemy import func
+from sqlalchemy import select as sql_select  # sqlmodel's select types at most four columns
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
 from credits.records.models import LearningRecord
-from credits.records.schemas import RecordPublic
+from credits.records.schemas import HoursBucket, HoursSummary, RecordPublic
 from kernel.clock import aware_utc
+from kernel.pagination import Page, PageParams, encode_cursor
+
+# records whose time counts in a learner's hours
+COUNTABLE = ("verified",)
 
 
 def to_public(record: LearningRecord) -> RecordPublic:
@@ -23,4 +34,58 @@ def to_public(record: LearningRecord) -> RecordPublic:
         minutes=record.minutes,
         status=record.status,
         evidence=dict(record.evidence),
+    )
+
+
+async def records_of(
+    *, session: AsyncSession, learner_id: uuid.UUID, page: PageParams
+) -> Page[RecordPublic]:
+    """One page of the learner's learning records, newest first."""
+    query = (
+        select(LearningRecord)
+        .where(col(LearningRecord.learner_id) == learner_id)
+        .order_by(col(LearningRecord.id).desc())
+        .limit(page.limit + 1)
+    )
+    if page.cursor:
+        query = query.where(col(LearningRecord.id) < int(page.cursor.get("before", 0)))
+    rows = (await session.execute(query)).scalars().all()
+    items = [to_public(r) for r in rows[: page.limit]]
+    more = len(rows) > page.limit
+    return Page[RecordPublic](
+        items=items, next_cursor=encode_cursor({"before": items[-1].id}) if more else None
+    )
+
+
+async def hours_of(*, session: AsyncSession, learner_id: uuid.UUID) -> HoursSummary:
+    """The learner's verified learning time by year, category and mode (summed in SQL)."""
+    year = func.extract("year", col(LearningRecord.started_at))
+    rows = (
+        await session.execute(
+            sql_select(
+                year,
+                col(LearningRecord.category_code),
+                col(LearningRecord.mode),
+                func.sum(col(LearningRecord.minutes)),
+                func.count(),
+            )
+            .where(
+                col(LearningRecord.learner_id) == learner_id,
+                col(LearningRecord.status).in_(COUNTABLE),
+            )
+            .group_by(year, col(LearningRecord.category_code), col(LearningRecord.mode))
+            .order_by(year, col(LearningRecord.category_code), col(LearningRecord.mode))
+        )
+    ).all()
+    buckets = [
+        HoursBucket(year=int(y), category=c, mode=m, minutes=int(total), records=int(n))
+        for y, c, m, total, n in rows
+    ]
+    online = sum(b.minutes for b in buckets if b.mode == "online")
+    total_minutes = sum(b.minutes for b in buckets)
+    return HoursSummary(
+        total_minutes=total_minutes,
+        online_minutes=online,
+        offline_minutes=total_minutes - online,
+        buckets=buckets,
     )
