@@ -263,3 +263,43 @@ async def test_the_learners_lists_are_complete_and_in_order(
     credits = await read("credits")
     assert {"category": "law", "balance_hundredths": 300} in credits["categories"]
     assert credits["unsettled_records"] == 0
+
+
+async def test_hours_count_what_the_credit_rules_count(
+    session_client, issue_token, factory
+) -> None:
+    client, _ = session_client
+    learner = uuid.uuid4()
+    online, _ = await factory.activity(category="digital_skills", mode="online")
+    offline, _ = await factory.activity(category="law")
+    # partner hours count on arrival, as the default rules credit them
+    await factory.records(
+        learner,
+        online,
+        count=2,
+        minutes=120,
+        source="partner",
+        mode="online",
+        category="digital_skills",
+    )
+    # staff entries wait for a school's check; rejected and voided records never count
+    await factory.records(learner, offline, minutes=600, source="staff_entry")
+    await factory.records(learner, offline, minutes=60, source="staff_entry", status="verified")
+    await factory.records(
+        learner, online, minutes=30, source="partner", status="rejected", mode="online"
+    )
+    await factory.records(learner, offline, minutes=45, source="import", status="voided")
+    hours = (
+        await client.get(
+            "/api/v1/me/hours", headers=bearer(issue_token("resident", subject=str(learner)))
+        )
+    ).json()
+    assert (hours["total_minutes"], hours["online_minutes"], hours["offline_minutes"]) == (
+        300,
+        240,
+        60,
+    )
+    assert [(b["category"], b["mode"], b["minutes"], b["records"]) for b in hours["buckets"]] == [
+        ("digital_skills", "online", 240, 2),
+        ("law", "offline", 60, 1),
+    ]

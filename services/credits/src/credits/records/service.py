@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
-from sqlalchemy import func
+from sqlalchemy import and_, func, or_
 from sqlalchemy import select as sql_select  # sqlmodel's select types at most four columns
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from credits.records.models import LearningRecord
+from credits.records.models import SOURCES, LearningRecord
 from credits.records.schemas import HoursBucket, HoursSummary, RecordPublic
+from credits.rules import engine
+from credits.rules import service as rules
 from kernel.clock import aware_utc
 from kernel.pagination import Page, PageParams, encode_cursor
-
-# records whose time counts in a learner's hours
-COUNTABLE = ("verified",)
 
 
 def to_public(record: LearningRecord) -> RecordPublic:
@@ -57,8 +57,25 @@ async def records_of(
     )
 
 
+async def _trusted_sources(session: AsyncSession) -> list[str]:
+    """Sources whose pending records the rules in force today count without a check."""
+    today = engine.local_day(datetime.now(UTC))
+    current = engine.version_for(await rules.published_rulesets(session), today)
+    if current is None:
+        return []
+    return [s for s in SOURCES if s not in current.verification_required]
+
+
 async def hours_of(*, session: AsyncSession, learner_id: uuid.UUID) -> HoursSummary:
-    """The learner's verified learning time by year, category and mode (summed in SQL)."""
+    """The learner's learning time by year, category and mode (summed in SQL).
+
+    Time counts as the credit rules count it: verified records, and pending ones from sources
+    the rules in force today take without a check (QR check-ins, partner platforms); records
+    waiting for a staff check, rejected and voided ones do not.
+    """
+    trusted = await _trusted_sources(session)
+    status, source = col(LearningRecord.status), col(LearningRecord.source)
+    countable = or_(status == "verified", and_(status == "pending", source.in_(trusted)))
     year = func.extract("year", col(LearningRecord.started_at))
     rows = (
         await session.execute(
@@ -69,10 +86,7 @@ async def hours_of(*, session: AsyncSession, learner_id: uuid.UUID) -> HoursSumm
                 func.sum(col(LearningRecord.minutes)),
                 func.count(),
             )
-            .where(
-                col(LearningRecord.learner_id) == learner_id,
-                col(LearningRecord.status).in_(COUNTABLE),
-            )
+            .where(col(LearningRecord.learner_id) == learner_id, countable)
             .group_by(year, col(LearningRecord.category_code), col(LearningRecord.mode))
             .order_by(year, col(LearningRecord.category_code), col(LearningRecord.mode))
         )
