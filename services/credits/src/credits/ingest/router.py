@@ -30,6 +30,15 @@ class InvalidBatch(DomainError):
     title = "Invalid batch"
 
 
+class BatchTooLarge(DomainError):
+    """More items than one request may carry. Counted here, where the body is parsed anyway:
+    the gateway caps the bytes and never parses (see docs/decisions.md)."""
+
+    type = PROBLEMS + "batch-too-large"
+    status = 422
+    title = "Batch too large"
+
+
 class IdempotencyKeyReused(DomainError):
     """The same Idempotency-Key came with a different body."""
 
@@ -85,7 +94,13 @@ async def post_batch(
     if not isinstance(records, list) or not records:
         raise InvalidBatch('The body must be {"records": [...]} with at least one record.')
     if len(records) > MAX_BATCH:
-        raise InvalidBatch(f"At most {MAX_BATCH} records a request; this one has {len(records)}.")
+        raise BatchTooLarge(
+            f"At most {MAX_BATCH} records a request; this one has {len(records)}."
+            " Send them in smaller batches.",
+            detail_zh=f"每次最多提交 {MAX_BATCH} 条记录，本次 {len(records)} 条，请分批提交。",
+            max_items=MAX_BATCH,
+            items=len(records),
+        )
     result = await service.ingest(
         session=session,
         accounts=request.app.state.accounts,
