@@ -102,18 +102,36 @@ def test_resident_portfolio_is_composed_and_says_what_is_missing(
     assert body["profile"]["id"] == account["id"]
     assert body["profile"]["id_number_masked"].count("*") == 10
     assert body["hours"]["total_minutes"] == 0 and body["enrolments"] == []
-    assert "credit_balance" in body["not_yet_offered"]
+    assert body["credit_balance"]["total_hundredths"] == 0 and body["awards"] == []
+    assert "not_yet_offered" not in body  # every part of the issue is offered now
     assert gateway.get("/api/v1/me/portfolio", headers=bearer(admin)).status_code == 403
+    learners = f"/api/v1/learners/{account['id']}/portfolio"
+    assert gateway.get(learners, headers=bearer(admin)).json() == body
 
     stack.stop(only=("credits",))
     try:
         partial = gateway.get("/api/v1/me/portfolio", headers=bearer(resident)).json()
+        staff_partial = gateway.get(learners, headers=bearer(admin)).json()
     finally:
         stack.start(only=("credits",), log_dir=stack.config.data_dir)
         stack.wait_ready()
-    assert partial["complete"] is False
-    assert set(partial["missing"]) == {"enrolments", "hours", "recent_records"}
-    assert partial["hours"] is None and partial["profile"]["id"] == account["id"]
+    credits_parts = {
+        "enrolments",
+        "attendance",
+        "hours",
+        "recent_records",
+        "credit_balance",
+        "credit_history",
+        "certifications",
+        "conversions",
+        "awards",
+    }
+    for answer in (partial, staff_partial):
+        assert answer["complete"] is False
+        assert set(answer["missing"]) == credits_parts
+        assert all(answer[part] is None for part in credits_parts)
+        assert answer["profile"]["id"] == account["id"]
+    assert partial["missing"]["hours"].startswith("unreachable")
 
 
 def test_partner_batch_through_the_gateway_with_retry_and_per_item_results(

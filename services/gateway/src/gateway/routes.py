@@ -13,6 +13,8 @@ from kernel.roles import PARTNER_MANAGERS, READING_STAFF, REVEALING_STAFF, WRITI
 
 PUBLIC = "public"
 AUTHENTICATED = "authenticated"
+# the upstream of a route the gateway answers itself, from parts it fetches from the services
+COMPOSED = "gateway"
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,7 @@ class Route:
     """One public route.
 
     ``access`` is ``PUBLIC``, ``AUTHENTICATED`` (any valid token) or a tuple of roles.
+    ``upstream`` is a service's name, or ``COMPOSED`` for what the gateway composes itself.
     """
 
     methods: tuple[str, ...]
@@ -31,11 +34,17 @@ class Route:
 
     def __post_init__(self) -> None:
         regex = re.sub(
-            r"\{[a-z_]+\}",
-            r"[^/]+",
+            r"\{([a-z_]+)\}",
+            r"(?P<\1>[^/]+)",
             re.escape(self.template).replace(r"\{", "{").replace(r"\}", "}"),
         )
         object.__setattr__(self, "pattern", re.compile(f"^{regex}$"))
+
+    def parameters(self, path: str) -> dict[str, str]:
+        """The values of the template's ``{names}`` in ``path`` (a path this route matches)."""
+        found = self.pattern.match(path)
+        assert found is not None, path
+        return found.groupdict()
 
 
 RESIDENT_ONLY = (roles.RESIDENT,)
@@ -43,6 +52,15 @@ LEDGER_KEEPERS = (roles.COLLEGE_STAFF, roles.DISTRICT_ADMIN)
 LEDGER_AUDITORS = (roles.AUDITOR, roles.COLLEGE_STAFF, roles.DISTRICT_ADMIN)
 
 ROUTES: tuple[Route, ...] = (
+    # the e-portfolio (终身学习电子档案), composed here from both services' parts
+    Route(("GET",), "/api/v1/me/portfolio", COMPOSED, RESIDENT_ONLY),
+    # staff and auditors covering the learner; a resident only their own (accounts decides)
+    Route(
+        ("GET",),
+        "/api/v1/learners/{learner_id}/portfolio",
+        COMPOSED,
+        (*READING_STAFF, roles.RESIDENT),
+    ),
     Route(("POST",), "/auth/token", "accounts", PUBLIC),
     Route(("POST",), "/auth/revoke", "accounts", PUBLIC),
     Route(("GET",), "/.well-known/jwks.json", "accounts", PUBLIC),
