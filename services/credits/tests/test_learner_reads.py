@@ -28,6 +28,7 @@ PARTS = {
     "conversions": "/api/v1/me/conversions",
     "credits": "/api/v1/me/credits",
     "credit-history": "/api/v1/me/credit-history",
+    "portfolio-parts": "/api/v1/me/portfolio-parts",
 }
 
 
@@ -303,3 +304,60 @@ async def test_hours_count_what_the_credit_rules_count(
         ("digital_skills", "online", 240, 2),
         ("law", "offline", 60, 1),
     ]
+
+
+async def test_portfolio_parts_are_each_parts_own_first_answer_and_awards_are_approved_awards(
+    client, issue_token, learner_with_history
+) -> None:
+    learner, resident = learner_with_history["learner"], learner_with_history["resident"]
+    college = issue_token("staff", role="college_staff", unit="410711")
+    awards = []
+    for title, approve in (("牧野区百姓学习之星", True), ("新乡市优秀志愿者", False)):
+        submitted = await client.post(
+            "/api/v1/certifications",
+            json={
+                "outcome_type": "award",
+                "level": "district",
+                "title": title,
+                "issuer": "牧野区人民政府",
+                "issued_on": "2026-09-01",
+            },
+            headers=bearer(resident),
+        )
+        assert submitted.status_code == 201, submitted.text
+        awards.append(submitted.json()["id"])
+        if approve:
+            await client.post(
+                f"/api/v1/certifications/{awards[-1]}/evidence",
+                files={"file": ("奖状.pdf", PDF, "application/pdf")},
+                headers=bearer(resident),
+            )
+            reviewed = await client.post(
+                f"/api/v1/certifications/{awards[-1]}/review",
+                json={"decision": "approve", "reason": "属实", "category": "civic_morals"},
+                headers=bearer(college),
+            )
+            assert reviewed.status_code == 200, reviewed.text
+    parts = (await client.get("/api/v1/me/portfolio-parts", headers=bearer(resident))).json()
+    singles = {
+        "enrolments": "/api/v1/me/enrolments",
+        "attendance": "/api/v1/me/attendance?limit=20",
+        "hours": "/api/v1/me/hours",
+        "recent_records": "/api/v1/me/records?limit=20",
+        "credit_balance": "/api/v1/me/credits",
+        "credit_history": "/api/v1/me/credit-history?limit=20",
+        "certifications": "/api/v1/me/certifications",
+        "conversions": "/api/v1/me/conversions",
+    }
+    assert set(parts) == {*singles, "awards"}
+    for name, path in singles.items():
+        alone = await client.get(path, headers=bearer(resident))
+        assert parts[name] == alone.json(), name
+    assert [a["id"] for a in parts["awards"]] == [awards[0]]  # approved awards only
+    assert parts["awards"][0]["status"] == "approved"
+    assert awards[1] in [c["id"] for c in parts["certifications"]]
+    auditor = issue_token("staff", role="auditor", unit="410711")
+    theirs = await client.get(
+        f"/api/v1/learners/{learner}/portfolio-parts", headers=bearer(auditor)
+    )
+    assert theirs.json() == parts

@@ -20,20 +20,26 @@ from testkit.tokens import private_jwk, public_jwk
 
 KEY = private_jwk("gateway-test")
 LEARNER = uuid.UUID("2b7f0d0e-8a43-4c6f-9a53-0d6a1b7c9e11")
-AWARD = {"id": "a1", "outcome_type": "award", "status": "approved", "title": "百姓学习之星"}
-CERTIFICATIONS = [
-    AWARD,
-    {"id": "a2", "outcome_type": "award", "status": "submitted", "title": "市级表彰"},
-    {"id": "v1", "outcome_type": "vocational_qualification", "status": "approved", "title": "x"},
-]
+CREDITS_PARTS = {
+    "enrolments": [],
+    "attendance": {"items": [], "next_cursor": None},
+    "hours": {"total_minutes": 90},
+    "recent_records": {"items": [], "next_cursor": None},
+    "credit_balance": {"total_hundredths": 250},
+    "credit_history": {"items": [], "next_cursor": "abc"},
+    "certifications": [{"id": "a1", "outcome_type": "award"}],
+    "conversions": [],
+    "awards": [{"id": "a1", "outcome_type": "award"}],
+}
 
 
 @dataclass
 class Services:
-    """Fake accounts and credits: canned answers by path, and every request seen."""
+    """Fake accounts and credits: canned answers, and every request seen."""
 
     accounts_status: int = 200
-    broken: dict[str, int | None] = field(default_factory=dict)  # path end -> status, None: down
+    credits_status: int | None = 200  # None: down
+    credits_answer: dict[str, object] = field(default_factory=lambda: dict(CREDITS_PARTS))
     seen: list[tuple[str, str, str]] = field(default_factory=list)  # service, path?query, token
 
     def handler(self, service: str) -> Callable[[httpx.Request], httpx.Response]:
@@ -47,18 +53,13 @@ class Services:
                     status = 200 if path == "/api/v1/me/account" else self.accounts_status
                     return httpx.Response(status, json=body if status == 200 else {})
                 return httpx.Response(404, json={})
-            for end, status in self.broken.items():
-                if path.endswith(end):
-                    if status is None:
-                        raise httpx.ConnectError("refused", request=request)
-                    return httpx.Response(status, json={"type": "x"})
-            if path.endswith("/certifications"):
-                return httpx.Response(200, json=CERTIFICATIONS)
-            if path.endswith(("/enrolments", "/conversions")):
-                return httpx.Response(200, json=[])
-            if path.endswith(("/attendance", "/records", "/credit-history")):
-                return httpx.Response(200, json={"items": [], "next_cursor": None})
-            return httpx.Response(200, json={"part": path.rsplit("/", 1)[-1]})
+            if not path.endswith("/portfolio-parts"):
+                return httpx.Response(404, json={})
+            if self.credits_status is None:
+                raise httpx.ConnectError("refused", request=request)
+            if self.credits_status != 200:
+                return httpx.Response(self.credits_status, json={"type": "x"})
+            return httpx.Response(200, json=self.credits_answer)
 
         return answer
 
@@ -101,7 +102,22 @@ def _token(kind: str, role: str, subject: str | None = None) -> str:
     )
 
 
-async def test_the_residents_parts_are_fetched_at_once_with_their_own_token(gateway) -> None:  # type: ignore[no-untyped-def]
+def _token(kind: str, role: str, subject: str | None = None) -> str:
+    settings = Settings()
+    signer = TokenSigner(KEY, issuer=settings.token_issuer, audience=settings.token_audience)
+    return signer.sign(
+        subject=subject or str(uuid.uuid4()),
+        kind=kind,
+        lifetime_seconds=600,
+        roles=[role],
+        unit="410711",
+        extra={"unit_path": "/410711/"},
+    )
+
+
+async def test_the_residents_portfolio_asks_both_services_at_once_with_their_token(
+    gateway,
+) -> None:  # type: ignore[no-untyped-def]
     client, services, _ = gateway
     token = _token("resident", "resident", str(LEARNER))
     response = await client.get("/api/v1/me/portfolio", headers=bearer(token))
@@ -109,78 +125,56 @@ async def test_the_residents_parts_are_fetched_at_once_with_their_own_token(gate
     body = response.json()
     assert body["complete"] is True and body["missing"] == {}
     assert "not_yet_offered" not in body
-    assert list(body) == [
-        "complete",
-        "missing",
-        "profile",
-        "enrolments",
-        "attendance",
-        "hours",
-        "recent_records",
-        "credit_balance",
-        "credit_history",
-        "certifications",
-        "conversions",
-        "awards",
-    ]
-    assert body["awards"] == [AWARD]  # approved awards only
-    assert body["credit_balance"] == {"part": "credits"}
-    assert {(s, p) for s, p, _ in services.seen} == {
+    assert list(body) == ["complete", "missing", "profile", *CREDITS_PARTS]
+    assert body["profile"]["id"] == str(LEARNER)
+    assert {k: body[k] for k in CREDITS_PARTS} == CREDITS_PARTS
+    assert sorted((s, p) for s, p, _ in services.seen) == [
         ("accounts", "/api/v1/me/account"),
-        ("credits", "/api/v1/me/enrolments"),
-        ("credits", "/api/v1/me/attendance?limit=20"),
-        ("credits", "/api/v1/me/hours"),
-        ("credits", "/api/v1/me/records?limit=20"),
-        ("credits", "/api/v1/me/credits"),
-        ("credits", "/api/v1/me/credit-history?limit=20"),
-        ("credits", "/api/v1/me/certifications"),
-        ("credits", "/api/v1/me/conversions"),
-    }
+        ("credits", "/api/v1/me/portfolio-parts"),
+    ]
     assert {t for _, _, t in services.seen} == {f"Bearer {token}"}
 
 
 @pytest.mark.parametrize(
-    ("broken", "reason"),
+    ("status", "reason"),
     [(503, "answered 503"), (None, "unreachable (ConnectError)")],
 )
-async def test_a_part_that_cannot_be_had_is_named_and_null(gateway, broken, reason) -> None:  # type: ignore[no-untyped-def]
+async def test_credits_parts_that_cannot_be_had_are_each_named_and_null(
+    gateway, status, reason
+) -> None:  # type: ignore[no-untyped-def]
     client, services, _ = gateway
-    services.broken = {"/hours": broken, "/certifications": broken}
+    services.credits_status = status
     token = _token("resident", "resident", str(LEARNER))
     body = (await client.get("/api/v1/me/portfolio", headers=bearer(token))).json()
     assert body["complete"] is False
-    assert body["missing"] == {
-        "hours": reason,
-        "certifications": reason,
-        "awards": "taken from certifications, which could not be had",
-    }
-    assert body["hours"] is None and body["certifications"] is None and body["awards"] is None
-    assert body["credit_balance"] == {"part": "credits"}  # the rest is there
+    assert body["missing"] == dict.fromkeys(CREDITS_PARTS, reason)
+    assert all(body[name] is None for name in CREDITS_PARTS)
+    assert body["profile"]["id"] == str(LEARNER)  # the rest is there
 
 
-async def test_staff_get_a_learners_parts_from_the_learner_scoped_routes(gateway) -> None:  # type: ignore[no-untyped-def]
+async def test_a_part_absent_from_the_credits_answer_is_missing_not_empty(gateway) -> None:  # type: ignore[no-untyped-def]
+    client, services, _ = gateway
+    del services.credits_answer["awards"]  # say, a credits service of an older version
+    token = _token("resident", "resident", str(LEARNER))
+    body = (await client.get("/api/v1/me/portfolio", headers=bearer(token))).json()
+    assert body["complete"] is False
+    assert body["missing"] == {"awards": "not in the credits service's answer"}
+    assert body["awards"] is None and body["certifications"] == CREDITS_PARTS["certifications"]
+
+
+async def test_staff_get_a_learners_parts_after_the_accounts_check(gateway) -> None:  # type: ignore[no-untyped-def]
     client, services, _ = gateway
     token = _token("staff", "auditor")
     response = await client.get(f"/api/v1/learners/{LEARNER}/portfolio", headers=bearer(token))
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["complete"] is True and body["profile"]["id"] == str(LEARNER)
-    assert body["awards"] == [AWARD]
-    # accounts first (the profile is its answer), then every credits part under /learners
-    assert services.seen[0][:2] == ("accounts", f"/api/v1/learning-accounts/{LEARNER}")
-    credits = {p for s, p, _ in services.seen[1:]}
-    assert all(s == "credits" for s, _, _ in services.seen[1:])
-    base = f"/api/v1/learners/{LEARNER}"
-    assert credits == {
-        f"{base}/enrolments",
-        f"{base}/attendance?limit=20",
-        f"{base}/hours",
-        f"{base}/records?limit=20",
-        f"{base}/credits",
-        f"{base}/credit-history?limit=20",
-        f"{base}/certifications",
-        f"{base}/conversions",
-    }
+    assert body["credit_balance"] == CREDITS_PARTS["credit_balance"]
+    # accounts first (the profile is its answer), then the credits parts under /learners
+    assert [(s, p) for s, p, _ in services.seen] == [
+        ("accounts", f"/api/v1/learning-accounts/{LEARNER}"),
+        ("credits", f"/api/v1/learners/{LEARNER}/portfolio-parts"),
+    ]
 
 
 @pytest.mark.parametrize("accounts_status", [403, 404])

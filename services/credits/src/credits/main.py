@@ -22,6 +22,7 @@ from credits.db import VERSION_TABLE
 from credits.ingest.router import router as ingest_router
 from credits.ledger.router import router as ledger_router
 from credits.ledger.worker import accrual_worker
+from credits.portfolio.router import router as portfolio_router
 from credits.records.router import router as records_router
 from credits.rules.router import router as rules_router
 from kernel.app import build_service_app
@@ -85,5 +86,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ledger_router,
             certification_router,
             conversion_router,
+            portfolio_router,
         ],
     )
