@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from credits.ledger import settlement
+from credits.portfolio.service import FIRST_PAGE
 from credits.records.models import Attendance
 from testkit.http import bearer
 
@@ -307,9 +308,11 @@ async def test_hours_count_what_the_credit_rules_count(
 
 
 async def test_portfolio_parts_are_each_parts_own_first_answer_and_awards_are_approved_awards(
-    client, issue_token, learner_with_history
+    client, issue_token, factory, learner_with_history
 ) -> None:
     learner, resident = learner_with_history["learner"], learner_with_history["resident"]
+    more, _ = await factory.activity(category="health")
+    await factory.records(learner, more, count=FIRST_PAGE, minutes=60, category="health")
     college = issue_token("staff", role="college_staff", unit="410711")
     awards = []
     for title, approve in (("牧野区百姓学习之星", True), ("新乡市优秀志愿者", False)):
@@ -341,11 +344,11 @@ async def test_portfolio_parts_are_each_parts_own_first_answer_and_awards_are_ap
     parts = (await client.get("/api/v1/me/portfolio-parts", headers=bearer(resident))).json()
     singles = {
         "enrolments": "/api/v1/me/enrolments",
-        "attendance": "/api/v1/me/attendance?limit=20",
+        "attendance": f"/api/v1/me/attendance?limit={FIRST_PAGE}",
         "hours": "/api/v1/me/hours",
-        "recent_records": "/api/v1/me/records?limit=20",
+        "recent_records": f"/api/v1/me/records?limit={FIRST_PAGE}",
         "credit_balance": "/api/v1/me/credits",
-        "credit_history": "/api/v1/me/credit-history?limit=20",
+        "credit_history": f"/api/v1/me/credit-history?limit={FIRST_PAGE}",
         "certifications": "/api/v1/me/certifications",
         "conversions": "/api/v1/me/conversions",
     }
@@ -353,6 +356,14 @@ async def test_portfolio_parts_are_each_parts_own_first_answer_and_awards_are_ap
     for name, path in singles.items():
         alone = await client.get(path, headers=bearer(resident))
         assert parts[name] == alone.json(), name
+    # a growing list comes as its first page; the part's own route pages on from its cursor
+    assert len(parts["recent_records"]["items"]) == FIRST_PAGE
+    rest = await client.get(
+        "/api/v1/me/records",
+        params={"cursor": parts["recent_records"]["next_cursor"]},
+        headers=bearer(resident),
+    )
+    assert len(rest.json()["items"]) == 4  # three law records and the check-out's
     assert [a["id"] for a in parts["awards"]] == [awards[0]]  # approved awards only
     assert parts["awards"][0]["status"] == "approved"
     assert awards[1] in [c["id"] for c in parts["certifications"]]

@@ -20,7 +20,8 @@ from credits.portfolio.schemas import PortfolioParts
 from credits.records import service as records
 from kernel.pagination import PageParams
 
-FIRST_PAGE = 20
+# items of each growing list in the portfolio: an overview; the app pages on for more
+FIRST_PAGE = 10
 AWARD = "award"
 
 

@@ -88,13 +88,17 @@ async def hours_of(*, session: AsyncSession, learner_id: uuid.UUID) -> HoursSumm
             )
             .where(col(LearningRecord.learner_id) == learner_id, countable)
             .group_by(year, col(LearningRecord.category_code), col(LearningRecord.mode))
-            .order_by(year, col(LearningRecord.category_code), col(LearningRecord.mode))
         )
     ).all()
-    buckets = [
-        HoursBucket(year=int(y), category=c, mode=m, minutes=int(total), records=int(n))
-        for y, c, m, total, n in rows
-    ]
+    # ordered here, not in SQL: with ORDER BY, PostgreSQL sorts every record of the learner to
+    # group them (a ten-year learner: thousands); without, it hashes them into the few buckets
+    buckets = sorted(
+        (
+            HoursBucket(year=int(y), category=c, mode=m, minutes=int(total), records=int(n))
+            for y, c, m, total, n in rows
+        ),
+        key=lambda b: (b.year, b.category, b.mode),
+    )
     online = sum(b.minutes for b in buckets if b.mode == "online")
     total_minutes = sum(b.minutes for b in buckets)
     return HoursSummary(
