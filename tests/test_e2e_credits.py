@@ -106,18 +106,36 @@ def test_resident_portfolio_is_composed_and_says_what_is_missing(
     assert body["profile"]["id"] == account["id"]
     assert body["profile"]["id_number_masked"].count("*") == 10
     assert body["hours"]["total_minutes"] == 0 and body["enrolments"] == []
-    assert "credit_balance" in body["not_yet_offered"]
+    assert body["credit_balance"]["total_hundredths"] == 0 and body["awards"] == []
+    assert "not_yet_offered" not in body  # every part of the issue is offered now
     assert gateway.get("/api/v1/me/portfolio", headers=bearer(admin)).status_code == 403
+    learners = f"/api/v1/learners/{account['id']}/portfolio"
+    assert gateway.get(learners, headers=bearer(admin)).json() == body
 
     stack.stop(only=("credits",))
     try:
         partial = gateway.get("/api/v1/me/portfolio", headers=bearer(resident)).json()
+        staff_partial = gateway.get(learners, headers=bearer(admin)).json()
     finally:
         stack.start(only=("credits",), log_dir=stack.config.data_dir)
         stack.wait_ready()
-    assert partial["complete"] is False
-    assert set(partial["missing"]) == {"enrolments", "hours", "recent_records"}
-    assert partial["hours"] is None and partial["profile"]["id"] == account["id"]
+    credits_parts = {
+        "enrolments",
+        "attendance",
+        "hours",
+        "recent_records",
+        "credit_balance",
+        "credit_history",
+        "certifications",
+        "conversions",
+        "awards",
+    }
+    for answer in (partial, staff_partial):
+        assert answer["complete"] is False
+        assert set(answer["missing"]) == credits_parts
+        assert all(answer[part] is None for part in credits_parts)
+        assert answer["profile"]["id"] == account["id"]
+    assert partial["missing"]["hours"].startswith("unreachable")
 
 
 def test_partner_batch_through_the_gateway_with_retry_and_per_item_results(
@@ -372,3 +390,60 @@ def test_an_xapi_statement_posted_twice_through_the_gateway_is_stored_once(
         gateway.post("/api/v1/xapi/statements", json=statement, headers=bearer(admin)).status_code
         == 403
     )
+
+
+def test_a_batch_over_the_item_limit_is_a_clear_problem_through_the_gateway(
+    gateway: httpx.Client,
+) -> None:
+    admin = password_token(gateway, DEMO_STAFF["username"], DEMO_STAFF["password"])
+    client_id = f"limit-{uuid.uuid4().hex[:6]}"
+    partner = new_partner(gateway, admin, client_id)
+    course = gateway.post(
+        "/api/v1/activities",
+        json={
+            "title": "批量上限",
+            "kind": "online_course",
+            "category": "digital_skills",
+            "mode": "online",
+            "partner": client_id,
+        },
+        headers=bearer(admin),
+    ).json()["id"]
+    account = new_resident(gateway, admin, town="410711100", password="batch-limit-pass")
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    records = [
+        {
+            "id": f"{client_id}-{n}",
+            "learner": account["account_number"],
+            "activity": course,
+            "start": (start + timedelta(hours=n)).isoformat(),
+            "end": (start + timedelta(hours=n, minutes=30)).isoformat(),
+            "minutes": 30,
+        }
+        for n in range(1001)
+    ]
+    # 1,001 records are well under the gateway's byte cap: the service counts them
+    refused = gateway.post(
+        "/api/v1/learning-records:batch", json={"records": records}, headers=bearer(partner)
+    )
+    assert refused.status_code == 422
+    assert refused.headers["content-type"] == "application/problem+json"
+    problem = refused.json()
+    assert problem["type"].endswith("/batch-too-large")
+    assert (problem["max_items"], problem["items"]) == (1000, 1001)
+    assert "smaller batches" in problem["detail"] and "分批" in problem["detail_zh"]
+    resident = password_token(gateway, account["account_number"], "batch-limit-pass")
+    assert gateway.get("/api/v1/me/records", headers=bearer(resident)).json()["items"] == []
+    # the same 1,000 go through
+    taken = gateway.post(
+        "/api/v1/learning-records:batch", json={"records": records[:1000]}, headers=bearer(partner)
+    )
+    assert taken.status_code == 200 and taken.json()["created"] == 1000, taken.text
+    # a body over the route's byte cap never reaches the service: 413 from the gateway
+    padded = [{**records[0], "evidence": {"note": "x" * 4000}}] * 1000
+    too_big = gateway.post(
+        "/api/v1/learning-records:batch", json={"records": padded}, headers=bearer(partner)
+    )
+    assert too_big.status_code == 413
+    assert too_big.json()["type"].endswith("/payload-too-large")
+    assert too_big.json()["limit_bytes"] == 4_000_000

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from devstack.openapi import OPENAPI_DIR, documents, render
 from gateway.routes import ROUTES
 
 CURRENT = documents()
+
+
+def _refs(node: Any) -> list[str]:
+    """Every $ref under ``node``."""
+    if isinstance(node, dict):
+        own = [node["$ref"]] if "$ref" in node else []
+        return own + [r for value in node.values() for r in _refs(value)]
+    if isinstance(node, list):
+        return [r for value in node for r in _refs(value)]
+    return []
 
 
 @pytest.mark.parametrize("name", sorted(CURRENT))
@@ -22,10 +34,17 @@ def test_gateway_document_publishes_every_route_and_only_those() -> None:
         (method.upper(), path)
         for path, operations in gateway["paths"].items()
         for method in operations
-        if path not in ("/healthz", "/readyz", "/api/v1/me/portfolio")
+        if path not in ("/healthz", "/readyz")
     }
     routed = {(m, r.template) for r in ROUTES for m in r.methods}
     assert published == routed
+    # the portfolios the gateway composes itself are published like the rest, with their roles
+    learner = gateway["paths"]["/api/v1/learners/{learner_id}/portfolio"]["get"]
+    assert learner["security"] == [{"bearerAuth": []}] and "auditor" in learner["x-roles"]
+    assert gateway["paths"]["/api/v1/me/portfolio"]["get"]["x-roles"] == ["resident"]
+    portfolio = gateway["components"]["schemas"]["Portfolio"]["properties"]
+    for ref in _refs(portfolio):
+        assert ref.removeprefix("#/components/schemas/") in gateway["components"]["schemas"]
     assert gateway["paths"]["/api/v1/me"]["get"]["security"] == [{"bearerAuth": []}]
     assert "security" not in gateway["paths"]["/api/v1/units"]["get"]
     assert gateway["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"

@@ -189,6 +189,8 @@ async def test_bad_envelopes_and_callers_are_refused(client, issue_token) -> Non
         "/api/v1/learning-records:batch", json=too_many, headers=bearer(token)
     )
     assert response.status_code == 422 and "1001" in response.json()["detail"]
+    assert response.json()["type"].endswith("/batch-too-large")
+    assert (response.json()["max_items"], response.json()["items"]) == (1000, 1001)
     resident = issue_token("resident")
     response = await client.post(
         "/api/v1/learning-records:batch", json={"records": [{}]}, headers=bearer(resident)

@@ -9,12 +9,13 @@ and whether staff cover a learner's residence.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
-from fastapi import Request
+from fastapi import Depends, Request
 
 from kernel.access import READING_STAFF, staff_path
+from kernel.auth import CurrentPrincipal
 from kernel.problems import PROBLEMS, Conflict, DomainError, NotFound, ServiceUnavailable
 from kernel.tokens import Principal
 
@@ -155,3 +156,15 @@ async def learner_profile(
         raise unavailable
     found: dict[str, Any] = response.json()
     return found
+
+
+async def visible_learner(
+    learner_id: uuid.UUID, request: Request, principal: CurrentPrincipal
+) -> uuid.UUID:
+    """The ``learner_id`` of the path, once :func:`require_visible_learner` has let it through."""
+    await require_visible_learner(request, principal, learner_id)
+    return learner_id
+
+
+# a learner-scoped route's learner: the learner themself, staff covering them, auditors
+VisibleLearner = Annotated[uuid.UUID, Depends(visible_learner)]

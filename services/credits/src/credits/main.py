@@ -29,6 +29,7 @@ from credits.ingest.learners import LearnerDirectory
 from credits.ingest.router import router as ingest_router
 from credits.ledger.router import router as ledger_router
 from credits.ledger.worker import accrual_worker
+from credits.portfolio.router import router as portfolio_router
 from credits.records.router import router as records_router
 from credits.rules.router import router as rules_router
 from credits.transcript.router import router as transcript_router
@@ -122,5 +123,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             xapi_router,
             transcript_router,
             credentials_router,
+            portfolio_router,
         ],
     )

@@ -17,10 +17,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from gateway.config import Settings
 from gateway.metrics import GatewayMetrics
 from gateway.openapi import merge as merge_openapi
-from gateway.portfolio import resident_portfolio
+from gateway.portfolio import learner_portfolio, resident_portfolio
 from gateway.proxy import UpstreamUnavailable, forward
 from gateway.ratelimit import Limiter
-from gateway.routes import AUTHENTICATED, PUBLIC, Route, match
+from gateway.routes import AUTHENTICATED, COMPOSED, PUBLIC, Route, match
 from kernel.app import build_service_app
 from kernel.auth import current_principal
 from kernel.health import Check
@@ -137,18 +137,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             request.app.state.openapi_document = cached
         return JSONResponse(cached)
 
-    @app.get("/api/v1/me/portfolio", include_in_schema=False)
-    async def my_portfolio(request: Request) -> JSONResponse:
-        principal = await current_principal(request)
-        if principal.kind != "resident":
-            raise Forbidden(
-                "The personal portfolio is for residents; staff use a learner's portfolio.",
-                detail_zh="个人学习档案仅供居民本人查看。",
-            )
-        limiter: Limiter = request.app.state.limiter
-        await limiter.check(limiter.per_client, "client", principal.subject)
-        return JSONResponse(await resident_portfolio(request, request.app.state.clients))
-
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
         return get_swagger_ui_html(openapi_url="/openapi.json", title=app.title)
@@ -160,6 +148,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if request.client is None or request.client.host not in settings.metrics_allow_from:
             raise Forbidden("Metrics are served to the monitoring network only.")
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def compose(request: Request, route: Route) -> Response:
+        """Answer a route the gateway composes itself (the access checks are done)."""
+        clients: dict[str, httpx.AsyncClient] = request.app.state.clients
+        if route.template == "/api/v1/me/portfolio":
+            return JSONResponse(await resident_portfolio(request, clients))
+        if route.template == "/api/v1/learners/{learner_id}/portfolio":
+            learner = route.parameters(request.url.path)["learner_id"]
+            return JSONResponse(
+                await learner_portfolio(
+                    request, clients, learner, retry_after=settings.retry_after_seconds
+                )
+            )
+        raise AssertionError(f"no composition for {route.template}")
 
     async def handle(request: Request, route: Route | None, path_known: bool) -> Response:
         path = request.url.path
@@ -185,6 +187,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     "Your role does not allow this operation.", detail_zh="您的角色无权执行此操作。"
                 )
             await limiter.check(limiter.per_client, "client", principal.subject)
+        if route.upstream == COMPOSED:
+            return await compose(request, route)
         try:
             return await forward(
                 request,

@@ -10,7 +10,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from gateway.routes import PUBLIC, ROUTES
+from gateway.routes import COMPOSED, PUBLIC, ROUTES
 from kernel.app import BEARER_SCHEME
 
 GATEWAY_PATHS: dict[str, Any] = {
@@ -18,16 +18,90 @@ GATEWAY_PATHS: dict[str, Any] = {
     "/readyz": {
         "get": {"summary": "The gateway and every service behind it are ready", "tags": ["health"]}
     },
+}
+
+_PORTFOLIO_DESCRIPTION = (
+    "Profile (masked), enrolments, attendance (check-ins), hours by year, category and mode "
+    "(online and offline), recent learning records, credit balance and history, "
+    "certifications, conversions and awards, fetched from the services at once. Records, "
+    "check-ins and ledger entries come as their first page with `next_cursor`; page on with "
+    "the part's own route. `complete` is false and `missing` names each part that could not "
+    "be had (its value is null); partial data is never presented as complete. Awards are the "
+    "approved certifications of outcome type `award` (there is no awards register yet)."
+)
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def _list(name: str) -> dict[str, Any]:
+    return {"type": "array", "items": _ref(name)}
+
+
+PORTFOLIO_SCHEMA: dict[str, Any] = {
+    "title": "Portfolio",
+    "description": "终身学习电子档案: one learner's parts; a part that could not be had is null.",
+    "type": "object",
+    "required": ["complete", "missing"],
+    "properties": {
+        "complete": {"type": "boolean", "description": "every part is here"},
+        "missing": {
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "description": "part name -> why it could not be had",
+        },
+        "profile": _nullable(_ref("AccountPublic")),
+        "enrolments": _nullable(_list("EnrolmentPublic")),
+        "attendance": _nullable(_ref("Page_AttendancePublic_")),
+        "hours": _nullable(_ref("HoursSummary")),
+        "recent_records": _nullable(_ref("Page_RecordPublic_")),
+        "credit_balance": _nullable(_ref("CreditSummary")),
+        "credit_history": _nullable(_ref("Page_TransactionPublic_")),
+        "certifications": _nullable(_list("CertificationPublic")),
+        "conversions": _nullable(_list("ConversionPublic")),
+        "awards": _nullable(_list("CertificationPublic")),
+    },
+}
+_PORTFOLIO_RESPONSES = {
+    "200": {
+        "description": "The portfolio (check `complete`)",
+        "content": {"application/json": {"schema": _ref("Portfolio")}},
+    }
+}
+
+# the routes the gateway composes itself (upstream COMPOSED in the route table)
+COMPOSED_OPERATIONS: dict[str, dict[str, Any]] = {
     "/api/v1/me/portfolio": {
         "get": {
             "summary": "The signed-in resident's e-portfolio (终身学习电子档案)",
-            "description": "Profile (masked), enrolments, hours by year, category and mode, and "
-            "recent records, fetched from the services at once. `complete` is false and "
-            "`missing` names each part that could not be had; `not_yet_offered` lists parts "
-            "that arrive with the credit ledger.",
+            "description": _PORTFOLIO_DESCRIPTION,
+            "operationId": "my_portfolio",
             "tags": ["portfolio"],
-            "security": [{"bearerAuth": []}],
-            "x-roles": ["resident"],
+            "responses": _PORTFOLIO_RESPONSES,
+        }
+    },
+    "/api/v1/learners/{learner_id}/portfolio": {
+        "get": {
+            "summary": "A learner's e-portfolio, for staff covering the learner and auditors",
+            "description": _PORTFOLIO_DESCRIPTION
+            + " The accounts service decides first whether the caller may see the learner; "
+            "when not, the answer is 404 and nothing else is fetched.",
+            "operationId": "learner_portfolio",
+            "tags": ["portfolio"],
+            "parameters": [
+                {
+                    "name": "learner_id",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "format": "uuid"},
+                }
+            ],
+            "responses": _PORTFOLIO_RESPONSES,
         }
     },
 }
@@ -38,7 +112,10 @@ def merge(service_docs: Mapping[str, Mapping[str, Any]], *, version: str) -> dic
     paths: dict[str, Any] = copy.deepcopy(GATEWAY_PATHS)
     schemas: dict[str, Any] = {}
     for route in ROUTES:
-        doc = service_docs[route.upstream]
+        if route.upstream == COMPOSED:
+            doc: Mapping[str, Any] = {"paths": COMPOSED_OPERATIONS}
+        else:
+            doc = service_docs[route.upstream]
         operations = doc.get("paths", {}).get(route.template, {})
         for method in route.methods:
             operation = operations.get(method.lower())
@@ -54,6 +131,7 @@ def merge(service_docs: Mapping[str, Mapping[str, Any]], *, version: str) -> dic
             if name in schemas and schemas[name] != schema:
                 raise ValueError(f"schema {name} differs between services")
             schemas[name] = schema
+    schemas["Portfolio"] = PORTFOLIO_SCHEMA
     return {
         "openapi": "3.1.0",
         "info": {

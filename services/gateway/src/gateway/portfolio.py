@@ -1,65 +1,140 @@
-"""The e-portfolio (终身学习电子档案): a resident's parts from both services, fetched at once.
+"""The e-portfolio (终身学习电子档案): one learner's parts from both services, fetched at once.
 
-A part that cannot be had is named in ``missing`` and ``complete`` is false: the answer never
-presents partial data as complete. Parts still to come with the ledger (credit balance and
-history, certifications, conversions, awards) are listed in ``not_yet_offered``, not faked.
+A resident reads their own (``/api/v1/me/portfolio``); staff covering the learner and auditors
+read a learner's (``/api/v1/learners/{id}/portfolio``), which first asks the accounts service
+whether the caller may see the learner at all and fetches nothing else when not.
+
+The profile comes from accounts; every other part from one request to credits
+(``.../portfolio-parts``), which reads them all on one database connection: one round trip
+instead of one per part. A part that cannot be had is ``null``, named in ``missing`` with the
+reason, and ``complete`` is false: the answer never presents partial data as complete. That
+includes a part absent from an answer (a service of another version during a rolling update).
+Lists that grow for a lifetime come as their first page with ``next_cursor``; the app pages
+on through the part's own route. Awards are the approved certifications of outcome type
+``award`` (see ``credits.portfolio.service``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import httpx
 from fastapi import Request
 
+from gateway.proxy import UpstreamUnavailable
+from kernel.problems import NotFound
 from kernel.requestid import current_request_id
 
-# part name -> (service, path)
-RESIDENT_PARTS: dict[str, tuple[str, str]] = {
-    "profile": ("accounts", "/api/v1/me/account"),
-    "enrolments": ("credits", "/api/v1/me/enrolments"),
-    "hours": ("credits", "/api/v1/me/hours"),
-    "recent_records": ("credits", "/api/v1/me/records?limit=20"),
-}
-NOT_YET_OFFERED = ("credit_balance", "credit_history", "certifications", "conversions", "awards")
+PART_TIMEOUT_SECONDS = 5.0
+# the parts the credits service answers with, in the order the portfolio shows them
+CREDITS_PARTS = (
+    "enrolments",
+    "attendance",
+    "hours",
+    "recent_records",
+    "credit_balance",
+    "credit_history",
+    "certifications",
+    "conversions",
+    "awards",
+)
 
 
-async def _part(
+def _headers(request: Request) -> dict[str, str]:
+    """The caller's own token (each service decides what the caller may see) and request id."""
+    return {
+        "authorization": request.headers["authorization"],
+        "x-request-id": current_request_id() or "",
+    }
+
+
+async def _fetch(
     client: httpx.AsyncClient, path: str, headers: dict[str, str]
 ) -> tuple[Any | None, str | None]:
+    """The answer's JSON, or None and why it could not be had."""
     try:
-        response = await client.get(path, headers=headers, timeout=5.0)
+        response = await client.get(path, headers=headers, timeout=PART_TIMEOUT_SECONDS)
     except httpx.HTTPError as exc:
         return None, f"unreachable ({type(exc).__name__})"
     if response.status_code != 200:
         return None, f"answered {response.status_code}"
-    return response.json(), None
+    try:
+        return response.json(), None
+    except ValueError:
+        return None, "answered something that is not JSON"
+
+
+def _compose(
+    profile: tuple[Any | None, str | None], credits: tuple[Any | None, str | None]
+) -> dict[str, Any]:
+    """The portfolio from the accounts and credits answers, each part there or named missing."""
+    parts: dict[str, Any] = {"profile": profile[0]}
+    missing: dict[str, str] = {}
+    if profile[1] is not None:
+        missing["profile"] = profile[1]
+    answer, problem = credits
+    for name in CREDITS_PARTS:
+        if problem is not None:
+            parts[name], missing[name] = None, problem
+        elif not isinstance(answer, dict) or name not in answer:
+            parts[name], missing[name] = None, "not in the credits service's answer"
+        else:
+            parts[name] = answer[name]
+    return {"complete": not missing, "missing": missing, **parts}
 
 
 async def resident_portfolio(
     request: Request, clients: dict[str, httpx.AsyncClient]
 ) -> dict[str, Any]:
-    """Fetch every part with the caller's own token, concurrently."""
-    headers = {
-        "authorization": request.headers["authorization"],
-        "x-request-id": current_request_id() or "",
-    }
-    names = list(RESIDENT_PARTS)
-    results = await asyncio.gather(
-        *(_part(clients[RESIDENT_PARTS[n][0]], RESIDENT_PARTS[n][1], headers) for n in names)
+    """The signed-in resident's own portfolio: both services asked at once, with their token."""
+    headers = _headers(request)
+    profile, credits = await asyncio.gather(
+        _fetch(clients["accounts"], "/api/v1/me/account", headers),
+        _fetch(clients["credits"], "/api/v1/me/portfolio-parts", headers),
     )
-    portfolio: dict[str, Any] = {}
-    missing: dict[str, str] = {}
-    for name, (value, problem) in zip(names, results, strict=True):
-        if problem is None:
-            portfolio[name] = value
-        else:
-            portfolio[name] = None
-            missing[name] = problem
-    return {
-        "complete": not missing,
-        "missing": missing,
-        "not_yet_offered": list(NOT_YET_OFFERED),
-        **portfolio,
-    }
+    return _compose(profile, credits)
+
+
+def _no_such_learner(learner_id: str) -> NotFound:
+    return NotFound(
+        f"No learner {learner_id} that you may see.", detail_zh="找不到该学习者或无权查看。"
+    )
+
+
+async def learner_portfolio(
+    request: Request, clients: dict[str, httpx.AsyncClient], learner_id: str, *, retry_after: int
+) -> dict[str, Any]:
+    """A learner's portfolio for staff covering the learner and auditors (or the learner).
+
+    The accounts service decides first, with the caller's token, whether the caller may see
+    the learner: when it says no (403 or 404) the answer is a 404 and nothing else is asked.
+    Its answer is the profile; then the credits parts are fetched, and the credits service
+    checks the caller again.
+    """
+    try:
+        learner = uuid.UUID(learner_id)
+    except ValueError:
+        raise _no_such_learner(learner_id) from None
+    headers = _headers(request)
+    unavailable = UpstreamUnavailable(
+        "Whether you may see this learner cannot be checked right now; try again shortly.",
+        detail_zh="暂时无法核实查看权限，请稍后再试。",
+        headers={"Retry-After": str(retry_after)},
+        upstream="accounts",
+    )
+    try:
+        checked = await clients["accounts"].get(
+            f"/api/v1/learning-accounts/{learner}", headers=headers, timeout=PART_TIMEOUT_SECONDS
+        )
+    except httpx.HTTPError:
+        raise unavailable from None
+    if checked.status_code in (403, 404):
+        raise _no_such_learner(learner_id)
+    if checked.status_code != 200:
+        raise unavailable
+    credits = await _fetch(
+        clients["credits"], f"/api/v1/learners/{learner}/portfolio-parts", headers
+    )
+    return _compose((checked.json(), None), credits)

@@ -13,6 +13,8 @@ from kernel.roles import PARTNER_MANAGERS, READING_STAFF, REVEALING_STAFF, WRITI
 
 PUBLIC = "public"
 AUTHENTICATED = "authenticated"
+# the upstream of a route the gateway answers itself, from parts it fetches from the services
+COMPOSED = "gateway"
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,7 @@ class Route:
     """One public route.
 
     ``access`` is ``PUBLIC``, ``AUTHENTICATED`` (any valid token) or a tuple of roles.
+    ``upstream`` is a service's name, or ``COMPOSED`` for what the gateway composes itself.
     """
 
     methods: tuple[str, ...]
@@ -31,11 +34,17 @@ class Route:
 
     def __post_init__(self) -> None:
         regex = re.sub(
-            r"\{[a-z_]+\}",
-            r"[^/]+",
+            r"\{([a-z_]+)\}",
+            r"(?P<\1>[^/]+)",
             re.escape(self.template).replace(r"\{", "{").replace(r"\}", "}"),
         )
         object.__setattr__(self, "pattern", re.compile(f"^{regex}$"))
+
+    def parameters(self, path: str) -> dict[str, str]:
+        """The values of the template's ``{names}`` in ``path`` (a path this route matches)."""
+        found = self.pattern.match(path)
+        assert found is not None, path
+        return found.groupdict()
 
 
 RESIDENT_ONLY = (roles.RESIDENT,)
@@ -43,6 +52,15 @@ LEDGER_KEEPERS = (roles.COLLEGE_STAFF, roles.DISTRICT_ADMIN)
 LEDGER_AUDITORS = (roles.AUDITOR, roles.COLLEGE_STAFF, roles.DISTRICT_ADMIN)
 
 ROUTES: tuple[Route, ...] = (
+    # the e-portfolio (终身学习电子档案), composed here from both services' parts
+    Route(("GET",), "/api/v1/me/portfolio", COMPOSED, RESIDENT_ONLY),
+    # staff and auditors covering the learner; a resident only their own (accounts decides)
+    Route(
+        ("GET",),
+        "/api/v1/learners/{learner_id}/portfolio",
+        COMPOSED,
+        (*READING_STAFF, roles.RESIDENT),
+    ),
     Route(("POST",), "/auth/token", "accounts", PUBLIC),
     Route(("POST",), "/auth/revoke", "accounts", PUBLIC),
     Route(("GET",), "/.well-known/jwks.json", "accounts", PUBLIC),
@@ -109,8 +127,14 @@ ROUTES: tuple[Route, ...] = (
         WRITING_STAFF,
         max_body_bytes=6_000_000,  # a sheet of at most 5 MB (the service's limit), in a form
     ),
+    Route(("GET",), "/api/v1/me/attendance", "credits", RESIDENT_ONLY),
     Route(("GET",), "/api/v1/me/records", "credits", RESIDENT_ONLY),
     Route(("GET",), "/api/v1/me/hours", "credits", RESIDENT_ONLY),
+    # one learner's parts: staff covering the learner (the service asks accounts) and auditors
+    Route(("GET",), "/api/v1/learners/{learner_id}/enrolments", "credits", READING_STAFF),
+    Route(("GET",), "/api/v1/learners/{learner_id}/attendance", "credits", READING_STAFF),
+    Route(("GET",), "/api/v1/learners/{learner_id}/records", "credits", READING_STAFF),
+    Route(("GET",), "/api/v1/learners/{learner_id}/hours", "credits", READING_STAFF),
     Route(("GET",), "/api/v1/learning-records", "credits", READING_STAFF),
     Route(
         ("POST",),
@@ -142,6 +166,7 @@ ROUTES: tuple[Route, ...] = (
     Route(("POST",), "/api/v1/certifications", "credits", (*WRITING_STAFF, roles.RESIDENT)),
     Route(("GET",), "/api/v1/certifications", "credits", READING_STAFF),
     Route(("GET",), "/api/v1/me/certifications", "credits", RESIDENT_ONLY),
+    Route(("GET",), "/api/v1/learners/{learner_id}/certifications", "credits", READING_STAFF),
     Route(
         ("GET",),
         "/api/v1/certifications/{certification_id}",
@@ -166,6 +191,7 @@ ROUTES: tuple[Route, ...] = (
     Route(("GET",), "/api/v1/conversion-targets", "credits", PUBLIC),
     Route(("POST",), "/api/v1/conversions", "credits", RESIDENT_ONLY),
     Route(("GET",), "/api/v1/me/conversions", "credits", RESIDENT_ONLY),
+    Route(("GET",), "/api/v1/learners/{learner_id}/conversions", "credits", READING_STAFF),
     Route(("GET",), "/api/v1/conversions", "credits", READING_STAFF),
     Route(("POST",), "/api/v1/conversions/{conversion_id}/decision", "credits", LEDGER_KEEPERS),
     Route(

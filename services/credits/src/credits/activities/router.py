@@ -9,32 +9,21 @@ from fastapi import APIRouter, Path, Query, Request
 from sqlmodel import col, select
 
 from credits.activities import service
-from credits.activities.models import Activity, Enrolment
+from credits.activities.models import Activity
 from credits.activities.schemas import (
     ActivityCreate,
     ActivityPublic,
     EnrolmentCreate,
     EnrolmentPublic,
 )
+from credits.learners import VisibleLearner
 from kernel.access import WRITING_STAFF, require_resident, require_staff
 from kernel.auth import CurrentPrincipal
-from kernel.clock import aware_utc
 from kernel.db import SessionDep
 from kernel.pagination import Page, PageDep, encode_cursor
 from kernel.problems import Forbidden
 
 router = APIRouter(prefix="/api/v1", tags=["activities"])
-
-
-def _enrolment(e: Enrolment) -> EnrolmentPublic:
-    return EnrolmentPublic(
-        id=e.id,
-        activity_id=e.activity_id,
-        learner_id=e.learner_id,
-        status=e.status,
-        enrolled_by=e.enrolled_by,
-        created_at=aware_utc(e.created_at),
-    )
 
 
 @router.post("/activities", response_model=ActivityPublic, status_code=201)
@@ -145,7 +134,7 @@ async def enrol(
             actor=principal.subject,
         )
     await session.commit()
-    return _enrolment(enrolment)
+    return service.enrolment_public(enrolment)
 
 
 @router.delete("/activities/{activity_id}/enrolments/me", status_code=204)
@@ -186,15 +175,10 @@ async def cancel_for(
 async def my_enrolments(principal: CurrentPrincipal, session: SessionDep) -> list[EnrolmentPublic]:
     """The resident's enrolments, live and cancelled."""
     learner = uuid.UUID(require_resident(principal))
-    rows = (
-        (
-            await session.execute(
-                select(Enrolment)
-                .where(col(Enrolment.learner_id) == learner)
-                .order_by(col(Enrolment.created_at))
-            )
-        )
-        .scalars()
-        .all()
-    )
-    return [_enrolment(e) for e in rows]
+    return await service.enrolments_of(session=session, learner_id=learner)
+
+
+@router.get("/learners/{learner_id}/enrolments", response_model=list[EnrolmentPublic])
+async def learner_enrolments(learner: VisibleLearner, session: SessionDep) -> list[EnrolmentPublic]:
+    """A learner's enrolments, live and cancelled (staff covering the learner, auditors)."""
+    return await service.enrolments_of(session=session, learner_id=learner)

@@ -13,7 +13,12 @@ from sqlmodel import col, select
 
 from credits import learners
 from credits.activities.models import Activity, ActivitySession, Enrolment
-from credits.activities.schemas import ActivityCreate, ActivityPublic, SessionPublic
+from credits.activities.schemas import (
+    ActivityCreate,
+    ActivityPublic,
+    EnrolmentPublic,
+    SessionPublic,
+)
 from credits.catalogue.models import ActivityCategory
 from kernel.clock import aware, aware_utc
 from kernel.problems import PROBLEMS, Conflict, DomainError, NotFound, ServiceUnavailable
@@ -323,3 +328,25 @@ async def cancel_for(
             "This resident has no enrolment on this activity.", detail_zh="该居民没有报名该活动。"
         )
     return await cancel(session=session, activity_id=activity_id, learner_id=found[0], actor=actor)
+
+
+def enrolment_public(enrolment: Enrolment) -> EnrolmentPublic:
+    """The API view of an enrolment."""
+    return EnrolmentPublic(
+        id=enrolment.id,
+        activity_id=enrolment.activity_id,
+        learner_id=enrolment.learner_id,
+        status=enrolment.status,
+        enrolled_by=enrolment.enrolled_by,
+        created_at=aware_utc(enrolment.created_at),
+    )
+
+
+async def enrolments_of(*, session: AsyncSession, learner_id: uuid.UUID) -> list[EnrolmentPublic]:
+    """The learner's enrolments, live and cancelled, oldest first."""
+    rows = await session.execute(
+        select(Enrolment)
+        .where(col(Enrolment.learner_id) == learner_id)
+        .order_by(col(Enrolment.created_at), col(Enrolment.id))
+    )
+    return [enrolment_public(e) for e in rows.scalars()]

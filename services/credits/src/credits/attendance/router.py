@@ -1,5 +1,6 @@
-"""Routes of attendance: staff open a session's check-in code, residents check in and out, and
-staff enter a whole session's attendance (JSON or the learning point's sheet)."""
+"""Routes of attendance: staff open a session's check-in code, residents check in and out,
+staff enter a whole session's attendance (JSON or the learning point's sheet), and a learner's
+check-ins are listed for them and for staff covering them."""
 
 from __future__ import annotations
 
@@ -12,12 +13,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from credits.attendance import service, staff_entry
 from credits.attendance.entries import Entry, normal_account_number
-from credits.attendance.schemas import AttendanceEntryRequest, AttendanceEntryResult
+from credits.attendance.schemas import (
+    AttendanceEntryRequest,
+    AttendanceEntryResult,
+    AttendancePublic,
+)
+from credits.learners import VisibleLearner
 from credits.records.schemas import RecordPublic
 from credits.records.service import to_public
 from kernel.access import WRITING_STAFF, require_resident, require_staff
 from kernel.auth import CurrentPrincipal
 from kernel.db import SessionDep
+from kernel.pagination import Page, PageDep
 from kernel.problems import NotFound
 
 router = APIRouter(prefix="/api/v1", tags=["attendance"])
@@ -179,3 +186,20 @@ async def import_attendance(
     if not dry_run:
         await session.commit()
     return result
+
+
+@router.get("/me/attendance", response_model=Page[AttendancePublic])
+async def my_attendance(
+    principal: CurrentPrincipal, session: SessionDep, page: PageDep
+) -> Page[AttendancePublic]:
+    """The resident's check-ins (考勤), latest first, with the record each produced."""
+    learner = uuid.UUID(require_resident(principal))
+    return await service.attendance_of(session=session, learner_id=learner, page=page)
+
+
+@router.get("/learners/{learner_id}/attendance", response_model=Page[AttendancePublic])
+async def learner_attendance(
+    learner: VisibleLearner, session: SessionDep, page: PageDep
+) -> Page[AttendancePublic]:
+    """A learner's check-ins, latest first (staff covering the learner, auditors)."""
+    return await service.attendance_of(session=session, learner_id=learner, page=page)

@@ -1,8 +1,10 @@
-"""Shapes of staff-entered attendance: a session's entries in, per-row results out."""
+"""Shapes of attendance (考勤): staff-entered entries in with per-row results out, and a
+learner's check-ins as the portfolio shows them."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -72,3 +74,22 @@ class AttendanceEntryResult(BaseModel):
     duplicates: int
     rejected: int
     results: list[AttendanceRowResult]
+
+
+class AttendancePublic(BaseModel):
+    """One check-in: the session and activity, when, and the learning record it produced."""
+
+    id: uuid.UUID
+    session_id: uuid.UUID
+    session_starts_at: datetime
+    session_ends_at: datetime
+    place: str | None
+    activity_id: uuid.UUID
+    activity_title: str
+    category: str
+    mode: str
+    checked_in_at: datetime
+    checked_out_at: datetime | None
+    record_id: int | None = Field(description="the learning record check-out produced, if any")
+    record_status: str | None
+    minutes: int | None = Field(description="the minutes the record counts, if there is one")

@@ -5,14 +5,18 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import and_, or_
+from sqlalchemy import select as sql_select  # sqlmodel's select types at most four entities
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from credits.activities.models import Activity, ActivitySession
 from credits.attendance import qrcode
+from credits.attendance.schemas import AttendancePublic
 from credits.records.models import Attendance, LearningRecord
-from kernel.clock import aware
+from kernel.clock import aware, aware_utc
+from kernel.pagination import InvalidCursor, Page, PageParams, encode_cursor
 from kernel.problems import PROBLEMS, Conflict, DomainError, NotFound
 
 
@@ -145,3 +149,64 @@ async def check_out(
     attendance.checked_out_at, attendance.record_id = now, record.id
     await session.flush()
     return record
+
+
+async def attendance_of(
+    *, session: AsyncSession, learner_id: uuid.UUID, page: PageParams
+) -> Page[AttendancePublic]:
+    """One page of the learner's check-ins, latest first, each with its session, activity and
+    the learning record it produced."""
+    query = (
+        sql_select(
+            Attendance,
+            ActivitySession,
+            Activity,
+            col(LearningRecord.status),
+            col(LearningRecord.minutes),
+        )
+        .join(ActivitySession, col(ActivitySession.id) == col(Attendance.session_id))
+        .join(Activity, col(Activity.id) == col(ActivitySession.activity_id))
+        .outerjoin(LearningRecord, col(LearningRecord.id) == col(Attendance.record_id))
+        .where(col(Attendance.learner_id) == learner_id)
+        .order_by(col(Attendance.checked_in_at).desc(), col(Attendance.id).desc())
+        .limit(page.limit + 1)
+    )
+    if page.cursor:
+        try:
+            at = datetime.fromisoformat(str(page.cursor["at"]))
+            last = uuid.UUID(str(page.cursor["id"]))
+        except (KeyError, ValueError):
+            raise InvalidCursor(
+                "The cursor is not one this API issued; start again without it."
+            ) from None
+        query = query.where(
+            or_(
+                col(Attendance.checked_in_at) < at,
+                and_(col(Attendance.checked_in_at) == at, col(Attendance.id) < last),
+            )
+        )
+    rows = (await session.execute(query)).all()
+    items = [
+        AttendancePublic(
+            id=attendance.id,
+            session_id=meeting.id,
+            session_starts_at=aware_utc(meeting.starts_at),
+            session_ends_at=aware_utc(meeting.ends_at),
+            place=meeting.place,
+            activity_id=activity.id,
+            activity_title=activity.title,
+            category=activity.category_code,
+            mode=activity.mode,
+            checked_in_at=aware_utc(attendance.checked_in_at),
+            checked_out_at=aware(attendance.checked_out_at),
+            record_id=attendance.record_id,
+            record_status=status,
+            minutes=minutes,
+        )
+        for attendance, meeting, activity, status, minutes in rows[: page.limit]
+    ]
+    more = len(rows) > page.limit
+    cursor = None
+    if more:
+        cursor = encode_cursor({"at": items[-1].checked_in_at.isoformat(), "id": str(items[-1].id)})
+    return Page[AttendancePublic](items=items, next_cursor=cursor)

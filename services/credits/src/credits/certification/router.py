@@ -21,7 +21,7 @@ from credits.certification.schemas import (
     Review,
     StandardPublic,
 )
-from credits.learners import require_visible_learner
+from credits.learners import VisibleLearner, require_visible_learner
 from kernel.access import READING_STAFF, WRITING_STAFF, covers, require_staff
 from kernel.auth import CurrentPrincipal
 from kernel.db import SessionDep
@@ -172,12 +172,16 @@ async def my_certifications(
         raise Forbidden(
             "Only a resident has their own certifications.", detail_zh="此操作需要居民本人登录。"
         )
-    rows = await session.execute(
-        select(Certification)
-        .where(col(Certification.learner_id) == uuid.UUID(principal.subject))
-        .order_by(col(Certification.submitted_at).desc())
-    )
-    return [await service.to_public(session, c) for c in rows.scalars()]
+    learner = uuid.UUID(principal.subject)
+    return await service.certifications_of(session=session, learner_id=learner)
+
+
+@router.get("/learners/{learner_id}/certifications", response_model=list[CertificationPublic])
+async def learner_certifications(
+    learner: VisibleLearner, session: SessionDep
+) -> list[CertificationPublic]:
+    """A learner's certifications, newest first (staff covering the learner, auditors)."""
+    return await service.certifications_of(session=session, learner_id=learner)
 
 
 @router.get("/certifications", response_model=Page[CertificationPublic])
@@ -204,7 +208,7 @@ async def list_certifications(
             await session.execute(query.order_by(col(Certification.id)).limit(page.limit + 1))
         ).scalars()
     )
-    items = [await service.to_public(session, c) for c in rows[: page.limit]]
+    items = await service.to_public_many(session, rows[: page.limit])
     more = len(rows) > page.limit
     return Page[CertificationPublic](
         items=items, next_cursor=encode_cursor({"after": str(items[-1].id)}) if more else None

@@ -4,6 +4,8 @@ credit on approval."""
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -115,15 +117,9 @@ def standard_public(standard: CertificationStandard) -> StandardPublic:
     )
 
 
-async def to_public(session: AsyncSession, certification: Certification) -> CertificationPublic:
-    """The API view of a certification with its evidence list."""
-    files = (
-        await session.execute(
-            select(CertificationEvidence)
-            .where(col(CertificationEvidence.certification_id) == certification.id)
-            .order_by(col(CertificationEvidence.uploaded_at))
-        )
-    ).scalars()
+def _public(
+    certification: Certification, files: list[CertificationEvidence]
+) -> CertificationPublic:
     return CertificationPublic(
         id=certification.id,
         learner_id=certification.learner_id,
@@ -153,6 +149,39 @@ async def to_public(session: AsyncSession, certification: Certification) -> Cert
             for f in files
         ],
     )
+
+
+async def to_public(session: AsyncSession, certification: Certification) -> CertificationPublic:
+    """The API view of a certification with its evidence list."""
+    return (await to_public_many(session, [certification]))[0]
+
+
+async def to_public_many(
+    session: AsyncSession, certifications: Sequence[Certification]
+) -> list[CertificationPublic]:
+    """The API views of several certifications, their evidence read in one query."""
+    files: dict[uuid.UUID, list[CertificationEvidence]] = defaultdict(list)
+    if certifications:
+        rows = await session.execute(
+            select(CertificationEvidence)
+            .where(col(CertificationEvidence.certification_id).in_([c.id for c in certifications]))
+            .order_by(col(CertificationEvidence.uploaded_at), col(CertificationEvidence.id))
+        )
+        for evidence in rows.scalars():
+            files[evidence.certification_id].append(evidence)
+    return [_public(c, files[c.id]) for c in certifications]
+
+
+async def certifications_of(
+    *, session: AsyncSession, learner_id: uuid.UUID
+) -> list[CertificationPublic]:
+    """The learner's certifications, newest submission first, with their evidence lists."""
+    rows = await session.execute(
+        select(Certification)
+        .where(col(Certification.learner_id) == learner_id)
+        .order_by(col(Certification.submitted_at).desc(), col(Certification.id))
+    )
+    return await to_public_many(session, list(rows.scalars()))
 
 
 async def _standard(

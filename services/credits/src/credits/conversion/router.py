@@ -18,6 +18,7 @@ from credits.conversion.schemas import (
     Decision,
     TargetPublic,
 )
+from credits.learners import VisibleLearner
 from kernel.access import READING_STAFF, require_resident, require_staff, staff_path
 from kernel.auth import CurrentPrincipal
 from kernel.db import SessionDep
@@ -61,12 +62,15 @@ async def my_conversions(
 ) -> list[ConversionPublic]:
     """The resident's conversions, newest first."""
     learner = uuid.UUID(require_resident(principal))
-    rows = await session.execute(
-        select(Conversion)
-        .where(col(Conversion.learner_id) == learner)
-        .order_by(col(Conversion.applied_at).desc())
-    )
-    return [service.to_public(c) for c in rows.scalars()]
+    return await service.conversions_of(session=session, learner_id=learner)
+
+
+@router.get("/learners/{learner_id}/conversions", response_model=list[ConversionPublic])
+async def learner_conversions(
+    learner: VisibleLearner, session: SessionDep
+) -> list[ConversionPublic]:
+    """A learner's conversions, newest first (staff covering the learner, auditors)."""
+    return await service.conversions_of(session=session, learner_id=learner)
 
 
 @router.get("/conversions", response_model=Page[ConversionPublic])

@@ -103,6 +103,16 @@ def to_public(conversion: Conversion) -> ConversionPublic:
     )
 
 
+async def conversions_of(*, session: AsyncSession, learner_id: uuid.UUID) -> list[ConversionPublic]:
+    """The learner's conversions, newest application first."""
+    rows = await session.execute(
+        select(Conversion)
+        .where(col(Conversion.learner_id) == learner_id)
+        .order_by(col(Conversion.applied_at).desc(), col(Conversion.id))
+    )
+    return [to_public(c) for c in rows.scalars()]
+
+
 def _refused(reason: str, detail: str, detail_zh: str) -> ConversionRefused:
     return ConversionRefused(detail, detail_zh=detail_zh, reason=reason)
 

@@ -24,6 +24,15 @@ class InvalidBatch(DomainError):
     title = "Invalid batch"
 
 
+class BatchTooLarge(DomainError):
+    """More items than one request may carry. Counted here, where the body is parsed anyway:
+    the gateway caps the bytes and never parses (see docs/decisions.md)."""
+
+    type = PROBLEMS + "batch-too-large"
+    status = 422
+    title = "Batch too large"
+
+
 @dataclass
 class ParsedBatch:
     """The items of one body: the well-formed ones by index, the refused ones as results."""
@@ -54,7 +63,13 @@ def _envelope_items(body: bytes) -> list[Any]:
     if not isinstance(items, list) or not items:
         raise InvalidBatch('The body must be {"records": [...]} with at least one record.')
     if len(items) > MAX_BATCH:
-        raise InvalidBatch(f"At most {MAX_BATCH} records a request; this one has {len(items)}.")
+        raise BatchTooLarge(
+            f"At most {MAX_BATCH} records a request; this one has {len(items)}."
+            " Send them in smaller batches.",
+            detail_zh=f"每次最多提交 {MAX_BATCH} 条记录，本次 {len(items)} 条，请分批提交。",
+            max_items=MAX_BATCH,
+            items=len(items),
+        )
     return items
 
 

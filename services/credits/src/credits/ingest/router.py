@@ -13,7 +13,7 @@ from sqlmodel import col, select
 
 from credits.ingest import service
 from credits.ingest.models import IdempotencyRecord
-from credits.ingest.parsing import InvalidBatch, parse_batch
+from credits.ingest.parsing import BatchTooLarge, InvalidBatch, parse_batch
 from credits.ingest.schemas import BatchResult
 from kernel.auth import CurrentPrincipal
 from kernel.db import SessionDep
@@ -22,7 +22,7 @@ from kernel.problems import PROBLEMS, DomainError, Forbidden
 router = APIRouter(prefix="/api/v1", tags=["learning records"])
 
 
-__all__ = ["IdempotencyKeyReused", "InvalidBatch", "router"]
+__all__ = ["BatchTooLarge", "IdempotencyKeyReused", "InvalidBatch", "router"]
 
 
 class IdempotencyKeyReused(DomainError):

@@ -127,11 +127,13 @@ class LedgerTransaction(Base, table=True):
             sqlite_where=text("idempotency_key IS NOT NULL"),
             postgresql_where=text("idempotency_key IS NOT NULL"),
         ),
+        # a learner's history, newest first (also every lookup by learner)
+        Index("ix_ledger_transaction_learner_newest", "learner_id", "id"),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BIGINT, primary_key=True))
     kind: str = Field(max_length=20)
-    learner_id: uuid.UUID | None = Field(default=None, index=True)
+    learner_id: uuid.UUID | None = Field(default=None)
     rule_version_id: int | None = Field(default=None, foreign_key="rule_version.id")
     reverses_id: int | None = Field(
         default=None,

@@ -37,11 +37,15 @@ class Attendance(Base, table=True):
     """考勤: a resident's check-in (and check-out) at one session; one per resident per session."""
 
     __tablename__ = "attendance"
-    __table_args__ = (UniqueConstraint("session_id", "learner_id"),)
+    __table_args__ = (
+        UniqueConstraint("session_id", "learner_id"),
+        # a learner's check-ins, latest first (also every lookup by learner)
+        Index("ix_attendance_learner_checked_in", "learner_id", "checked_in_at", "id"),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     session_id: uuid.UUID = Field(foreign_key="activity_session.id", index=True)
-    learner_id: uuid.UUID = Field(index=True)
+    learner_id: uuid.UUID
     checked_in_at: datetime = Field(sa_column=_ts())
     checked_out_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     record_id: int | None = Field(
@@ -74,6 +78,7 @@ class LearningRecord(Base, table=True):
             postgresql_where=text("external_id IS NOT NULL"),
         ),
         Index("ix_learning_record_learner_started", "learner_id", "started_at"),
+        Index("ix_learning_record_learner_newest", "learner_id", "id"),  # pages, newest first
         # the overlap check reads live stretches that end after a batch begins
         Index(
             "ix_learning_record_live_learner_ended",

@@ -1,4 +1,4 @@
-"""Routes of learning records: a resident lists their own."""
+"""Routes of learning records: a resident's own, a learner's for staff, review by staff."""
 
 from __future__ import annotations
 
@@ -7,15 +7,14 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy import func
-from sqlalchemy import select as sql_select  # sqlmodel's select types at most four columns
 from sqlmodel import col, select
 
+from credits.learners import VisibleLearner
 from credits.ledger import service as ledger
 from credits.ledger import settlement
-from credits.records import workflow
+from credits.records import service, workflow
 from credits.records.models import LearningRecord, RecordStatusChange
-from credits.records.schemas import HoursBucket, HoursSummary, RecordPublic, StatusChangeRequest
+from credits.records.schemas import HoursSummary, RecordPublic, StatusChangeRequest
 from credits.records.service import to_public
 from kernel.access import READING_STAFF, require_resident, require_staff
 from kernel.auth import CurrentPrincipal
@@ -32,59 +31,28 @@ async def my_records(
 ) -> Page[RecordPublic]:
     """The signed-in resident's learning records, newest first."""
     learner = uuid.UUID(require_resident(principal))
-    query = (
-        select(LearningRecord)
-        .where(col(LearningRecord.learner_id) == learner)
-        .order_by(col(LearningRecord.id).desc())
-        .limit(page.limit + 1)
-    )
-    if page.cursor:
-        query = query.where(col(LearningRecord.id) < int(page.cursor.get("before", 0)))
-    rows = (await session.execute(query)).scalars().all()
-    items = [to_public(r) for r in rows[: page.limit]]
-    more = len(rows) > page.limit
-    return Page[RecordPublic](
-        items=items, next_cursor=encode_cursor({"before": items[-1].id}) if more else None
-    )
+    return await service.records_of(session=session, learner_id=learner, page=page)
 
 
-COUNTABLE = ("verified",)
+@router.get("/learners/{learner_id}/records", response_model=Page[RecordPublic])
+async def learner_records(
+    learner: VisibleLearner, session: SessionDep, page: PageDep
+) -> Page[RecordPublic]:
+    """A learner's learning records, newest first (staff covering the learner, auditors)."""
+    return await service.records_of(session=session, learner_id=learner, page=page)
 
 
 @router.get("/me/hours", response_model=HoursSummary)
 async def my_hours(principal: CurrentPrincipal, session: SessionDep) -> HoursSummary:
     """The resident's verified learning time by year, category and mode (summed in SQL)."""
     learner = uuid.UUID(require_resident(principal))
-    year = func.extract("year", col(LearningRecord.started_at))
-    rows = (
-        await session.execute(
-            sql_select(
-                year,
-                col(LearningRecord.category_code),
-                col(LearningRecord.mode),
-                func.sum(col(LearningRecord.minutes)),
-                func.count(),
-            )
-            .where(
-                col(LearningRecord.learner_id) == learner,
-                col(LearningRecord.status).in_(COUNTABLE),
-            )
-            .group_by(year, col(LearningRecord.category_code), col(LearningRecord.mode))
-            .order_by(year, col(LearningRecord.category_code), col(LearningRecord.mode))
-        )
-    ).all()
-    buckets = [
-        HoursBucket(year=int(y), category=c, mode=m, minutes=int(total), records=int(n))
-        for y, c, m, total, n in rows
-    ]
-    online = sum(b.minutes for b in buckets if b.mode == "online")
-    total_minutes = sum(b.minutes for b in buckets)
-    return HoursSummary(
-        total_minutes=total_minutes,
-        online_minutes=online,
-        offline_minutes=total_minutes - online,
-        buckets=buckets,
-    )
+    return await service.hours_of(session=session, learner_id=learner)
+
+
+@router.get("/learners/{learner_id}/hours", response_model=HoursSummary)
+async def learner_hours(learner: VisibleLearner, session: SessionDep) -> HoursSummary:
+    """A learner's verified learning time (staff covering the learner, auditors)."""
+    return await service.hours_of(session=session, learner_id=learner)
 
 
 REVIEWERS = ("school_staff", "college_staff", "district_admin")

@@ -37,7 +37,11 @@ class HoursBucket(BaseModel):
 
 
 class HoursSummary(BaseModel):
-    """A resident's learning time, summed in the database."""
+    """A learner's learning time as the credit rules count it, summed in the database.
+
+    Verified records count, and pending ones from sources the rules in force take without a
+    check (QR check-ins, partner platforms); those waiting for a staff check do not.
+    """
 
     total_minutes: int
     online_minutes: int

@@ -1,10 +1,21 @@
-"""Reading learning records."""
+"""Reading learning records: one learner's records and hours, for the learner and for staff."""
 
 from __future__ import annotations
 
-from credits.records.models import LearningRecord
-from credits.records.schemas import RecordPublic
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import and_, func, or_
+from sqlalchemy import select as sql_select  # sqlmodel's select types at most four columns
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from credits.records.models import SOURCES, LearningRecord
+from credits.records.schemas import HoursBucket, HoursSummary, RecordPublic
+from credits.rules import engine
+from credits.rules import service as rules
 from kernel.clock import aware_utc
+from kernel.pagination import Page, PageParams, encode_cursor
 
 
 def to_public(record: LearningRecord) -> RecordPublic:
@@ -23,4 +34,76 @@ def to_public(record: LearningRecord) -> RecordPublic:
         minutes=record.minutes,
         status=record.status,
         evidence=dict(record.evidence),
+    )
+
+
+async def records_of(
+    *, session: AsyncSession, learner_id: uuid.UUID, page: PageParams
+) -> Page[RecordPublic]:
+    """One page of the learner's learning records, newest first."""
+    query = (
+        select(LearningRecord)
+        .where(col(LearningRecord.learner_id) == learner_id)
+        .order_by(col(LearningRecord.id).desc())
+        .limit(page.limit + 1)
+    )
+    if page.cursor:
+        query = query.where(col(LearningRecord.id) < int(page.cursor.get("before", 0)))
+    rows = (await session.execute(query)).scalars().all()
+    items = [to_public(r) for r in rows[: page.limit]]
+    more = len(rows) > page.limit
+    return Page[RecordPublic](
+        items=items, next_cursor=encode_cursor({"before": items[-1].id}) if more else None
+    )
+
+
+async def _trusted_sources(session: AsyncSession) -> list[str]:
+    """Sources whose pending records the rules in force today count without a check."""
+    today = engine.local_day(datetime.now(UTC))
+    current = engine.version_for(await rules.published_rulesets(session), today)
+    if current is None:
+        return []
+    return [s for s in SOURCES if s not in current.verification_required]
+
+
+async def hours_of(*, session: AsyncSession, learner_id: uuid.UUID) -> HoursSummary:
+    """The learner's learning time by year, category and mode (summed in SQL).
+
+    Time counts as the credit rules count it: verified records, and pending ones from sources
+    the rules in force today take without a check (QR check-ins, partner platforms); records
+    waiting for a staff check, rejected and voided ones do not.
+    """
+    trusted = await _trusted_sources(session)
+    status, source = col(LearningRecord.status), col(LearningRecord.source)
+    countable = or_(status == "verified", and_(status == "pending", source.in_(trusted)))
+    year = func.extract("year", col(LearningRecord.started_at))
+    rows = (
+        await session.execute(
+            sql_select(
+                year,
+                col(LearningRecord.category_code),
+                col(LearningRecord.mode),
+                func.sum(col(LearningRecord.minutes)),
+                func.count(),
+            )
+            .where(col(LearningRecord.learner_id) == learner_id, countable)
+            .group_by(year, col(LearningRecord.category_code), col(LearningRecord.mode))
+        )
+    ).all()
+    # ordered here, not in SQL: with ORDER BY, PostgreSQL sorts every record of the learner to
+    # group them (a ten-year learner: thousands); without, it hashes them into the few buckets
+    buckets = sorted(
+        (
+            HoursBucket(year=int(y), category=c, mode=m, minutes=int(total), records=int(n))
+            for y, c, m, total, n in rows
+        ),
+        key=lambda b: (b.year, b.category, b.mode),
+    )
+    online = sum(b.minutes for b in buckets if b.mode == "online")
+    total_minutes = sum(b.minutes for b in buckets)
+    return HoursSummary(
+        total_minutes=total_minutes,
+        online_minutes=online,
+        offline_minutes=total_minutes - online,
+        buckets=buckets,
     )

@@ -1,0 +1,228 @@
+"""The portfolio the gateway composes, against services faked at the httpx level only (the
+end-to-end tests in tests/ use the real ones): who is asked what, and what a missing part does."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from gateway.config import Settings
+from gateway.main import create_app
+from kernel.tokens import StaticKeySource, TokenSigner, TokenVerifier, keys_from_jwks
+from testkit.apps import running
+from testkit.http import bearer
+from testkit.tokens import private_jwk, public_jwk
+
+KEY = private_jwk("gateway-test")
+LEARNER = uuid.UUID("2b7f0d0e-8a43-4c6f-9a53-0d6a1b7c9e11")
+CREDITS_PARTS = {
+    "enrolments": [],
+    "attendance": {"items": [], "next_cursor": None},
+    "hours": {"total_minutes": 90},
+    "recent_records": {"items": [], "next_cursor": None},
+    "credit_balance": {"total_hundredths": 250},
+    "credit_history": {"items": [], "next_cursor": "abc"},
+    "certifications": [{"id": "a1", "outcome_type": "award"}],
+    "conversions": [],
+    "awards": [{"id": "a1", "outcome_type": "award"}],
+}
+
+
+@dataclass
+class Services:
+    """Fake accounts and credits: canned answers, and every request seen."""
+
+    accounts_status: int = 200
+    credits_status: int | None = 200  # None: down
+    credits_answer: dict[str, object] = field(default_factory=lambda: dict(CREDITS_PARTS))
+    seen: list[tuple[str, str, str]] = field(default_factory=list)  # service, path?query, token
+
+    def handler(self, service: str) -> Callable[[httpx.Request], httpx.Response]:
+        def answer(request: httpx.Request) -> httpx.Response:
+            target = request.url.raw_path.decode()
+            self.seen.append((service, target, request.headers.get("authorization", "")))
+            path = request.url.path
+            if service == "accounts":
+                if path == "/api/v1/me/account" or path.startswith("/api/v1/learning-accounts/"):
+                    body = {"id": str(LEARNER), "id_number_masked": "4107**********1234"}
+                    status = 200 if path == "/api/v1/me/account" else self.accounts_status
+                    return httpx.Response(status, json=body if status == 200 else {})
+                return httpx.Response(404, json={})
+            if not path.endswith("/portfolio-parts"):
+                return httpx.Response(404, json={})
+            if self.credits_status is None:
+                raise httpx.ConnectError("refused", request=request)
+            if self.credits_status != 200:
+                return httpx.Response(self.credits_status, json={"type": "x"})
+            return httpx.Response(200, json=self.credits_answer)
+
+        return answer
+
+
+@pytest.fixture
+async def gateway() -> AsyncIterator[tuple[httpx.AsyncClient, Services, FastAPI]]:
+    settings = Settings(log_level="WARNING")
+    services = Services()
+    async with running(create_app(settings)) as app:
+        app.state.token_verifier = TokenVerifier(
+            StaticKeySource(keys_from_jwks({"keys": [public_jwk(KEY)]})),
+            issuer=settings.token_issuer,
+            audience=settings.token_audience,
+        )
+        real = app.state.clients
+        app.state.clients = {
+            name: httpx.AsyncClient(
+                transport=httpx.MockTransport(services.handler(name)), base_url=f"http://{name}"
+            )
+            for name in ("accounts", "credits")
+        }
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            yield client, services, app
+        for fake in app.state.clients.values():
+            await fake.aclose()
+        app.state.clients = real
+
+
+def _token(kind: str, role: str, subject: str | None = None) -> str:
+    settings = Settings()
+    signer = TokenSigner(KEY, issuer=settings.token_issuer, audience=settings.token_audience)
+    return signer.sign(
+        subject=subject or str(uuid.uuid4()),
+        kind=kind,
+        lifetime_seconds=600,
+        roles=[role],
+        unit="410711",
+        extra={"unit_path": "/410711/"},
+    )
+
+
+def _token(kind: str, role: str, subject: str | None = None) -> str:
+    settings = Settings()
+    signer = TokenSigner(KEY, issuer=settings.token_issuer, audience=settings.token_audience)
+    return signer.sign(
+        subject=subject or str(uuid.uuid4()),
+        kind=kind,
+        lifetime_seconds=600,
+        roles=[role],
+        unit="410711",
+        extra={"unit_path": "/410711/"},
+    )
+
+
+async def test_the_residents_portfolio_asks_both_services_at_once_with_their_token(
+    gateway,
+) -> None:  # type: ignore[no-untyped-def]
+    client, services, _ = gateway
+    token = _token("resident", "resident", str(LEARNER))
+    response = await client.get("/api/v1/me/portfolio", headers=bearer(token))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["complete"] is True and body["missing"] == {}
+    assert "not_yet_offered" not in body
+    assert list(body) == ["complete", "missing", "profile", *CREDITS_PARTS]
+    assert body["profile"]["id"] == str(LEARNER)
+    assert {k: body[k] for k in CREDITS_PARTS} == CREDITS_PARTS
+    assert sorted((s, p) for s, p, _ in services.seen) == [
+        ("accounts", "/api/v1/me/account"),
+        ("credits", "/api/v1/me/portfolio-parts"),
+    ]
+    assert {t for _, _, t in services.seen} == {f"Bearer {token}"}
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [(503, "answered 503"), (None, "unreachable (ConnectError)")],
+)
+async def test_credits_parts_that_cannot_be_had_are_each_named_and_null(
+    gateway, status, reason
+) -> None:  # type: ignore[no-untyped-def]
+    client, services, _ = gateway
+    services.credits_status = status
+    token = _token("resident", "resident", str(LEARNER))
+    body = (await client.get("/api/v1/me/portfolio", headers=bearer(token))).json()
+    assert body["complete"] is False
+    assert body["missing"] == dict.fromkeys(CREDITS_PARTS, reason)
+    assert all(body[name] is None for name in CREDITS_PARTS)
+    assert body["profile"]["id"] == str(LEARNER)  # the rest is there
+
+
+async def test_a_part_absent_from_the_credits_answer_is_missing_not_empty(gateway) -> None:  # type: ignore[no-untyped-def]
+    client, services, _ = gateway
+    del services.credits_answer["awards"]  # say, a credits service of an older version
+    token = _token("resident", "resident", str(LEARNER))
+    body = (await client.get("/api/v1/me/portfolio", headers=bearer(token))).json()
+    assert body["complete"] is False
+    assert body["missing"] == {"awards": "not in the credits service's answer"}
+    assert body["awards"] is None and body["certifications"] == CREDITS_PARTS["certifications"]
+
+
+async def test_staff_get_a_learners_parts_after_the_accounts_check(gateway) -> None:  # type: ignore[no-untyped-def]
+    client, services, _ = gateway
+    token = _token("staff", "auditor")
+    response = await client.get(f"/api/v1/learners/{LEARNER}/portfolio", headers=bearer(token))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["complete"] is True and body["profile"]["id"] == str(LEARNER)
+    assert body["credit_balance"] == CREDITS_PARTS["credit_balance"]
+    # accounts first (the profile is its answer), then the credits parts under /learners
+    assert [(s, p) for s, p, _ in services.seen] == [
+        ("accounts", f"/api/v1/learning-accounts/{LEARNER}"),
+        ("credits", f"/api/v1/learners/{LEARNER}/portfolio-parts"),
+    ]
+
+
+@pytest.mark.parametrize("accounts_status", [403, 404])
+async def test_a_learner_the_caller_may_not_see_is_a_404_and_nothing_else_is_asked(
+    gateway, accounts_status: int
+) -> None:  # type: ignore[no-untyped-def]
+    client, services, _ = gateway
+    services.accounts_status = accounts_status
+    token = _token("staff", "school_staff")
+    response = await client.get(f"/api/v1/learners/{LEARNER}/portfolio", headers=bearer(token))
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail_zh"] == "找不到该学习者或无权查看。"
+    assert "profile" not in response.json()
+    assert [s for s, _, _ in services.seen] == ["accounts"]
+
+
+async def test_a_learner_id_that_is_no_uuid_is_a_404_without_asking_anyone(gateway) -> None:  # type: ignore[no-untyped-def]
+    client, services, _ = gateway
+    token = _token("staff", "school_staff")
+    response = await client.get("/api/v1/learners/not-a-uuid/portfolio", headers=bearer(token))
+    assert response.status_code == 404
+    assert services.seen == []
+
+
+async def test_when_accounts_cannot_say_the_learners_portfolio_is_a_503(gateway) -> None:  # type: ignore[no-untyped-def]
+    client, services, _ = gateway
+    services.accounts_status = 500
+    token = _token("staff", "school_staff")
+    response = await client.get(f"/api/v1/learners/{LEARNER}/portfolio", headers=bearer(token))
+    assert response.status_code == 503
+    assert response.json()["type"].endswith("/upstream-unavailable")
+    assert response.headers["retry-after"] == "5"
+    assert [s for s, _, _ in services.seen] == ["accounts"]
+
+
+@pytest.mark.parametrize(
+    ("path", "kind", "role"),
+    [
+        ("/api/v1/me/portfolio", "staff", "district_admin"),
+        ("/api/v1/me/portfolio", "partner", "partner"),
+        (f"/api/v1/learners/{LEARNER}/portfolio", "partner", "partner"),
+    ],
+)
+async def test_roles_the_route_table_does_not_name_are_refused_before_any_fetch(
+    gateway, path: str, kind: str, role: str
+) -> None:  # type: ignore[no-untyped-def]
+    client, services, _ = gateway
+    response = await client.get(path, headers=bearer(_token(kind, role)))
+    assert response.status_code == 403
+    assert services.seen == []
