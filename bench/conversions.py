@@ -215,6 +215,7 @@ def main(learners: int, clients: int) -> None:
             extra_env={
                 "GATEWAY_RATE_LIMIT_PER_CLIENT": "1000000/minute",
                 "GATEWAY_RATE_LIMIT_PER_IP": "1000000/minute",
+                "GATEWAY_RATE_LIMIT_SIGN_IN": "1000000/minute",
                 "ACCOUNTS_LOG_LEVEL": "WARNING",
                 "CREDITS_LOG_LEVEL": "WARNING",
                 "GATEWAY_LOG_LEVEL": "WARNING",

@@ -60,6 +60,7 @@ def running_stack(workers: dict[str, int]) -> Iterator[Running]:
             extra_env={
                 "GATEWAY_RATE_LIMIT_PER_CLIENT": "100000000/minute",
                 "GATEWAY_RATE_LIMIT_PER_IP": "100000000/minute",
+                "GATEWAY_RATE_LIMIT_SIGN_IN": "100000000/minute",
                 "ACCOUNTS_LOG_LEVEL": "WARNING",
                 "CREDITS_LOG_LEVEL": "WARNING",
                 "GATEWAY_LOG_LEVEL": "WARNING",

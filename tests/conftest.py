@@ -23,7 +23,15 @@ def stack(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) ->
         credits_port=free_port(),
         accounts_database_url=postgres.create_database("e2e_accounts"),
         credits_database_url=postgres.create_database("e2e_credits"),
-        extra_env={"ACCOUNTS_LOG_LEVEL": "INFO", "CREDITS_LOG_LEVEL": "INFO"},
+        extra_env={
+            "ACCOUNTS_LOG_LEVEL": "INFO",
+            "CREDITS_LOG_LEVEL": "INFO",
+            # The suite signs in hundreds of times from one address within a minute; the limits
+            # themselves are tested on gateways of their own (tests/test_e2e_gateway.py).
+            "GATEWAY_RATE_LIMIT_SIGN_IN": "100000/minute",
+            "GATEWAY_RATE_LIMIT_PER_IP": "1000000/minute",
+            "GATEWAY_RATE_LIMIT_PER_CLIENT": "1000000/minute",
+        },
     )
     prepare(config)
     running = Stack(config)

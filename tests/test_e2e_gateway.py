@@ -258,6 +258,22 @@ def test_per_address_limit_gives_429_with_retry_after(stack: Stack) -> None:
         assert refused.json()["type"].endswith("/rate-limited")
 
 
+def test_sign_in_limit_is_stricter_than_the_address_limit(stack: Stack) -> None:
+    with _extra_gateway(stack, GATEWAY_RATE_LIMIT_SIGN_IN="2/minute") as url:
+        client = httpx.Client(base_url=url)
+        form = {
+            "grant_type": "password",
+            "username": f"nobody-{uuid.uuid4().hex[:8]}",  # locks no real account
+            "password": "not the password",
+        }
+        codes = [client.post("/auth/token", data=form).status_code for _ in range(3)]
+        assert codes == [400, 400, 429]
+        refused = client.post("/auth/token", data=form)
+        assert refused.json()["type"].endswith("/rate-limited")
+        assert "sign-in" in refused.json()["detail"]
+        assert client.get("/api/v1/unit-levels").status_code == 200  # other routes unaffected
+
+
 def test_per_client_limit_follows_the_token_not_the_address(stack: Stack) -> None:
     with _extra_gateway(stack, GATEWAY_RATE_LIMIT_PER_CLIENT="3/minute") as url:
         token = password_token(
