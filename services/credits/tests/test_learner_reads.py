@@ -307,6 +307,35 @@ async def test_hours_count_what_the_credit_rules_count(
     ]
 
 
+async def test_hours_fall_in_the_beijing_year_they_were_learned_in(
+    session_client, issue_token, factory
+) -> None:
+    client, _ = session_client
+    learner = uuid.uuid4()
+    activity, _ = await factory.activity(category="law")
+    # 17:30 UTC on New Year's Eve is 01:30 on New Year's Day in Muye
+    await factory.records(
+        learner,
+        activity,
+        minutes=60,
+        status="verified",
+        start=datetime(2025, 12, 31, 17, 30, tzinfo=UTC),
+    )
+    await factory.records(
+        learner,
+        activity,
+        minutes=30,
+        status="verified",
+        start=datetime(2025, 12, 31, 15, 0, tzinfo=UTC),
+    )
+    hours = (
+        await client.get(
+            "/api/v1/me/hours", headers=bearer(issue_token("resident", subject=str(learner)))
+        )
+    ).json()
+    assert [(b["year"], b["minutes"]) for b in hours["buckets"]] == [(2025, 30), (2026, 60)]
+
+
 async def test_portfolio_parts_are_each_parts_own_first_answer_and_awards_are_approved_awards(
     client, issue_token, factory, learner_with_history
 ) -> None:

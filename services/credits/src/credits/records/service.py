@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import and_, func, or_
+from sqlalchemy import Integer, and_, cast, func, or_
 from sqlalchemy import select as sql_select  # sqlmodel's select types at most four columns
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -66,6 +67,16 @@ async def _trusted_sources(session: AsyncSession) -> list[str]:
     return [s for s in SOURCES if s not in current.verification_required]
 
 
+def local_year(session: AsyncSession) -> Any:
+    """The Beijing-time year a record started in, as SQL (a record begun at 01:00 on New Year's
+    Day in Muye is that year's, though it is still the old year in UTC)."""
+    started = col(LearningRecord.started_at)
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(func.extract("year", func.timezone("Asia/Shanghai", started)), Integer)
+    # SQLite keeps UTC wall time: shift it to Beijing time before taking the year
+    return cast(func.strftime("%Y", started, "+8 hours"), Integer)
+
+
 async def hours_of(*, session: AsyncSession, learner_id: uuid.UUID) -> HoursSummary:
     """The learner's learning time by year, category and mode (summed in SQL).
 
@@ -76,7 +87,7 @@ async def hours_of(*, session: AsyncSession, learner_id: uuid.UUID) -> HoursSumm
     trusted = await _trusted_sources(session)
     status, source = col(LearningRecord.status), col(LearningRecord.source)
     countable = or_(status == "verified", and_(status == "pending", source.in_(trusted)))
-    year = func.extract("year", col(LearningRecord.started_at))
+    year = local_year(session)
     rows = (
         await session.execute(
             sql_select(

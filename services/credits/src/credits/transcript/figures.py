@@ -15,9 +15,8 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
 
-from sqlalchemy import Integer, cast, func
+from sqlalchemy import func
 from sqlalchemy import select as sql_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -29,6 +28,7 @@ from credits.conversion.models import Conversion, ConversionTarget
 from credits.ledger.models import CreditPosting, CreditSource, LedgerAccount, LedgerTransaction
 from credits.ledger.service import SIGNED_AMOUNT
 from credits.records.models import LearningRecord
+from credits.records.service import local_year
 from kernel.clock import aware, aware_utc
 
 COUNTED_STATUSES = ("verified", "pending")
@@ -115,14 +115,6 @@ class Figures:
         return dict(out)
 
 
-def _local_year(session: AsyncSession) -> Any:
-    started = col(LearningRecord.started_at)
-    if session.get_bind().dialect.name == "postgresql":
-        return cast(func.extract("year", func.timezone("Asia/Shanghai", started)), Integer)
-    # SQLite keeps UTC wall time: shift it to Beijing time before taking the year
-    return cast(func.strftime("%Y", started, "+8 hours"), Integer)
-
-
 async def _ledger_sums(session: AsyncSession, learner: uuid.UUID) -> dict[str, int]:
     """Signed postings (credits minus debits) of the learner's transactions, by kind and
     account kind."""
@@ -150,7 +142,7 @@ async def gather(session: AsyncSession, learner: uuid.UUID) -> Figures:
             )
         ).all()
     )
-    year = _local_year(session)
+    year = local_year(session)
     rows = await session.execute(
         sql_select(
             year,
