@@ -162,6 +162,22 @@ async def test_a_retried_batch_changes_nothing_and_changed_content_is_a_conflict
     assert await _stored(db, partner) == 3
 
 
+async def test_a_record_shows_the_evidence_its_partner_sent_and_nothing_of_ours(
+    client, issue_token
+) -> None:
+    partner = f"mooc-{uuid.uuid4().hex[:6]}"
+    course = await _online_course(client, issue_token, partner)
+    learner = _learner()
+    evidence = {"platform_course": "C-17", "score": 92}
+    start = datetime.now(UTC) - timedelta(days=1)
+    item = _item("e1", learner, course, start, evidence=evidence)
+    posted = await _post(client, issue_token("partner", client_id=partner), [item])
+    assert posted.json()["results"][0]["status"] == "created", posted.text
+    resident = issue_token("resident", subject=str(LEARNERS[learner][0]))
+    mine = (await client.get("/api/v1/me/records", headers=bearer(resident))).json()["items"]
+    assert [r["evidence"] for r in mine] == [evidence]
+
+
 async def test_idempotency_key_replays_the_stored_answer(session_client, issue_token) -> None:
     client, db = session_client
     partner = f"mooc-{uuid.uuid4().hex[:6]}"

@@ -34,7 +34,9 @@ def to_public(record: LearningRecord) -> RecordPublic:
         ended_at=aware_utc(record.ended_at),
         minutes=record.minutes,
         status=record.status,
-        evidence=dict(record.evidence),
+        # keys beginning with "_" are ours (the content hash an ingested record is checked
+        # against on a retry), not the evidence its source sent
+        evidence={k: v for k, v in record.evidence.items() if not k.startswith("_")},
     )
 
 
