@@ -183,40 +183,68 @@ async def test_json_entry_keeps_good_rows_and_says_why_each_bad_one_failed(
     }
 
 
-async def test_a_qr_checked_in_resident_is_a_duplicate_and_entering_again_changes_nothing(
+async def test_an_open_qr_check_in_is_completed_a_finished_one_is_a_duplicate_and_again_no_op(
     session_client, issue_token
 ) -> None:
     client, db = session_client
     staff = _staff(issue_token)
     activity = await _activity(client, staff)
     running = activity["sessions"][1]["id"]
-    (scanned, scanned_id), (listed, listed_id) = new_learner(), new_learner()
+    (scanned, scanned_id), (listed, listed_id), (left, left_id) = (new_learner() for _ in range(3))
     code = (
         await client.post(f"/api/v1/sessions/{running}/check-in-code", headers=bearer(staff))
     ).json()["code"]
-    resident = issue_token("resident", subject=str(scanned_id))
-    checked = await client.post(
-        f"/api/v1/sessions/{running}/check-in", json={"code": code}, headers=bearer(resident)
-    )
-    assert checked.status_code == 201
-    url = f"/api/v1/sessions/{running}/attendance"
-    body = {"entries": [{"learner": scanned}, {"learner": listed}]}
-    first = (await client.post(url, json=body, headers=bearer(staff))).json()
-    assert [r["status"] for r in first["results"]] == ["duplicate", "created"]
-    assert first["results"][0]["record_id"] is None  # checked in, not yet out
-    assert first["results"][1]["minutes"] == 90  # the session's planned minutes
-    again = (await client.post(url, json=body, headers=bearer(staff))).json()
-    assert [r["status"] for r in again["results"]] == ["duplicate", "duplicate"]
-    assert again["results"][1]["record_id"] == first["results"][1]["record_id"]
-    assert await _count(db, Attendance, running) == 2
-    assert await _count(db, LearningRecord, running) == 1
-    # the resident entered by staff cannot then check out by QR code into a second record
+    for learner_id in (scanned_id, left_id):
+        checked = await client.post(
+            f"/api/v1/sessions/{running}/check-in",
+            json={"code": code},
+            headers=bearer(issue_token("resident", subject=str(learner_id))),
+        )
+        assert checked.status_code == 201
     out = await client.post(
         f"/api/v1/sessions/{running}/check-out",
         json={"code": code},
-        headers=bearer(issue_token("resident", subject=str(listed_id))),
+        headers=bearer(issue_token("resident", subject=str(left_id))),
     )
-    assert out.status_code == 409 and out.json()["detail_zh"] == "您已签退。"
+    assert out.status_code == 200, out.text
+    url = f"/api/v1/sessions/{running}/attendance"
+    body = {"entries": [{"learner": scanned}, {"learner": listed}, {"learner": left}]}
+    first = (await client.post(url, json=body, headers=bearer(staff))).json()
+    assert [r["status"] for r in first["results"]] == ["created", "created", "duplicate"]
+    assert first["results"][2]["record_id"] == out.json()["id"]  # the QR check-out's record
+    assert first["results"][1]["minutes"] == 90  # the session's planned minutes
+    # the open check-in's row now carries the departure and the staff entry's record
+    completed = (
+        await db.execute(
+            select(Attendance).where(
+                Attendance.session_id == uuid.UUID(running), Attendance.learner_id == scanned_id
+            )
+        )
+    ).scalar_one()
+    await db.refresh(completed)
+    record = await db.get(LearningRecord, first["results"][0]["record_id"])
+    assert record is not None
+    assert completed.record_id == record.id and completed.checked_out_at is not None
+    assert (record.source, record.status) == ("staff_entry", "pending")
+    assert record.evidence["attendance_id"] == str(completed.id)
+    assert (
+        record.evidence["completes_check_in_at"]
+        == completed.checked_in_at.replace(tzinfo=UTC).isoformat()
+    )
+    assert record.started_at == completed.checked_in_at  # counted from the QR arrival
+    again = (await client.post(url, json=body, headers=bearer(staff))).json()
+    assert [r["status"] for r in again["results"]] == ["duplicate"] * 3
+    assert [r["record_id"] for r in again["results"]] == [r["record_id"] for r in first["results"]]
+    assert await _count(db, Attendance, running) == 3
+    assert await _count(db, LearningRecord, running) == 3
+    # the resident entered by staff cannot then check out by QR code into a second record
+    for learner_id in (scanned_id, listed_id):
+        late = await client.post(
+            f"/api/v1/sessions/{running}/check-out",
+            json={"code": code},
+            headers=bearer(issue_token("resident", subject=str(learner_id))),
+        )
+        assert late.status_code == 409 and late.json()["detail_zh"] == "您已签退。"
 
 
 async def test_sheet_upload_dry_run_then_commit_with_row_numbers_and_reupload_is_a_no_op(

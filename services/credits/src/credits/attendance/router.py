@@ -127,7 +127,8 @@ async def enter_attendance(
     the session's planned minutes) and ``checked_in_at``/``checked_out_at``; only the part
     inside the session counts. Every entry gets a result: ``created`` (an attendance and a
     learning record pending verification), ``duplicate`` (the resident is already recorded at
-    this session, by QR code or an earlier entry) or ``rejected`` (with the field and the reason
+    this session: checked out by QR code, or entered before; a QR check-in never checked out is
+    completed by the entry, counted from its arrival) or ``rejected`` (with the field and the reason
     in English and Chinese); good entries are kept. The session must have started.
     """
     path = require_staff(principal, WRITING_STAFF)

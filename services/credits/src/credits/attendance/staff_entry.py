@@ -2,8 +2,9 @@
 
 A whole session's entry is one transaction, and each row is judged on its own so good rows are
 kept: the learner is resolved through the accounts service (unknown, frozen and closed accounts
-are refused), a resident already recorded at the session (by QR code or an earlier entry) is a
-duplicate, never a second record, and the minutes are bounded by the session
+are refused), a resident already recorded at the session (checked out by QR code, or an earlier
+entry) is a duplicate, never a second record (a QR check-in never checked out is completed by the
+entry, counted from the QR arrival), and the minutes are bounded by the session
 (:func:`credits.attendance.entries.count`). Each accepted row writes an :class:`Attendance` and a
 pending :class:`LearningRecord` (source ``staff_entry``): offline attendance entered by staff waits
 for school or college staff to verify it. Entering the same rows again changes nothing.
@@ -250,16 +251,24 @@ async def _enter(
         accounts, authorization, sorted({e.learner for e in candidates.values()})
     )
     known_ids = [found[0] for found in learners.values()]
-    recorded = dict(
-        (
-            await session.execute(
-                select(col(Attendance.learner_id), col(Attendance.record_id)).where(
-                    col(Attendance.session_id) == meeting.id,
-                    col(Attendance.learner_id).in_(known_ids),
-                )
-            )
-        ).all()
-    )
+    present = select(
+        col(Attendance.learner_id),
+        col(Attendance.record_id),
+        col(Attendance.id),
+        col(Attendance.checked_in_at),
+    ).where(col(Attendance.session_id) == meeting.id, col(Attendance.learner_id).in_(known_ids))
+    if not dry_run:
+        present = present.with_for_update()  # a QR check-out of an open check-in waits for us
+    recorded: dict[uuid.UUID, int] = {}
+    # checked in by QR code and never checked out: the staff entry completes the check-in
+    open_check_ins: dict[uuid.UUID, tuple[uuid.UUID, datetime]] = {}
+    for learner_id, record_id, attendance_id, checked_in_at in (
+        await session.execute(present)
+    ).all():
+        if record_id is not None:
+            recorded[learner_id] = record_id
+        else:
+            open_check_ins[learner_id] = (attendance_id, aware_utc(checked_in_at))
     accepted: list[tuple[int, uuid.UUID, rules.Counted]] = []
     for index, entry in candidates.items():
         found = learners.get(entry.learner)
@@ -287,7 +296,8 @@ async def _enter(
             session_start=starts,
             session_end=ends,
             planned_minutes=meeting.planned_minutes,
-            checked_in_at=entry.checked_in_at,
+            checked_in_at=entry.checked_in_at
+            or (open_check_ins[learner_id][1] if learner_id in open_check_ins else None),
             checked_out_at=entry.checked_out_at,
             minutes=entry.minutes,
             now=now,
@@ -307,6 +317,7 @@ async def _enter(
             activity=activity,
             entries=entries,
             accepted=accepted,
+            open_check_ins=open_check_ins,
             actor=actor,
             source=source,
             now=now,
@@ -334,14 +345,22 @@ async def _write(
     activity: Activity,
     entries: list[rules.Entry],
     accepted: list[tuple[int, uuid.UUID, rules.Counted]],
+    open_check_ins: dict[uuid.UUID, tuple[uuid.UUID, datetime]],
     actor: Principal,
     source: EntrySource,
     now: datetime,
 ) -> list[Written]:
     """Attendance rows first (a concurrent QR check-in wins the unique key and makes the row a
-    duplicate), then the learning records of those inserted, then the links between them."""
+    duplicate), then the learning records of those inserted, then the links between them.
+
+    A learner's open QR check-in (no check-out) is completed instead: its attendance row gets
+    the departure and the record; no second row is inserted.
+    """
     starts = aware_utc(meeting.starts_at)
-    attendance_ids = {index: uuid.uuid4() for index, _, _ in accepted}
+    attendance_ids = {
+        index: open_check_ins[learner_id][0] if learner_id in open_check_ins else uuid.uuid4()
+        for index, learner_id, _ in accepted
+    }
     # every instant is stored as UTC: SQLite keeps a timestamp's digits and drops its offset
     rows = [
         {
@@ -352,6 +371,7 @@ async def _write(
             "checked_out_at": _utc(entries[index].checked_out_at),
         }
         for index, learner_id, _ in accepted
+        if learner_id not in open_check_ins
     ]
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = (
@@ -359,7 +379,8 @@ async def _write(
         .on_conflict_do_nothing(index_elements=["session_id", "learner_id"])
         .returning(col(Attendance.id))
     )
-    inserted = set((await session.execute(statement, rows)).scalars())
+    inserted = set((await session.execute(statement, rows)).scalars()) if rows else set()
+    inserted |= {attendance_id for attendance_id, _ in open_check_ins.values()}
     made: list[tuple[int, uuid.UUID, LearningRecord]] = []
     late: dict[uuid.UUID, int] = {}
     for index, learner_id, counted in accepted:
@@ -382,6 +403,8 @@ async def _write(
         }
         if source.via == "sheet":
             evidence |= {"file": source.file, "file_sha256": source.sha256, "row": entry.row}
+        if learner_id in open_check_ins:
+            evidence["completes_check_in_at"] = open_check_ins[learner_id][1].isoformat()
         made.append(
             (
                 index,
@@ -408,11 +431,15 @@ async def _write(
         )
     session.add_all([record for _, _, record in made])
     await session.flush()
-    if made:
-        await session.execute(
-            update(Attendance),
-            [{"id": attendance_id, "record_id": record.id} for _, attendance_id, record in made],
-        )
+    links = [
+        {"id": attendance_id, "record_id": record.id}
+        | ({"checked_out_at": record.ended_at} if record.learner_id in open_check_ins else {})
+        for _, attendance_id, record in made
+    ]
+    for completes in (False, True):  # one executemany per shape of row
+        batch = [link for link in links if ("checked_out_at" in link) == completes]
+        if batch:
+            await session.execute(update(Attendance), batch)
     written: list[Written] = [(i, "created", r.id, r.minutes) for i, _, r in made]
     if late:  # recorded meanwhile (a QR check-in): say which record is there
         there = dict(
