@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -173,6 +174,18 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        # the server dropped the connection (restarted, failed over): SQLAlchemy has discarded
+        # the pool, the transaction was never committed, and a retry gets a fresh connection
+        log.warning("database connection lost", exc_info=exc)
+        return problem_response(
+            type_=PROBLEMS + "database-unavailable",
+            title="Service unavailable",
+            status=503,
+            detail="The connection to the database was lost; nothing was stored. Retry.",
+            detail_zh="数据库连接中断，本次操作未保存，请重试。",
+            headers={"Retry-After": "1"},
+        )
     log.error("unexpected error", exc_info=exc)
     return problem_response(
         type_=PROBLEMS + "internal-error",
