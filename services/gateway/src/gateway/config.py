@@ -17,6 +17,8 @@ class Settings(ServiceSettings):
     credits_url: str = "http://127.0.0.1:8002"
     upstream_timeout_seconds: float = 10.0
     upstream_connect_timeout_seconds: float = 2.0
+    # connections kept to each service; requests beyond wait for one (see main.lifespan)
+    upstream_connections: int = 16
     jwks_ttl_seconds: float = 300.0
     max_body_bytes: int = 2_000_000
     retry_after_seconds: int = 5

@@ -59,9 +59,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.upstream_timeout_seconds, connect=settings.upstream_connect_timeout_seconds
         )
         # idle connections are let go before the services' uvicorn closes them (5 s), so a
-        # request is not sent down a connection the other end is closing
+        # request is not sent down a connection the other end is closing. The pool is small on
+        # purpose: httpcore polls every pooled connection's socket on each request and answer,
+        # which at 50 connections was a third of the gateway's CPU (py-spy); a service on one
+        # worker serves no more requests at once than its database pool anyway.
         limits = httpx.Limits(
-            max_connections=200, max_keepalive_connections=50, keepalive_expiry=3.0
+            max_connections=settings.upstream_connections,
+            max_keepalive_connections=settings.upstream_connections,
+            keepalive_expiry=3.0,
         )
         clients = {
             name: httpx.AsyncClient(base_url=url, timeout=timeout, limits=limits)
