@@ -18,7 +18,7 @@ from gateway.config import Settings
 from gateway.metrics import GatewayMetrics
 from gateway.openapi import merge as merge_openapi
 from gateway.portfolio import learner_portfolio, resident_portfolio
-from gateway.proxy import UpstreamUnavailable, forward
+from gateway.proxy import UpstreamUnavailable, forward, upstream_session
 from gateway.ratelimit import Limiter
 from gateway.routes import AUTHENTICATED, COMPOSED, PUBLIC, Route, match
 from kernel.app import build_service_app
@@ -72,8 +72,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             name: httpx.AsyncClient(base_url=url, timeout=timeout, limits=limits)
             for name, url in settings.upstreams.items()
         }
+        sessions = {
+            name: upstream_session(
+                connections=settings.upstream_connections,
+                timeout=settings.upstream_timeout_seconds,
+                connect_timeout=settings.upstream_connect_timeout_seconds,
+            )
+            for name in settings.upstreams
+        }
         app.state.settings = settings
         app.state.clients = clients
+        app.state.sessions = sessions
         app.state.limiter = Limiter(
             redis_url=settings.redis_url,
             per_ip=settings.rate_limit_per_ip,
@@ -92,7 +101,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            await asyncio.gather(*(client.aclose() for client in clients.values()))
+            await asyncio.gather(
+                *(client.aclose() for client in clients.values()),
+                *(session.close() for session in sessions.values()),
+            )
 
     async def upstream_ready(name: str, client: httpx.AsyncClient) -> tuple[str, Check]:
         try:
@@ -197,7 +209,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             return await forward(
                 request,
-                request.app.state.clients[route.upstream],
+                request.app.state.sessions[route.upstream],
+                settings.upstreams[route.upstream],
                 route.upstream,
                 retry_after=settings.retry_after_seconds,
                 max_body=route.max_body_bytes or settings.max_body_bytes,

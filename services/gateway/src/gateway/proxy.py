@@ -1,16 +1,23 @@
-"""Forwarding to the services: pooled clients, timeouts, retries only where safe."""
+"""Forwarding to the services: pooled clients, timeouts, retries only where safe.
+
+Forwarding uses aiohttp, not httpx: on single-record posts httpx's connection pool cost more
+CPU than everything else the gateway does (py-spy; see docs/decisions.md). httpx stays for
+the few calls the gateway makes on its own account (keys, readiness, the API document).
+"""
 
 from __future__ import annotations
 
-import httpx
+import aiohttp
 from fastapi import Request
+from multidict import CIMultiDict
 from starlette.background import BackgroundTask
 from starlette.responses import Response, StreamingResponse
+from yarl import URL
 
 from kernel.problems import PROBLEMS, DomainError, ServiceUnavailable
 from kernel.requestid import current_request_id
 
-# RFC 9110 7.6.1 hop-by-hop fields, plus what httpx and uvicorn set themselves
+# RFC 9110 7.6.1 hop-by-hop fields, plus what the HTTP clients and uvicorn set themselves
 HOP_BY_HOP = frozenset(
     {
         "connection",
@@ -37,12 +44,29 @@ class UpstreamUnavailable(ServiceUnavailable):
     title = "Service unavailable"
 
 
-def _forward_headers(request: Request) -> list[tuple[str, str]]:
-    headers = [(k, v) for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP]
-    headers.append(("x-request-id", current_request_id() or ""))
-    client = request.client.host if request.client else ""
-    headers.append(("x-forwarded-for", client))
+def _forward_headers(request: Request) -> CIMultiDict[str]:
+    headers: CIMultiDict[str] = CIMultiDict(
+        (k, v) for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP
+    )
+    headers["x-request-id"] = current_request_id() or ""
+    headers["x-forwarded-for"] = request.client.host if request.client else ""
     return headers
+
+
+def upstream_session(
+    *, connections: int, timeout: float, connect_timeout: float
+) -> aiohttp.ClientSession:
+    """The pooled session forwarding to one service.
+
+    Bodies pass through as sent (no decompression); idle connections are let go before the
+    services' uvicorn closes them (5 s), so a request is not sent down a closing connection.
+    """
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=connections, keepalive_timeout=3.0),
+        timeout=aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_read=timeout),
+        auto_decompress=False,
+        skip_auto_headers=("User-Agent", "Accept-Encoding"),
+    )
 
 
 class PayloadTooLarge(DomainError):
@@ -75,58 +99,65 @@ async def read_body_limited(request: Request, limit: int) -> bytes:
 
 async def forward(
     request: Request,
-    client: httpx.AsyncClient,
+    session: aiohttp.ClientSession,
+    base_url: str,
     upstream: str,
     *,
     retry_after: int,
     max_body: int,
 ) -> Response:
-    """Send the request on to ``client``'s service and pass its answer back.
+    """Send the request on to the service at ``base_url`` and pass its answer back.
 
     The body is passed through as bytes, never parsed here; so is the answer (whole when it
     declares a size up to ``BUFFERED_ANSWER_BYTES``, streamed otherwise). Idempotent requests
     are retried once when the connection could not be made; nothing is retried after it was sent.
     """
     body = await read_body_limited(request, max_body)
-    outgoing = client.build_request(
-        request.method,
-        request.url.path,
-        params=request.url.query.encode("latin-1") if request.url.query else None,
-        headers=_forward_headers(request),
-        content=body,
-    )
+    query = request.url.query
+    target = URL(base_url + request.url.path + (f"?{query}" if query else ""), encoded=True)
+    headers = _forward_headers(request)
     attempts = 2 if request.method in IDEMPOTENT else 1
     for attempt in range(attempts):
         try:
-            response = await client.send(outgoing, stream=True)
+            response = await session.request(
+                request.method, target, headers=headers, data=body, allow_redirects=False
+            )
             break
-        except httpx.ConnectError:
+        except aiohttp.ClientConnectorError:
             if attempt + 1 == attempts:
                 raise _unavailable(upstream, "cannot be reached", retry_after, "connect") from None
-        except httpx.TimeoutException:
+        except TimeoutError:
             raise _unavailable(upstream, "did not answer in time", retry_after, "timeout") from None
-        except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError):
+        except aiohttp.ClientError:
             # the connection dropped under the request (the service restarting, or closing a
             # kept-alive connection as it was reused): the caller may retry, as after a timeout
             raise _unavailable(upstream, "dropped the connection", retry_after, "dropped") from None
-    headers = {k: v for k, v in response.headers.items() if k.lower() not in HOP_BY_HOP}
+    # as sent, bytes for bytes (a UTF-8 file name in Content-Disposition stays intact), and
+    # repeated fields (several Set-Cookie) kept, which a dict would merge
+    answer_headers = [
+        (k.lower(), v) for k, v in response.raw_headers if k.lower().decode() not in HOP_BY_HOP
+    ]
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) <= BUFFERED_ANSWER_BYTES:
-        # a small answer of known size is read and passed on whole: streaming it costs a task
-        # group per response (measured: about a quarter of the gateway's CPU on small posts)
+        # a small answer of known size is read and passed on whole (streaming costs a task
+        # group per response: about a quarter of the gateway's CPU on small posts)
         try:
-            content = b"".join([chunk async for chunk in response.aiter_raw()])  # as sent
-        except httpx.TransportError:
+            content = await response.read()  # as sent: the session does not decompress
+        except (aiohttp.ClientError, TimeoutError):
             raise _unavailable(upstream, "dropped the connection", retry_after, "dropped") from None
         finally:
-            await response.aclose()
-        return Response(content, status_code=response.status_code, headers=headers)
-    return StreamingResponse(
-        response.aiter_raw(),
-        status_code=response.status_code,
-        headers=headers,
-        background=BackgroundTask(response.aclose),
-    )
+            response.release()
+        passed = Response(content, status_code=response.status)
+    else:
+        passed = StreamingResponse(
+            response.content.iter_any(),
+            status_code=response.status,
+            background=BackgroundTask(response.release),
+        )
+    passed.raw_headers = [
+        (k, v) for k, v in passed.raw_headers if k == b"content-length"
+    ] + answer_headers
+    return passed
 
 
 def _unavailable(upstream: str, what: str, retry_after: int, kind: str) -> UpstreamUnavailable:
