@@ -182,6 +182,54 @@ async def test_a_conversion_credential_verifies_until_the_conversion_is_cancelle
     assert "已撤销" in (await client.get(f"/verify/{body['certificate_number']}")).text
 
 
+async def test_residents_and_staff_list_what_was_issued_and_whether_it_stands(
+    session_client, issue_token, factory
+) -> None:
+    client, db = session_client
+    learner, resident = await _learner(factory, db, issue_token)
+    conversion = await _converted(client, issue_token, resident)
+    transcript = await client.post("/api/v1/me/transcripts", headers=bearer(resident))
+    credential = await client.post(
+        "/api/v1/me/credentials",
+        json={"kind": "conversion", "subject": conversion},
+        headers=bearer(resident),
+    )
+    numbers = [credential.json()["certificate_number"], transcript.headers["x-certificate-number"]]
+    mine = (await client.get("/api/v1/me/documents", headers=bearer(resident))).json()
+    assert [d["certificate_number"] for d in mine["items"]] == numbers  # newest first
+    assert [(d["kind"], d["status"]) for d in mine["items"]] == [
+        ("achievement", "valid"),
+        ("transcript", "valid"),
+    ]
+    assert mine["items"][0]["verify_url"].endswith(f"/verify/{numbers[0]}")
+    await client.post(
+        f"/api/v1/conversions/{conversion}/cancel",
+        json={"reason": "选错了"},
+        headers=bearer(resident),
+    )
+    first = (await client.get("/api/v1/me/documents?limit=1", headers=bearer(resident))).json()
+    assert [(d["status"], d["revoked_at"] is not None) for d in first["items"]] == [
+        ("revoked", True)
+    ]
+    rest = (
+        await client.get(
+            f"/api/v1/me/documents?limit=1&cursor={first['next_cursor']}",
+            headers=bearer(resident),
+        )
+    ).json()
+    assert [d["certificate_number"] for d in rest["items"]] == numbers[1:]
+    assert rest["next_cursor"] is None
+    # staff covering the learner see the same list; anyone else's list is their own, empty
+    town = issue_token("staff", role="school_staff", unit="410711100")
+    staff_view = await client.get(f"/api/v1/learners/{learner}/documents", headers=bearer(town))
+    assert [d["certificate_number"] for d in staff_view.json()["items"]] == numbers
+    elsewhere = issue_token("staff", role="school_staff", unit="410711101")
+    refused = await client.get(f"/api/v1/learners/{learner}/documents", headers=bearer(elsewhere))
+    assert refused.status_code in (403, 404)
+    other = issue_token("resident", subject=str(uuid.uuid4()))
+    assert (await client.get("/api/v1/me/documents", headers=bearer(other))).json()["items"] == []
+
+
 async def test_a_clr_carries_the_whole_record_and_a_certification_its_own_credential(
     session_client, issue_token, factory
 ) -> None:

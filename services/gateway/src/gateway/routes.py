@@ -209,6 +209,8 @@ ROUTES: tuple[Route, ...] = (
     Route(("POST",), "/api/v1/me/transcripts", "credits", RESIDENT_ONLY),
     Route(("POST",), "/api/v1/learners/{learner_id}/transcripts", "credits", WRITING_STAFF),
     Route(("POST",), "/api/v1/me/credentials", "credits", RESIDENT_ONLY),
+    Route(("GET",), "/api/v1/me/documents", "credits", RESIDENT_ONLY),
+    Route(("GET",), "/api/v1/learners/{learner_id}/documents", "credits", READING_STAFF),
     Route(("POST",), "/api/v1/learners/{learner_id}/credentials", "credits", WRITING_STAFF),
     Route(("GET",), "/.well-known/credential-keys.json", "credits", PUBLIC),
     Route(("GET",), "/credentials/status/{list_number}", "credits", PUBLIC),

@@ -16,14 +16,16 @@ from credits.credentials.models import IssuedDocument
 from credits.credentials.schemas import (
     CredentialIssued,
     CredentialRequest,
+    IssuedDocumentPublic,
     VerificationRequest,
     VerificationResult,
 )
-from credits.learners import learner_profile
+from credits.learners import VisibleLearner, learner_profile
 from kernel.access import WRITING_STAFF, require_resident, require_staff
 from kernel.auth import CurrentPrincipal
 from kernel.clock import aware, aware_utc
 from kernel.db import SessionDep
+from kernel.pagination import Page, PageDep
 from kernel.problems import NotFound
 from kernel.tokens import Principal
 
@@ -97,6 +99,28 @@ async def issue_mine(
     (CLR 2.0) as a signed VC-JWT."""
     learner = uuid.UUID(require_resident(principal))
     return await _issue(request, session, principal, learner, body)
+
+
+@router.get("/api/v1/me/documents", response_model=Page[IssuedDocumentPublic])
+async def my_documents(
+    request: Request, principal: CurrentPrincipal, session: SessionDep, page: PageDep
+) -> Page[IssuedDocumentPublic]:
+    """The transcripts and credentials issued to the resident, newest first, each with whether
+    it still stands and where anyone can check it."""
+    learner = uuid.UUID(require_resident(principal))
+    return await service.documents_of(
+        session=session, issuer=_issuer(request), learner_id=learner, page=page
+    )
+
+
+@router.get("/api/v1/learners/{learner_id}/documents", response_model=Page[IssuedDocumentPublic])
+async def learner_documents(
+    request: Request, learner: VisibleLearner, session: SessionDep, page: PageDep
+) -> Page[IssuedDocumentPublic]:
+    """A learner's issued transcripts and credentials (staff covering the learner, auditors)."""
+    return await service.documents_of(
+        session=session, issuer=_issuer(request), learner_id=learner, page=page
+    )
 
 
 @router.post(

@@ -74,3 +74,18 @@ class VerificationResult(BaseModel):
     holder_masked_name: str | None = None
     issued_at: datetime | None = None
     expires_at: datetime | None = None
+
+
+class IssuedDocumentPublic(BaseModel):
+    """One transcript or credential issued to the learner, and whether it still stands."""
+
+    certificate_number: str
+    kind: str
+    subject_ref: str
+    title: str
+    issued_at: datetime
+    expires_at: datetime | None
+    status: Literal["valid", "revoked", "expired"]
+    revoked_at: datetime | None
+    revoked_reason: str | None
+    verify_url: str

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from jose.backends.base import Key
 from sqlalchemy import select as sql_select
@@ -23,10 +23,12 @@ from credits.credentials import certificates, documents, statuslist, vcjwt
 from credits.credentials.documents import AchievementFacts, Holder, IssuerProfile
 from credits.credentials.models import IssuedDocument
 from credits.credentials.revocation import PORTFOLIO
+from credits.credentials.schemas import IssuedDocumentPublic
 from credits.transcript import figures as portfolio
 from credits.transcript.figures import Figures
-from kernel.clock import aware
+from kernel.clock import aware, aware_utc
 from kernel.keyring import KeyRing
+from kernel.pagination import Page, PageParams, encode_cursor
 from kernel.problems import PROBLEMS, Conflict, NotFound
 
 STATUS_LIST_TTL = timedelta(days=1)
@@ -428,7 +430,9 @@ async def verify(session: AsyncSession, issuer: Issuer, token: str) -> Checked:
     return Checked(verdict, document)
 
 
-def standing(document: IssuedDocument, now: datetime | None = None) -> str:
+def standing(
+    document: IssuedDocument, now: datetime | None = None
+) -> Literal["valid", "revoked", "expired"]:
     """``valid``, ``revoked`` or ``expired``: what the verification page says of a document."""
     if document.revoked_at is not None:
         return "revoked"
@@ -449,3 +453,39 @@ async def by_number(session: AsyncSession, number: str) -> IssuedDocument | None
         )
     ).scalar_one_or_none()
     return found
+
+
+async def documents_of(
+    *, session: AsyncSession, issuer: Issuer, learner_id: uuid.UUID, page: PageParams
+) -> Page[IssuedDocumentPublic]:
+    """One page of the documents issued to the learner, newest first."""
+    query = (
+        select(IssuedDocument)
+        .where(col(IssuedDocument.learner_id) == learner_id)
+        .order_by(col(IssuedDocument.id).desc())
+        .limit(page.limit + 1)
+    )
+    if page.cursor:
+        query = query.where(col(IssuedDocument.id) < int(page.cursor.get("before", 0)))
+    rows = (await session.execute(query)).scalars().all()
+    now = datetime.now(UTC)
+    items = [
+        IssuedDocumentPublic(
+            certificate_number=d.certificate_number,
+            kind=d.kind,
+            subject_ref=d.subject_ref,
+            title=d.title,
+            issued_at=aware_utc(d.issued_at),
+            expires_at=aware(d.expires_at),
+            status=standing(d, now),
+            revoked_at=aware(d.revoked_at),
+            revoked_reason=d.revoked_reason,
+            verify_url=issuer.verify_url(d.certificate_number),
+        )
+        for d in rows[: page.limit]
+    ]
+    more = len(rows) > page.limit
+    last = rows[page.limit - 1].id if more else None
+    return Page[IssuedDocumentPublic](
+        items=items, next_cursor=encode_cursor({"before": last}) if more else None
+    )
