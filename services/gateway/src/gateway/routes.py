@@ -166,7 +166,7 @@ ROUTES: tuple[Route, ...] = (
     # the credit audit (学分审计): samples with evidence chains, one entry's chain, a unit's
     # reconciliation; the service checks the unit is within the auditor's
     Route(("GET",), "/api/v1/credit-audits/sample", "credits", CREDIT_AUDITORS),
-    Route(("GET",), "/api/v1/credit-audits/entries/{entry_id}", "credits", CREDIT_AUDITORS),
+    Route(("GET",), "/api/v1/credit-audits/entries/{transaction_id}", "credits", CREDIT_AUDITORS),
     Route(("GET",), "/api/v1/credit-audits/reconciliation/{unit}", "credits", CREDIT_AUDITORS),
     # certification of outcomes from elsewhere: residents and staff submit, the college reviews
     Route(("GET",), "/api/v1/certification-standards", "credits", PUBLIC),

@@ -115,20 +115,21 @@ async def audit_sample(
     return export_response(format, export.filename(drawn), tables)
 
 
-@router.get("/credit-audits/entries/{entry_id}", response_model=EntryChain)
+@router.get("/credit-audits/entries/{transaction_id}", response_model=EntryChain)
 async def audit_entry(
-    entry_id: int, request: Request, principal: CurrentPrincipal, session: SessionDep
+    transaction_id: int, request: Request, principal: CurrentPrincipal, session: SessionDep
 ) -> EntryChain:
     """One ledger entry's chain of evidence, for an auditor whose unit it touches (or who
     covers the learner's residence)."""
     own = require_staff(principal, CREDIT_AUDITORS)
     missing = NotFound(
-        f"No ledger entry {entry_id} that you may audit.", detail_zh="找不到该账目或无权审计。"
+        f"No ledger entry {transaction_id} that you may audit.",
+        detail_zh="找不到该账目或无权审计。",
     )
-    entry = await session.get(LedgerTransaction, entry_id)
+    entry = await session.get(LedgerTransaction, transaction_id)
     if entry is None or entry.learner_id is None:
         raise missing
-    if not await service.entry_touches(session, entry_id, own):
+    if not await service.entry_touches(session, transaction_id, own):
         try:
             await require_visible_learner(request, principal, entry.learner_id)
         except NotFound:
