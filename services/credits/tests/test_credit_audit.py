@@ -9,14 +9,14 @@ import hashlib
 import io
 import random
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import event, select, text
 
-from credits.credit_audit import export
+from credits.credit_audit import export, service
 from credits.ledger import settlement
 from credits.ledger.models import CreditPosting, LedgerAccount
 from credits.records.models import Attendance, LearningRecord
@@ -408,6 +408,7 @@ async def test_a_seed_draws_the_same_learners_of_the_unit_every_time(
 ) -> None:
     _, db = session_client
     client = session_client[0]
+    first_day = datetime.now(CHINA).date()
     town = await _settled_learners(db, factory, 7, unit=TOWN)
     elsewhere = await _settled_learners(db, factory, 2, unit=OTHER_TOWN)
     auditor = _auditor(issue_token)
@@ -438,6 +439,13 @@ async def test_a_seed_draws_the_same_learners_of_the_unit_every_time(
     assert {str(t) for t in town + elsewhere} <= seen
     past = (await _sample(client, auditor, **{"from": "2024-01-01", "to": "2024-12-31"})).json()
     assert past["population"] == 0 and past["learners"] == []
+    # today alone, in Beijing days (unless midnight passed in Beijing during the test)
+    today = datetime.now(CHINA).date()
+    tomorrow = str(today + timedelta(days=1))
+    alone = (await _sample(client, auditor, **{"from": str(today), "to": str(today)})).json()
+    later = (await _sample(client, auditor, **{"from": tomorrow, "to": tomorrow})).json()
+    if datetime.now(CHINA).date() == today == first_day:
+        assert (alone["population"], later["population"]) == (7, 0)
 
 
 async def test_a_sample_reads_the_same_number_of_statements_for_one_learner_or_many(
@@ -587,6 +595,12 @@ async def test_a_units_reconciliation_is_clean_then_finds_a_tampered_posting(
     ).json()
     assert not [d for d in other["discrepancies"] if str(town[0]) in d["subject"]]
     assert other["learners_checked"] >= 1
+
+
+def test_a_period_is_whole_beijing_days() -> None:
+    since, until = service.period_bounds(date(2026, 1, 1), date(2026, 1, 31))
+    assert since.astimezone(UTC) == datetime(2025, 12, 31, 16, tzinfo=UTC)
+    assert until.astimezone(UTC) == datetime(2026, 1, 31, 16, tzinfo=UTC)
 
 
 def test_credits_are_written_exactly() -> None:

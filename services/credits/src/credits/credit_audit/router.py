@@ -88,7 +88,7 @@ async def audit_sample(
     period_to: Annotated[date, Query(alias="to", description="last Beijing day, included")],
     size: Annotated[int, Query(ge=1, le=MAX_SAMPLE)] = 10,
     seed: Annotated[int | None, Query(ge=0, le=service.SEED_LIMIT)] = None,
-    format: Annotated[Literal["json", "xlsx", "csv"], Query()] = "json",  # noqa: A002
+    format: Annotated[Literal["json", "xlsx", "csv"], Query()] = "json",
 ) -> CreditAuditSample | Response:
     """A reproducible sample of learners with ledger entries touching the unit (and its
     subtree) in the period, with every such entry's chain of evidence: rule clause and version,
