@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, any_, exists, func, literal, or_, true, union
+from sqlalchemy import ColumnElement, any_, func, true, union
 from sqlalchemy import select as sql_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -69,42 +69,50 @@ def _unit_activities(path: str) -> Any:
     )
 
 
-def touches_unit(session: AsyncSession, path: str) -> ColumnElement[bool]:
-    """Whether the (correlated) ledger entry touches the unit at ``path``."""
-    line = select(literal(1)).select_from(CreditSource)
+def touching(session: AsyncSession, path: str, *where: ColumnElement[bool]) -> Any:
+    """``(id, learner_id)`` of the ledger entries meeting ``where`` that touch the unit at
+    ``path``: a UNION of three plain joins, so the planner drives each from the entries ``where``
+    selects (a period, a learner, an id) instead of hashing every provenance line of the unit."""
+    entry = (col(LedgerTransaction.id), col(LedgerTransaction.learner_id))
+    via_records = select(*entry).join(
+        CreditSource, col(CreditSource.transaction_id) == col(LedgerTransaction.id)
+    )
     if _dialect(session) == "postgresql":
-        line = line.join(
+        via_records = via_records.join(
             LearningRecord, col(LearningRecord.id) == any_(col(CreditSource.record_ids))
         )
     else:  # SQLite keeps the ids as a JSON array
         items = func.json_each(col(CreditSource.record_ids)).table_valued("value")
-        line = line.join(items, true()).join(
+        via_records = via_records.join(items, true()).join(
             LearningRecord, col(LearningRecord.id) == items.c.value
         )
-    records = exists(
-        line.where(
-            col(CreditSource.transaction_id) == col(LedgerTransaction.id),
-            col(LearningRecord.activity_id).in_(_unit_activities(path)),
-        )
+    via_records = via_records.where(
+        *where, col(LearningRecord.activity_id).in_(_unit_activities(path))
     )
     # certifications and conversions are few: their transaction ids are read once, hashed
-    certified = col(LedgerTransaction.id).in_(
-        select(col(Certification.transaction_id)).where(
-            col(Certification.learner_unit_path).startswith(path, autoescape=True),
-            col(Certification.transaction_id).is_not(None),
-        )
+    certified = select(*entry).where(
+        *where,
+        col(LedgerTransaction.id).in_(
+            select(col(Certification.transaction_id)).where(
+                col(Certification.learner_unit_path).startswith(path, autoescape=True),
+                col(Certification.transaction_id).is_not(None),
+            )
+        ),
     )
-    converted = col(LedgerTransaction.id).in_(
-        union(
-            select(col(Conversion.transaction_id)).where(
-                col(Conversion.learner_unit_path).startswith(path, autoescape=True)
-            ),
-            select(col(Conversion.cancel_transaction_id)).where(
-                col(Conversion.learner_unit_path).startswith(path, autoescape=True)
-            ),
-        )
+    converted = select(*entry).where(
+        *where,
+        col(LedgerTransaction.id).in_(
+            union(
+                select(col(Conversion.transaction_id)).where(
+                    col(Conversion.learner_unit_path).startswith(path, autoescape=True)
+                ),
+                select(col(Conversion.cancel_transaction_id)).where(
+                    col(Conversion.learner_unit_path).startswith(path, autoescape=True)
+                ),
+            )
+        ),
     )
-    return or_(records, certified, converted)
+    return union(via_records, certified, converted)
 
 
 def _in_period(since: datetime, until: datetime) -> list[ColumnElement[bool]]:
@@ -135,13 +143,8 @@ async def sample(
     """
     used = seed if seed is not None else secrets.randbelow(SEED_LIMIT)
     since, until = period_bounds(period_from, period_to)
-    scope = [*_in_period(since, until), touches_unit(session, unit_path)]
-    population = (
-        select(col(LedgerTransaction.learner_id).label("learner_id"))
-        .where(*scope)
-        .distinct()
-        .subquery()
-    )
+    touched = touching(session, unit_path, *_in_period(since, until)).subquery()
+    population = sql_select(touched.c.learner_id).distinct().subquery()
     total = int(
         (await session.execute(sql_select(func.count()).select_from(population))).scalar_one()
     )
@@ -160,11 +163,13 @@ async def sample(
         learners = list(chosen.scalars())
     entries: list[LedgerTransaction] = []
     if learners:
+        of_learners = one_of(session, col(LedgerTransaction.learner_id), learners)
+        ours = touching(session, unit_path, *_in_period(since, until), of_learners).subquery()
         entries = list(
             (
                 await session.execute(
                     select(LedgerTransaction)
-                    .where(one_of(session, col(LedgerTransaction.learner_id), learners), *scope)
+                    .where(col(LedgerTransaction.id).in_(sql_select(ours.c.id)))
                     .order_by(col(LedgerTransaction.id))
                 )
             ).scalars()
@@ -195,11 +200,9 @@ async def sample(
 async def entry_touches(session: AsyncSession, entry_id: int, path: str) -> bool:
     """Whether ledger entry ``entry_id`` touches the unit at ``path``."""
     found = await session.execute(
-        select(col(LedgerTransaction.id)).where(
-            col(LedgerTransaction.id) == entry_id, touches_unit(session, path)
-        )
+        touching(session, path, col(LedgerTransaction.id) == entry_id).limit(1)
     )
-    return found.scalar_one_or_none() is not None
+    return found.first() is not None
 
 
 def unit_learners(path: str) -> Any:
