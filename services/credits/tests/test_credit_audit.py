@@ -24,7 +24,7 @@ from credits.rules.engine import CHINA
 from credits.rules.service import published
 from testkit.http import bearer
 
-from .conftest import new_learner
+from .conftest import LEARNER_HOMES, new_learner
 
 TOWN = "410711102"  # only these tests use it (conftest)
 TOWN_PATH = "/410711/410711102/"
@@ -366,6 +366,9 @@ async def test_only_auditors_of_the_unit_may_audit_it(session_client, issue_toke
     assert refused.json()["detail_zh"] == "该单位不在您的审计范围内。"
     missing = await client.get(entry, headers=bearer(elsewhere))
     assert missing.status_code == 404 and missing.json()["type"].endswith("/not-found")
+    # an auditor covering where the learner lives may follow the learner's entries (accounts says)
+    LEARNER_HOMES[str(known["learner"])] = "/410711/410711101/410711101201/"
+    assert (await client.get(entry, headers=bearer(elsewhere))).status_code == 200
     for token in (
         issue_token("resident", subject=str(known["learner"]), unit=TOWN),
         issue_token("staff", role="school_staff", unit=TOWN),
