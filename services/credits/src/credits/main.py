@@ -23,6 +23,7 @@ from credits.credentials.documents import IssuerProfile
 from credits.credentials.keys import load_credential_keys
 from credits.credentials.router import router as credentials_router
 from credits.credentials.service import Issuer
+from credits.credit_audit.router import router as credit_audit_router
 from credits.db import VERSION_TABLE
 from credits.incentives.router import router as incentives_router
 from credits.ingest.learners import LearnerDirectory
@@ -124,5 +125,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             transcript_router,
             credentials_router,
             portfolio_router,
+            credit_audit_router,
         ],
     )

@@ -50,6 +50,8 @@ class Route:
 RESIDENT_ONLY = (roles.RESIDENT,)
 LEDGER_KEEPERS = (roles.COLLEGE_STAFF, roles.DISTRICT_ADMIN)
 LEDGER_AUDITORS = (roles.AUDITOR, roles.COLLEGE_STAFF, roles.DISTRICT_ADMIN)
+# the credit audit: auditors and the district administrator, not the college that grants credits
+CREDIT_AUDITORS = (roles.AUDITOR, roles.DISTRICT_ADMIN)
 
 ROUTES: tuple[Route, ...] = (
     # the e-portfolio (终身学习电子档案), composed here from both services' parts
@@ -161,6 +163,11 @@ ROUTES: tuple[Route, ...] = (
     Route(("POST",), "/api/v1/ledger/settlements", "credits", LEDGER_KEEPERS),
     Route(("POST",), "/api/v1/ledger/expiry-runs", "credits", LEDGER_KEEPERS),
     Route(("GET",), "/api/v1/ledger/reconciliation", "credits", LEDGER_AUDITORS),
+    # the credit audit (学分审计): samples with evidence chains, one entry's chain, a unit's
+    # reconciliation; the service checks the unit is within the auditor's
+    Route(("GET",), "/api/v1/credit-audits/sample", "credits", CREDIT_AUDITORS),
+    Route(("GET",), "/api/v1/credit-audits/entries/{transaction_id}", "credits", CREDIT_AUDITORS),
+    Route(("GET",), "/api/v1/credit-audits/reconciliation/{unit}", "credits", CREDIT_AUDITORS),
     # certification of outcomes from elsewhere: residents and staff submit, the college reviews
     Route(("GET",), "/api/v1/certification-standards", "credits", PUBLIC),
     Route(("POST",), "/api/v1/certifications", "credits", (*WRITING_STAFF, roles.RESIDENT)),

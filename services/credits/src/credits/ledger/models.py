@@ -129,6 +129,8 @@ class LedgerTransaction(Base, table=True):
         ),
         # a learner's history, newest first (also every lookup by learner)
         Index("ix_ledger_transaction_learner_newest", "learner_id", "id"),
+        # the credit audit's periods
+        Index("ix_ledger_transaction_created_at", "created_at"),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BIGINT, primary_key=True))

@@ -11,7 +11,8 @@ Six checks, each computed in the database or by the same pure engine the ledger 
 - ``entitlement``: an entitlement (a record's hours, a completion award) whose granted amount
   is not what the records and the published rule versions say today.
 
-On a healthy ledger the list is empty.
+On a healthy ledger the list is empty. Given learners (the credit audit's unit), every check
+looks at their transactions, accounts, certifications and conversions only.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import case, func, union
+from sqlalchemy import ColumnElement, case, func, true, union
 from sqlalchemy import select as sql_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -35,15 +36,23 @@ from credits.ledger.models import (
     LedgerTransaction,
 )
 from credits.ledger.schemas import Discrepancy, ReconciliationReport
-from credits.ledger.service import SIGNED_AMOUNT
+from credits.ledger.service import SIGNED_AMOUNT, one_of
 from credits.records.models import LearningRecord
 
 CHUNK = 500
+Learners = Sequence[uuid.UUID] | None
 
 
-async def _unbalanced(session: AsyncSession) -> list[Discrepancy]:
+def _of(session: AsyncSession, column: object, learners: Learners) -> ColumnElement[bool]:
+    """``column`` names one of ``learners`` (always true when None: everyone)."""
+    return true() if learners is None else one_of(session, column, list(learners))
+
+
+async def _unbalanced(session: AsyncSession, learners: Learners) -> list[Discrepancy]:
     rows = await session.execute(
         sql_select(col(CreditPosting.transaction_id), func.sum(SIGNED_AMOUNT))
+        .join(LedgerTransaction, col(LedgerTransaction.id) == col(CreditPosting.transaction_id))
+        .where(_of(session, col(LedgerTransaction.learner_id), learners))
         .group_by(col(CreditPosting.transaction_id))
         .having(func.sum(SIGNED_AMOUNT) != 0)
     )
@@ -59,9 +68,7 @@ async def _unbalanced(session: AsyncSession) -> list[Discrepancy]:
     ]
 
 
-async def _balances(
-    session: AsyncSession, learners: Sequence[uuid.UUID] | None
-) -> list[Discrepancy]:
+async def _balances(session: AsyncSession, learners: Learners) -> list[Discrepancy]:
     summed = (
         sql_select(
             col(CreditPosting.account_id).label("account_id"),
@@ -84,9 +91,7 @@ async def _balances(
             col(LedgerAccount.balance_hundredths) != func.coalesce(summed.c.total, 0),
         )
     )
-    if learners is not None:
-        query = query.where(col(LedgerAccount.learner_id).in_(learners))
-    rows = await session.execute(query)
+    rows = await session.execute(query.where(_of(session, col(LedgerAccount.learner_id), learners)))
     return [
         Discrepancy(
             check="balance",
@@ -99,7 +104,7 @@ async def _balances(
     ]
 
 
-async def _provenance(session: AsyncSession) -> list[Discrepancy]:
+async def _provenance(session: AsyncSession, learners: Learners) -> list[Discrepancy]:
     issuing_out = (
         sql_select(
             col(CreditPosting.transaction_id).label("tid"),
@@ -130,6 +135,7 @@ async def _provenance(session: AsyncSession) -> list[Discrepancy]:
         .outerjoin(issuing_out, issuing_out.c.tid == col(LedgerTransaction.id))
         .where(
             col(LedgerTransaction.kind).in_(kinds),
+            _of(session, col(LedgerTransaction.learner_id), learners),
             func.coalesce(sourced.c.granted, 0) != func.coalesce(issuing_out.c.paid, 0),
         )
     )
@@ -145,7 +151,7 @@ async def _provenance(session: AsyncSession) -> list[Discrepancy]:
     ]
 
 
-async def _certifications(session: AsyncSession) -> list[Discrepancy]:
+async def _certifications(session: AsyncSession, learners: Learners) -> list[Discrepancy]:
     """Approved certifications against the credits their provenance lines grant."""
     granted = (
         sql_select(
@@ -162,7 +168,10 @@ async def _certifications(session: AsyncSession) -> list[Discrepancy]:
     rows = await session.execute(
         sql_select(col(Certification.id), expected, func.coalesce(granted.c.granted, 0))
         .outerjoin(granted, granted.c.cid == col(Certification.id))
-        .where(func.coalesce(expected, 0) != func.coalesce(granted.c.granted, 0))
+        .where(
+            _of(session, col(Certification.learner_id), learners),
+            func.coalesce(expected, 0) != func.coalesce(granted.c.granted, 0),
+        )
     )
     return [
         Discrepancy(
@@ -176,7 +185,7 @@ async def _certifications(session: AsyncSession) -> list[Discrepancy]:
     ]
 
 
-async def _conversions(session: AsyncSession) -> list[Discrepancy]:
+async def _conversions(session: AsyncSession, learners: Learners) -> list[Discrepancy]:
     """Each conversion's net debit from the learner against what its status says."""
     moved = await session.execute(
         sql_select(col(LedgerTransaction.reference), -func.sum(SIGNED_AMOUNT))
@@ -185,12 +194,15 @@ async def _conversions(session: AsyncSession) -> list[Discrepancy]:
         .where(
             col(LedgerAccount.kind) == "learner",
             col(LedgerTransaction.kind).in_(("conversion", "conversion_cancel")),
+            _of(session, col(LedgerTransaction.learner_id), learners),
         )
         .group_by(col(LedgerTransaction.reference))
     )
     debited_by = {reference: int(total) for reference, total in moved.all()}
     rows = await session.execute(
-        sql_select(col(Conversion.id), col(Conversion.status), col(Conversion.debits))
+        sql_select(col(Conversion.id), col(Conversion.status), col(Conversion.debits)).where(
+            _of(session, col(Conversion.learner_id), learners)
+        )
     )
     found = []
     for cid, status, debits in rows.all():
@@ -252,20 +264,24 @@ async def _entitlements(session: AsyncSession, learners: Sequence[uuid.UUID]) ->
 async def reconcile(
     session: AsyncSession, learners: Sequence[uuid.UUID] | None = None
 ) -> ReconciliationReport:
-    """Run every check; ``learners`` narrows the per-learner checks (None: everyone)."""
+    """Run every check; ``learners`` narrows every check to theirs (None: everyone)."""
     scope = list(learners) if learners is not None else await _learners(session)
     unsettled = set((await session.execute(sql_select(col(LedgerOutbox.learner_id)))).scalars())
     discrepancies = [
-        *await _unbalanced(session),
+        *await _unbalanced(session, learners),
         *await _balances(session, learners),
-        *await _provenance(session),
-        *await _certifications(session),
-        *await _conversions(session),
+        *await _provenance(session, learners),
+        *await _certifications(session, learners),
+        *await _conversions(session, learners),
         # records still waiting in the outbox are not differences yet: the worker settles them
         *await _entitlements(session, [learner for learner in scope if learner not in unsettled]),
     ]
     transactions = (
-        await session.execute(sql_select(func.count()).select_from(LedgerTransaction))
+        await session.execute(
+            sql_select(func.count())
+            .select_from(LedgerTransaction)
+            .where(_of(session, col(LedgerTransaction.learner_id), learners))
+        )
     ).scalar_one()
     return ReconciliationReport(
         learners_checked=len(scope),
