@@ -412,6 +412,27 @@ async def test_unbalanced_postings_fail_at_commit_on_postgresql(session_client, 
     assert "does not balance" in str(caught.value)
 
 
+async def test_a_pass_of_the_worker_takes_only_what_was_queued_when_it_began(
+    session_client, factory
+) -> None:
+    _, db = session_client
+    early, steady, late = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    activity, _ = await factory.activity()
+    await factory.records(early, activity, minutes=60)
+    await factory.records(steady, activity, minutes=60)
+    up_to = await settlement.last_queued_seq(db)
+    # while the pass runs: a newcomer, and more records of a learner already queued
+    await factory.records(late, activity, minutes=60)
+    await factory.records(steady, activity, minutes=60, start=datetime(2026, 5, 1, 1, tzinfo=UTC))
+    this_pass = await settlement.claim_queued(db, 100_000, up_to_seq=up_to)
+    assert early in this_pass
+    assert steady not in this_pass and late not in this_pass  # both wait for the next pass
+    await db.rollback()
+    everything = await settlement.claim_queued(db, 100_000)
+    assert {early, steady, late} <= set(everything)
+    await db.rollback()
+
+
 async def test_inserts_and_status_changes_queue_the_learner_in_the_outbox(
     session_client, factory
 ) -> None:

@@ -417,36 +417,52 @@ async def _dequeue(session: AsyncSession, seen: dict[uuid.UUID, int]) -> None:
     )
 
 
-async def queued_learners(session: AsyncSession, limit: int) -> list[uuid.UUID]:
-    """Learners whose records changed since their last settlement, oldest change first."""
-    rows = await session.execute(
-        sql_select(col(LedgerOutbox.learner_id)).order_by(col(LedgerOutbox.seq)).limit(limit)
-    )
-    return list(rows.scalars())
+async def queued_learners(
+    session: AsyncSession, limit: int, *, up_to_seq: int | None = None
+) -> list[uuid.UUID]:
+    """Learners whose records changed since their last settlement, oldest change first
+    (only changes queued at or before ``up_to_seq`` when it is given)."""
+    query = sql_select(col(LedgerOutbox.learner_id)).order_by(col(LedgerOutbox.seq)).limit(limit)
+    if up_to_seq is not None:
+        query = query.where(col(LedgerOutbox.seq) <= up_to_seq)
+    return list((await session.execute(query)).scalars())
 
 
-async def claim_queued(session: AsyncSession, limit: int) -> list[uuid.UUID]:
+async def last_queued_seq(session: AsyncSession) -> int:
+    """The newest change in the outbox (0 when it is empty)."""
+    newest = await session.execute(sql_select(func.max(col(LedgerOutbox.seq))))
+    return int(newest.scalar_one() or 0)
+
+
+async def claim_queued(
+    session: AsyncSession, limit: int, *, up_to_seq: int | None = None
+) -> list[uuid.UUID]:
     """Lock up to ``limit`` queued learners nobody else holds, oldest change first.
 
     On PostgreSQL one statement picks and locks them (SKIP LOCKED), so workers take disjoint
     sets instead of queueing behind each other. SQLite has one writer at a time anyway.
     """
     if session.get_bind().dialect.name != "postgresql":
-        return sorted(await queued_learners(session, limit))
+        return sorted(await queued_learners(session, limit, up_to_seq=up_to_seq))
     rows = await session.execute(
         text(
             "SELECT o.learner_id FROM ledger_outbox o"
             " JOIN learner_ledger l ON l.learner_id = o.learner_id"
+            " WHERE o.seq <= :up_to"
             " ORDER BY o.seq LIMIT :limit FOR UPDATE OF l SKIP LOCKED"
         ),
-        {"limit": limit},
+        {"limit": limit, "up_to": up_to_seq if up_to_seq is not None else 2**63 - 1},
     )
     return sorted(rows.scalars())
 
 
 async def accrue_pending(
-    session: AsyncSession, *, actor: str = "system:accrual", learners_per_batch: int = 500
+    session: AsyncSession,
+    *,
+    actor: str = "system:accrual",
+    learners_per_batch: int = 500,
+    up_to_seq: int | None = None,
 ) -> Outcome:
     """Settle one batch of queued learners (the outbox worker's step); the caller commits."""
-    learners = await claim_queued(session, learners_per_batch)
+    learners = await claim_queued(session, learners_per_batch, up_to_seq=up_to_seq)
     return await settle(session, learners, actor=actor, claimed=True)

@@ -12,17 +12,32 @@ from credits.ledger import settlement
 log = logging.getLogger("credits.ledger.worker")
 
 
-async def drain(maker: async_sessionmaker[AsyncSession], *, learners_per_batch: int = 500) -> int:
+async def drain(
+    maker: async_sessionmaker[AsyncSession],
+    *,
+    learners_per_batch: int = 500,
+    one_pass: bool = False,
+) -> int:
     """Settle batches until no unsettled record is left; return the records settled.
 
     Each batch is its own transaction. Learners another worker holds are skipped (PostgreSQL
     SKIP LOCKED) and settled by whoever holds them, so several workers share the load.
+
+    With ``one_pass`` only what was queued when the drain began is settled: a learner whose
+    records keep arriving (a partner posting batch after batch) is settled once a pass, not
+    again after every batch. Settling reads the learner's year to apply its caps, so settling
+    after every batch cost more the longer the learner's history; what arrives meanwhile waits
+    for the next pass, an interval later.
     """
     settled = 0
+    up_to_seq = None
+    if one_pass:
+        async with maker() as session:
+            up_to_seq = await settlement.last_queued_seq(session)
     while True:
         async with maker() as session, session.begin():
             outcome = await settlement.accrue_pending(
-                session, learners_per_batch=learners_per_batch
+                session, learners_per_batch=learners_per_batch, up_to_seq=up_to_seq
             )
         settled += outcome.records
         if not outcome.learners:
@@ -39,7 +54,7 @@ def accrual_worker(
     async def loop() -> None:
         while True:
             try:
-                settled = await drain(maker)
+                settled = await drain(maker, one_pass=True)
                 if settled:
                     log.info("settled records", extra={"records": settled})
             except asyncio.CancelledError:
