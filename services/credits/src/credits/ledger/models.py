@@ -176,6 +176,7 @@ class CreditSource(Base, table=True):
     __table_args__ = (
         CheckConstraint("amount_hundredths <> 0", name="amount_not_zero"),
         Index("ix_credit_source_learner_key", "learner_id", "key"),
+        Index("ix_credit_source_earned_on", "earned_on"),  # statistics by period
     )
 
     id: int | None = Field(default=None, sa_column=Column(BIGINT, primary_key=True))
