@@ -9,7 +9,7 @@ A report reads the records of the learning points under a unit for a period: led
 path and the start, each learning point is one index range. On PostgreSQL the index carries the
 columns the report sums and counts (INCLUDE), so the records are read from the index alone
 (an index-only scan while the visibility map is current) and the wide rows with their evidence
-are never touched. SQLite has no INCLUDE; it gets the plain two-column index.
+are never touched; likewise provenance lines by the day they were earned. SQLite has no INCLUDE; it gets the plain two-column index.
 """
 
 from collections.abc import Sequence
@@ -21,7 +21,7 @@ down_revision: str | None = "7c3e9a41d2b6"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-RECORD_COLUMNS = ["learner_id", "minutes", "status", "source", "category_code", "mode"]
+RECORD_COLUMNS = ["id", "learner_id", "minutes", "status", "source", "category_code", "mode"]
 
 
 def upgrade() -> None:
@@ -31,7 +31,12 @@ def upgrade() -> None:
         ["host_unit_path", "started_at"],
         postgresql_include=RECORD_COLUMNS,
     )
-    op.create_index("ix_credit_source_earned_on", "credit_source", ["earned_on"])
+    op.create_index(
+        "ix_credit_source_earned_on",
+        "credit_source",
+        ["earned_on"],
+        postgresql_include=["key", "amount_hundredths"],
+    )
     op.create_index(
         "ix_volunteer_service_unit_path_served_on", "volunteer_service", ["unit_path", "served_on"]
     )

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import String, and_, case, cast, func, literal, or_
+from sqlalchemy import BigInteger, String, and_, case, cast, func, or_, text
 from sqlalchemy import select as sql_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -50,8 +50,16 @@ def hours(minutes: int) -> float:
     return round(minutes / 60, 2)
 
 
+async def analytic(session: AsyncSession) -> None:
+    """Give this transaction's aggregates room to hash and sort in memory (PostgreSQL's default
+    work_mem of 4 MB sends a district's grouping to disk)."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SET LOCAL work_mem = '128MB'"))
+
+
 async def host_paths(session: AsyncSession, unit_path: str) -> list[str]:
     """The host unit paths of activities at ``unit_path`` or under it."""
+    await analytic(session)
     rows = await session.execute(
         sql_select(col(Activity.host_unit_path))
         .where(col(Activity.host_unit_path).startswith(unit_path, autoescape=True))
@@ -149,19 +157,16 @@ async def credit_figures(
     for_hours = 0
     for_completion = 0
     if paths:
-        record_key = literal("hours:") + cast(col(LearningRecord.id), String)
+        # a record's hours line is earned on the record's Beijing day: both sides are read by
+        # period from their indexes alone and hashed on the record id the key names
+        key = col(CreditSource.key)
+        record_id = case((key.startswith("hours:"), cast(func.substr(key, 7), BigInteger)))
         for_hours = (
             await session.execute(
                 sql_select(func.coalesce(func.sum(col(CreditSource.amount_hundredths)), 0))
                 .select_from(CreditSource)
-                .join(
-                    LearningRecord,
-                    and_(
-                        col(LearningRecord.learner_id) == col(CreditSource.learner_id),
-                        col(CreditSource.key) == record_key,
-                    ),
-                )
-                .where(*in_days, col(LearningRecord.host_unit_path).in_(paths))
+                .join(LearningRecord, col(LearningRecord.id) == record_id)
+                .where(*in_days, key.startswith("hours:"), *_records_in(paths, period))
             )
         ).scalar_one()
         # completion awards summed per activity in SQL, then kept if the activity is ours
