@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from openpyxl import load_workbook
@@ -424,3 +424,32 @@ async def test_stars_come_with_the_rule_and_download(client, issue_token, star_d
     point = issue_token("staff", role="learning_point_staff", unit="410711100201")
     refused = await client.get("/api/v1/statistics/410711/learning-stars", headers=bearer(point))
     assert refused.status_code == 403
+
+
+async def test_completion_awards_count_for_the_host_unit(
+    session_client, factory, issue_token
+) -> None:
+    """Four weekly sessions attended in full: 4 x 120 min (80) and the 0.5-credit award (50)."""
+    client, db = session_client
+    learner = uuid.uuid4()
+    course, sessions = await factory.activity(unit="410711100201", sessions=4, start=MARCH)
+    await factory.records(
+        learner,
+        course,
+        count=4,
+        minutes=120,
+        status="verified",
+        host_path=POINT,
+        sessions=sessions,
+        every=timedelta(days=7),
+    )
+    await settlement.settle(db, [learner], actor="test")
+    await db.commit()
+    staff = issue_token("staff", role="learning_point_staff", unit="410711100201")
+    credits = (await _report(client, staff, "410711100201")).json()["credits"]
+    assert credits["issued_for_hours_hundredths"] == 80
+    assert credits["issued_for_completion_hundredths"] == 50
+    assert credits["issued_hundredths"] == 130
+    elsewhere = issue_token("staff", role="school_staff", unit="410711101")
+    other = (await _report(client, elsewhere, "410711101")).json()["credits"]
+    assert other["issued_hundredths"] == 0
