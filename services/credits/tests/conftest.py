@@ -103,7 +103,16 @@ UNIT_PATHS = {
     "410711101": "/410711/410711101/",
     # a town only the credit audit tests use, so committed rows of other tests stay out of it
     "410711102": "/410711/410711102/",
+    "410711100201": "/410711/410711100/410711100201/",
 }
+# what accounts says of a unit besides its path (statistics), and of its residents' accounts
+UNIT_FACTS: dict[str, dict[str, object]] = {
+    "410711": {"name": "牧野区社区学院", "population": 1000, "is_demo": True},
+    "410711100": {"name": "王村镇社区教育学校", "population": 400, "is_demo": True},
+    "410711101": {"name": "牧野镇社区教育学校", "population": 500, "is_demo": True},
+    "410711100201": {"name": "测试学习点", "population": None, "is_demo": True},
+}
+REGISTRATIONS: dict[str, dict[str, object]] = {}
 
 
 @pytest.fixture(scope="session")
@@ -147,12 +156,20 @@ def issue_token(credits_app: FastAPI):  # type: ignore[no-untyped-def]
                 if n in LEARNERS
             ]
             return httpx.Response(200, json={"found": found})
+        if request.url.path.endswith("/registrations"):
+            key = request.url.path.split("/")[-2]
+            token = request.headers["authorization"].split()[-1]
+            claims = jwt.get_unverified_claims(token)
+            if not UNIT_PATHS.get(key, "-").startswith(claims.get("unit_path", "-")):
+                return httpx.Response(403, json={"type": "forbidden"})
+            empty = {"registered": 0, "active": 0, "registered_in_period": 0, "by_group": {}}
+            return httpx.Response(200, json=REGISTRATIONS.get(key, empty))
         key = request.url.path.rsplit("/", 1)[-1]
         homes = [h for h in LEARNER_HOMES.values() if h.endswith(f"/{key}/")]
         path = UNIT_PATHS.get(key) or (homes[0] if homes else None)
         if path is None:
             return httpx.Response(404, json={"type": "not-found"})
-        return httpx.Response(200, json={"key": key, "path": path})
+        return httpx.Response(200, json={"key": key, "path": path, **UNIT_FACTS.get(key, {})})
 
     credits_app.state.accounts = httpx.AsyncClient(
         transport=httpx.MockTransport(units), base_url="http://accounts"

@@ -13,6 +13,7 @@ from accounts.config import Settings
 from accounts.db import VERSION_TABLE
 from accounts.keys import MISSING_HINT
 from accounts.learners.router import router as learners_router
+from accounts.learners.statistics import router as statistics_router
 from accounts.network.router import router as network_router
 from accounts.partners.router import router as partners_router
 from accounts.pii import load_pii_cipher
@@ -63,5 +64,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Learning accounts, the school network, staff, partner clients, sign-in.",
         lifespan=lifespan,
         readiness=database_readiness(SERVICE_ROOT, VERSION_TABLE),
-        routers=[auth_router, network_router, learners_router, partners_router, staff_router],
+        routers=[
+            auth_router,
+            network_router,
+            learners_router,
+            partners_router,
+            staff_router,
+            statistics_router,
+        ],
     )

@@ -33,6 +33,7 @@ from credits.ledger.worker import accrual_worker
 from credits.portfolio.router import router as portfolio_router
 from credits.records.router import router as records_router
 from credits.rules.router import router as rules_router
+from credits.statistics.router import router as statistics_router
 from credits.transcript.router import router as transcript_router
 from credits.xapi.router import router as xapi_router
 from kernel.app import build_service_app
@@ -126,5 +127,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             credentials_router,
             portfolio_router,
             credit_audit_router,
+            statistics_router,
         ],
     )

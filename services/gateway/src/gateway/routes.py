@@ -69,6 +69,8 @@ ROUTES: tuple[Route, ...] = (
     Route(("GET",), "/api/v1/unit-levels", "accounts", PUBLIC),
     Route(("GET",), "/api/v1/units", "accounts", PUBLIC),
     Route(("GET",), "/api/v1/units/{key}", "accounts", PUBLIC),
+    # registrations of a unit's residents (counts): staff covering it, auditors, district admins
+    Route(("GET",), "/api/v1/units/{key}/registrations", "accounts", READING_STAFF),
     Route(("GET",), "/api/v1/me", "accounts", AUTHENTICATED),
     Route(("GET",), "/api/v1/me/account", "accounts", RESIDENT_ONLY),
     Route(("POST",), "/api/v1/learning-accounts", "accounts", WRITING_STAFF),
@@ -211,6 +213,10 @@ ROUTES: tuple[Route, ...] = (
     Route(("POST",), "/api/v1/volunteer-service", "credits", WRITING_STAFF),
     Route(("GET",), "/api/v1/me/volunteer-service", "credits", RESIDENT_ONLY),
     Route(("PUT",), "/api/v1/unit-assessments/{unit}/{year}", "credits", LEDGER_KEEPERS),
+    # statistics (统计) and learning star candidates, as JSON or .xlsx/.csv: staff of the unit or
+    # above it (the services check the unit), auditors and district administrators any unit
+    Route(("GET",), "/api/v1/statistics/{unit}", "credits", READING_STAFF),
+    Route(("GET",), "/api/v1/statistics/{unit}/learning-stars", "credits", READING_STAFF),
     # e-portfolio outputs: a resident's own transcript and credentials, or staff covering the
     # learner (the service asks accounts); keys, status lists and verification are public
     Route(("POST",), "/api/v1/me/transcripts", "credits", RESIDENT_ONLY),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Column, Date, DateTime, UniqueConstraint
+from sqlalchemy import Column, Date, DateTime, Index, UniqueConstraint
 from sqlmodel import Field
 
 from credits.db import Base
@@ -23,7 +23,10 @@ class VolunteerService(Base, table=True):
     """
 
     __tablename__ = "volunteer_service"
-    __table_args__ = (UniqueConstraint("learner_id", "kind", "occasion"),)
+    __table_args__ = (
+        UniqueConstraint("learner_id", "kind", "occasion"),
+        Index("ix_volunteer_service_unit_path_served_on", "unit_path", "served_on"),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     learner_id: uuid.UUID = Field(index=True)

@@ -178,6 +178,12 @@ class CreditSource(Base, table=True):
     __table_args__ = (
         CheckConstraint("amount_hundredths <> 0", name="amount_not_zero"),
         Index("ix_credit_source_learner_key", "learner_id", "key"),
+        # statistics by period, read from the index alone on PostgreSQL
+        Index(
+            "ix_credit_source_earned_on",
+            "earned_on",
+            postgresql_include=["key", "amount_hundredths"],
+        ),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BIGINT, primary_key=True))

@@ -79,6 +79,20 @@ class LearningRecord(Base, table=True):
         ),
         Index("ix_learning_record_learner_started", "learner_id", "started_at"),
         Index("ix_learning_record_learner_newest", "learner_id", "id"),  # pages, newest first
+        # statistics: a learning point's records of a period, read from the index alone
+        Index(
+            "ix_learning_record_host_started",
+            "host_unit_path",
+            "started_at",
+            postgresql_include=[
+                "learner_id",
+                "minutes",
+                "status",
+                "source",
+                "category_code",
+                "mode",
+            ],
+        ),
         # the overlap check reads live stretches that end after a batch begins
         Index(
             "ix_learning_record_live_learner_ended",

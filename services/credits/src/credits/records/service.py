@@ -60,7 +60,7 @@ async def records_of(
     )
 
 
-async def _trusted_sources(session: AsyncSession) -> list[str]:
+async def trusted_sources(session: AsyncSession) -> list[str]:
     """Sources whose pending records the rules in force today count without a check."""
     today = engine.local_day(datetime.now(UTC))
     current = engine.version_for(await rules.published_rulesets(session), today)
@@ -86,7 +86,7 @@ async def hours_of(*, session: AsyncSession, learner_id: uuid.UUID) -> HoursSumm
     the rules in force today take without a check (QR check-ins, partner platforms); records
     waiting for a staff check, rejected and voided ones do not.
     """
-    trusted = await _trusted_sources(session)
+    trusted = await trusted_sources(session)
     status, source = col(LearningRecord.status), col(LearningRecord.source)
     countable = or_(status == "verified", and_(status == "pending", source.in_(trusted)))
     year = local_year(session)

@@ -1,0 +1,434 @@
+"""Statistics reports on a district-sized data set on PostgreSQL.
+
+Makes fresh credits and accounts databases (migrated, seeded with the Muye network), then
+generates in SQL (generate_series, no rows through Python): the residents' learning accounts
+spread over the 94 learning points, activities hosted by every learning point, town and the
+college, weekly sessions with check-ins, learning records of the residents over four years
+(mostly at their own learning point, a fifth online at the college; verified, check-ins and a
+few pending staff entries and voided ones), one provenance line per countable record as the
+ledger writes it, and volunteer service. Triggers are off while loading (session_replication_role)
+and the indexes are built after, as a restore would.
+
+Then times every report (each figure of ``GET /api/v1/statistics/{unit}`` with the accounts
+registration count, and the learning star candidates) for the district and for a town, for one
+year and for the whole four years, with the same functions and SQL the routes run, and prints
+the figures and the size of the data set. Nothing is asserted about time. The databases are
+dropped at the end.
+
+Usage: uv run python -m bench.statistics [--residents N] [--records N]
+       (default: the issue's 300,000 residents and 15,000,000 records; ``--quick``: a tenth)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from datetime import date
+from typing import Any
+
+import asyncpg
+from sqlalchemy import text
+
+from accounts import SERVICE_ROOT as ACCOUNTS_ROOT
+from accounts.network.service import load_network
+from credits import SERVICE_ROOT as CREDITS_ROOT
+from credits.cli import seed_reference_data
+from credits.statistics import service, stars
+from credits.statistics.period import Period
+from kernel.db import make_engine, make_sessionmaker, run_in_transaction
+from kernel.migrations import upgrade_to_head
+from kernel.packagedata import read_json
+from kernel.settings import normalise_database_url
+from testkit.postgres import postgres_server
+
+CATEGORIES = ("law", "health", "digital_skills", "culture_arts", "tai_chi", "elderly_education")
+ACTIVITIES_PER_POINT = 20
+GROUPS = ("elderly", "youth", "disabled", "unemployed", "rural_residents")
+
+
+def network() -> list[dict[str, Any]]:
+    """The Muye units: key, path, level, population."""
+    data = read_json("accounts.network", "data/muye_network.json")
+    by_key = {u["key"]: u for u in data["units"]}
+
+    def path(key: str) -> str:
+        unit = by_key[key]
+        return (path(unit["parent"]) if unit["parent"] else "/") + key + "/"
+
+    return [
+        {
+            "key": u["key"],
+            "path": path(u["key"]),
+            "level": u["level"],
+            "population": u["population"],
+        }
+        for u in data["units"]
+    ]
+
+
+CREDITS_LOAD = """
+SET session_replication_role = replica;
+CREATE TEMP TABLE point AS
+  SELECT row_number() OVER (ORDER BY path) - 1 AS n, path FROM unnest($1::text[]) AS path;
+CREATE TEMP TABLE bench_activity AS
+  SELECT p.n AS point, k, gen_random_uuid() AS id, p.path,
+         ($3::text[])[1 + (p.n + k) % array_length($3::text[], 1)] AS category,
+         CASE WHEN k % 4 = 3 THEN 'blended' ELSE 'offline' END AS mode
+  FROM point p, generate_series(0, $4 - 1) AS k;
+INSERT INTO bench_activity
+  SELECT -1, k, gen_random_uuid(), '/410711/', ($3::text[])[1 + k % array_length($3::text[], 1)],
+         'online'
+  FROM generate_series(0, $4 - 1) AS k;
+INSERT INTO bench_activity
+  SELECT -2 - t.n, k, gen_random_uuid(), t.path,
+         ($3::text[])[1 + k % array_length($3::text[], 1)], 'offline'
+  FROM (SELECT row_number() OVER (ORDER BY path) - 1 AS n, path FROM unnest($2::text[]) AS path) t,
+       generate_series(0, 4) AS k;
+INSERT INTO activity (id, title, kind, category_code, mode, host_unit, host_unit_path, status,
+                      created_by, created_at)
+  SELECT id, 'bench ' || category, 'course', category, mode,
+         split_part(rtrim(path, '/'), '/', -1), path, 'open', 'bench', now()
+  FROM bench_activity;
+CREATE TEMP TABLE bench_learner AS
+  SELECT n, gen_random_uuid() AS id FROM generate_series(0, $5 - 1) AS n;
+ALTER TABLE bench_learner ADD PRIMARY KEY (n);
+ANALYZE bench_activity; ANALYZE bench_learner;
+"""
+
+RECORDS = """
+INSERT INTO learning_record (learner_id, activity_id, category_code, mode, host_unit_path, source,
+    started_at, ended_at, minutes, evidence, status, status_changed_at, status_changed_by,
+    created_at)
+SELECT l.id, a.id, a.category, a.mode, a.path,
+       CASE WHEN g % 5 = 0 THEN 'partner' WHEN g % 17 = 1 THEN 'staff_entry' ELSE 'check_in' END,
+       s.at, s.at + make_interval(mins => (30 + (g % 4) * 30)::int),
+       (30 + (g % 4) * 30)::int, '{}'::json,
+       CASE WHEN g % 23 = 2 THEN 'voided' WHEN g % 3 = 0 THEN 'verified' ELSE 'pending' END,
+       s.at, 'bench', s.at
+FROM generate_series($1::bigint, $2::bigint - 1) AS g
+JOIN bench_learner l ON l.n = g % $3
+JOIN bench_activity a
+  ON a.point = CASE WHEN g % 5 = 0 THEN -1 ELSE (g % $3) % $5 END AND a.k = (g / $3) % $4
+CROSS JOIN LATERAL (
+  SELECT timestamptz '2022-12-01 00:00+08' + (((g * 7919) % 1460) || ' days')::interval
+         + ((8 + g % 10) || ' hours')::interval AS at
+) s;
+"""
+
+AFTER_RECORDS = """
+INSERT INTO ledger_transaction (id, kind, created_by, created_at, memo)
+  VALUES (1, 'accrual', 'bench', now(), 'bench');
+INSERT INTO credit_source (transaction_id, learner_id, key, clause, category_code, earned_on,
+                           amount_hundredths, record_ids)
+  SELECT 1, learner_id, 'hours:' || id, 'hours', category_code,
+         (started_at AT TIME ZONE 'Asia/Shanghai')::date,
+         CASE WHEN mode = 'online' THEN minutes / 9 ELSE minutes / 6 END, ARRAY[id]
+  FROM learning_record
+  WHERE status = 'verified' OR (status = 'pending' AND source <> 'staff_entry');
+INSERT INTO activity_session (id, activity_id, starts_at, ends_at, planned_minutes)
+  SELECT gen_random_uuid(), a.id, w.at, w.at + interval '2 hours', 120
+  FROM bench_activity a
+  CROSS JOIN LATERAL (
+    SELECT timestamptz '2022-12-05 09:00+08' + (week * 7 + a.k % 7) * interval '1 day' AS at
+    FROM generate_series(0, 207, 4) AS week
+  ) w
+  WHERE a.mode <> 'online';
+INSERT INTO attendance (id, session_id, learner_id, checked_in_at)
+  SELECT gen_random_uuid(), s.id, l.id, s.starts_at
+  FROM activity_session s
+  JOIN bench_activity a ON a.id = s.activity_id
+  CROSS JOIN LATERAL generate_series(0, 11) AS i
+  JOIN bench_learner l ON l.n = (abs(hashtext(s.id::text)) + i * 97) % $1;
+INSERT INTO volunteer_service (id, learner_id, kind, unit, unit_path, activity_id, occasion,
+                               served_on, minutes, recorded_by, recorded_at)
+  SELECT gen_random_uuid(), l.id, 'lecture', split_part(rtrim(a.path, '/'), '/', -1), a.path,
+         a.id, 'activity:' || v, date '2023-01-01' + (v % 1400), 60 + (v % 5) * 30, 'bench', now()
+  FROM generate_series(0, $2 - 1) AS v
+  JOIN bench_learner l ON l.n = (v * 31) % ($1 / 50)
+  JOIN bench_activity a ON a.point = (v * 31) % ($1 / 50) % $3 AND a.k = 0;
+"""
+
+DROPPED_INDEXES = (
+    "ix_learning_record_host_started",
+    "ix_learning_record_learner_started",
+    "ix_learning_record_learner_newest",
+    "ix_learning_record_live_learner_ended",
+    "ix_learning_record_activity_id",
+    "ix_credit_source_earned_on",
+    "ix_credit_source_learner_key",
+    "ix_credit_source_transaction_id",
+)
+
+ACCOUNTS_LOAD = """
+INSERT INTO learning_account (id, account_number, name, id_number_cipher, id_number_index,
+    id_number_masked, birth_date, gender, residence_unit_id, residence_path, groups, roles,
+    consent_version, consent_at, consent_channel, status, failed_sign_ins, created_at,
+    updated_at)
+SELECT gen_random_uuid(), 'B' || lpad(n::text, 13, '0'), '居民' || n, '\\x00'::bytea,
+       md5(n::text), '410711********0000', date '1940-01-01' + (n * 37 % 25000),
+       CASE WHEN n % 2 = 0 THEN 'female' ELSE 'male' END, u.id, u.path,
+       CASE WHEN n % 5 = 0 THEN json_build_array(($2::text[])[1 + n % array_length($2::text[], 1)])
+            WHEN n % 7 = 0 THEN json_build_array('elderly', 'rural_residents')
+            ELSE '[]'::json END,
+       '[]'::json, 'v1', now(), 'import',
+       CASE WHEN n % 50 = 0 THEN 'frozen' ELSE 'active' END, 0,
+       timestamptz '2023-01-01 00:00+08' + ((n * 13) % 1400) * interval '1 day', now()
+FROM generate_series(0, $1 - 1) AS n
+JOIN (SELECT row_number() OVER (ORDER BY path) - 1 AS i, id, path FROM unit
+      WHERE level_code = 'learning_point') u
+  ON u.i = n % (SELECT count(*) FROM unit WHERE level_code = 'learning_point');
+"""
+
+
+def _inline(statement: str, *values: object) -> str:
+    """``$1``... replaced by literals (our own integers and path or category lists only)."""
+    for i, value in reversed(list(enumerate(values, start=1))):
+        if isinstance(value, list):
+            literal = "ARRAY[" + ", ".join(f"'{v}'" for v in value) + "]::text[]"
+        else:
+            literal = str(int(str(value)))
+        statement = statement.replace(f"${i}", literal)
+    return statement
+
+
+async def load_credits(dsn: str, units: list[dict[str, Any]], residents: int, records: int) -> None:
+    points = [u["path"] for u in units if u["level"] == "learning_point"]
+    towns = [u["path"] for u in units if u["level"] == "town_school"]
+    connection = await asyncpg.connect(dsn)
+    try:
+        for statement in [s for s in CREDITS_LOAD.split(";\n") if s.strip()]:
+            values = (points, towns, list(CATEGORIES), ACTIVITIES_PER_POINT, residents)
+            await connection.execute(_inline(statement, *values))
+        for name in DROPPED_INDEXES:
+            await connection.execute(f"DROP INDEX IF EXISTS {name}")
+        began, chunk = time.perf_counter(), 1_000_000
+        for first in range(0, records, chunk):
+            await connection.execute(
+                RECORDS,
+                first,
+                min(first + chunk, records),
+                residents,
+                ACTIVITIES_PER_POINT,
+                len(points),
+            )
+            done = min(first + chunk, records)
+            print(f"  records: {done:,} ({time.perf_counter() - began:.0f} s)", flush=True)
+        for statement in [s for s in AFTER_RECORDS.split(";\n") if s.strip()]:
+            values = (residents, residents // 10, len(points))
+            await connection.execute(_inline(statement, *values))
+        print(f"  provenance, sessions, check-ins, volunteers: {time.perf_counter() - began:.0f} s")
+    finally:
+        await connection.close()
+
+
+async def build_indexes(dsn: str) -> None:
+    """Recreate the dropped indexes as the migrations define them, then ANALYZE and VACUUM."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute("SET maintenance_work_mem = '512MB'")
+        began = time.perf_counter()
+        for statement in (
+            "CREATE INDEX ix_learning_record_host_started ON learning_record "
+            "(host_unit_path, started_at) INCLUDE (id, learner_id, minutes, status, source, "
+            "category_code, mode)",
+            "CREATE INDEX ix_learning_record_learner_started ON learning_record "
+            "(learner_id, started_at)",
+            "CREATE INDEX ix_learning_record_learner_newest ON learning_record (learner_id, id)",
+            "CREATE INDEX ix_learning_record_live_learner_ended ON learning_record "
+            "(learner_id, ended_at) WHERE status IN ('pending', 'verified')",
+            "CREATE INDEX ix_learning_record_activity_id ON learning_record (activity_id)",
+            "CREATE INDEX ix_credit_source_earned_on ON credit_source (earned_on) "
+            "INCLUDE (key, amount_hundredths)",
+            "CREATE INDEX ix_credit_source_learner_key ON credit_source (learner_id, key)",
+            "CREATE INDEX ix_credit_source_transaction_id ON credit_source (transaction_id)",
+        ):
+            await connection.execute(statement)
+        await connection.execute("VACUUM (ANALYZE)")
+        print(f"  indexes, vacuum, analyze: {time.perf_counter() - began:.0f} s")
+    finally:
+        await connection.close()
+
+
+async def sizes(dsn: str, tables: tuple[str, ...]) -> list[str]:
+    connection = await asyncpg.connect(dsn)
+    try:
+        lines = []
+        for table in tables:
+            count = await connection.fetchval(f"SELECT count(*) FROM {table}")
+            size = await connection.fetchval(
+                "SELECT pg_size_pretty(pg_total_relation_size($1::regclass))", table
+            )
+            lines.append(f"  {table:<18} {count:>12,} rows {size:>10} with indexes")
+        lines.append(
+            "  database: "
+            + str(
+                await connection.fetchval(
+                    "SELECT pg_size_pretty(pg_database_size(current_database()))"
+                )
+            )
+        )
+        return lines
+    finally:
+        await connection.close()
+
+
+async def report(credits_url: str, accounts_url: str, path: str, period: Period) -> dict[str, Any]:
+    """Every figure of one report, each timed; the SQL the routes run."""
+    figures: dict[str, Any] = {}
+    timings: dict[str, float] = {}
+    credits_engine = make_engine(normalise_database_url(credits_url))
+    accounts_engine = make_engine(normalise_database_url(accounts_url))
+    try:
+        async with make_sessionmaker(credits_engine)() as session:
+            began = time.perf_counter()
+            paths = await service.host_paths(session, path)
+            timings["unit paths"] = time.perf_counter() - began
+            step = time.perf_counter()
+            lines, participants = await service.hours_and_participants(session, paths, period)
+            timings["hours, participants"] = time.perf_counter() - step
+            step = time.perf_counter()
+            credits = await service.credit_figures(session, path, paths, period)
+            timings["credits issued/converted"] = time.perf_counter() - step
+            step = time.perf_counter()
+            volunteers = await service.volunteer_years(session, path, period)
+            timings["volunteers"] = time.perf_counter() - step
+            step = time.perf_counter()
+            activities, _, _ = await service.activity_figures(session, paths, period)
+            timings["activities, sessions, attendance"] = time.perf_counter() - step
+        async with make_sessionmaker(accounts_engine)() as session:
+            step = time.perf_counter()
+            registered = (
+                await session.execute(
+                    text(
+                        "SELECT count(*), count(*) FILTER (WHERE groups::text LIKE '%\"elderly\"%')"
+                        " FROM learning_account WHERE residence_path LIKE :p AND created_at < :e"
+                    ),
+                    {"p": path + "%", "e": period.ends_before},
+                )
+            ).one()
+            timings["registrations (accounts)"] = time.perf_counter() - step
+        figures.update(
+            participants=participants,
+            minutes=sum(line.minutes for line in lines),
+            issued=credits.issued_hundredths,
+            volunteers=[(v.year, v.volunteers, v.volunteers_meeting_target) for v in volunteers],
+            sessions=activities.sessions,
+            attendance=activities.attendance,
+            registered=registered[0],
+            elderly=registered[1],
+        )
+        figures["timings"] = timings
+        figures["total"] = time.perf_counter() - began
+        return figures
+    finally:
+        await credits_engine.dispose()
+        await accounts_engine.dispose()
+
+
+async def star_time(credits_url: str, path: str, year: int) -> tuple[float, int]:
+    engine = make_engine(normalise_database_url(credits_url))
+    try:
+        async with make_sessionmaker(engine)() as session:
+            began = time.perf_counter()
+            found = await stars.candidates(
+                session, unit_path=path, year=year, rule=stars.load_rule()
+            )
+            return time.perf_counter() - began, len(found)
+    finally:
+        await engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--residents", type=int, default=300_000)
+    parser.add_argument("--records", type=int, default=15_000_000)
+    parser.add_argument("--quick", action="store_true", help="a tenth of the issue's size")
+    args = parser.parse_args()
+    if args.quick:
+        args.residents, args.records = args.residents // 10, args.records // 10
+    units = network()
+    with postgres_server() as server:
+        credits_url = server.create_database("bench_stats_credits")
+        accounts_url = server.create_database("bench_stats_accounts")
+        upgrade_to_head(CREDITS_ROOT, credits_url)
+        upgrade_to_head(ACCOUNTS_ROOT, accounts_url)
+        asyncio.run(run_in_transaction(normalise_database_url(credits_url), seed_reference_data))
+        network_data = read_json("accounts.network", "data/muye_network.json")
+
+        async def seed_network(session: Any) -> None:
+            await load_network(session=session, data=network_data)
+
+        asyncio.run(run_in_transaction(normalise_database_url(accounts_url), seed_network))
+        credits_dsn = credits_url.replace("postgresql+asyncpg://", "postgresql://")
+        accounts_dsn = accounts_url.replace("postgresql+asyncpg://", "postgresql://")
+        print(f"generating {args.residents:,} residents and {args.records:,} records")
+        began = time.perf_counter()
+
+        async def load_accounts() -> None:
+            connection = await asyncpg.connect(accounts_dsn)
+            try:
+                await connection.execute(ACCOUNTS_LOAD, args.residents, list(GROUPS))
+                await connection.execute("VACUUM (ANALYZE) learning_account")
+            finally:
+                await connection.close()
+
+        asyncio.run(load_accounts())
+        print(f"  accounts: {time.perf_counter() - began:.0f} s")
+        asyncio.run(load_credits(credits_dsn, units, args.residents, args.records))
+        asyncio.run(build_indexes(credits_dsn))
+        print(f"generated in {time.perf_counter() - began:.0f} s; data set:")
+        for line in asyncio.run(
+            sizes(
+                credits_dsn,
+                (
+                    "learning_record",
+                    "credit_source",
+                    "activity",
+                    "activity_session",
+                    "attendance",
+                    "volunteer_service",
+                ),
+            )
+        ):
+            print(line)
+        for line in asyncio.run(sizes(accounts_dsn, ("learning_account", "unit"))):
+            print(line)
+        town = next(u for u in units if u["key"] == "410711101")
+        district = next(u for u in units if u["key"] == "410711")
+        periods = {
+            "2025": Period(date(2025, 1, 1), date(2025, 12, 31)),
+            "2022-12..2026-11": Period(date(2022, 12, 1), date(2026, 11, 30)),
+        }
+        print("reports (seconds; the first run of each reads from disk, the second is warm):")
+        for unit in (district, town):
+            for label, period in periods.items():
+                for attempt in ("cold", "warm"):
+                    result = asyncio.run(report(credits_url, accounts_url, unit["path"], period))
+                    population = unit["population"]
+                    print(
+                        f"  {unit['key']:<10} {label:<17} {attempt}: {result['total']:.2f} s  "
+                        f"participants {result['participants']:,} of {population:,} "
+                        f"({result['participants'] / population:.1%}), registered "
+                        f"{result['registered']:,} ({result['registered'] / population:.1%}), "
+                        f"hours {result['minutes'] / 60:,.0f}, credits "
+                        f"{result['issued'] / 100:,.0f}, sessions {result['sessions']:,}, "
+                        f"check-ins {result['attendance']:,}"
+                    )
+                    if attempt == "warm":
+                        print(
+                            "      "
+                            + ", ".join(f"{k} {v:.2f}" for k, v in result["timings"].items())
+                        )
+            for attempt in ("cold", "warm"):
+                elapsed, found = asyncio.run(star_time(credits_url, unit["path"], 2025))
+                print(
+                    f"  {unit['key']:<10} learning stars 2025 {attempt}: {elapsed:.2f} s, "
+                    f"{found} candidates"
+                )
+        print(json.dumps({"residents": args.residents, "records": args.records}))
+
+
+if __name__ == "__main__":
+    main()

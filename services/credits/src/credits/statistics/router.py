@@ -1,0 +1,242 @@
+"""Routes of the statistics reports: JSON, or a download (.xlsx / .csv) with Chinese headers.
+
+Staff see their own unit and everything under it (403 for another unit); auditors and
+district administrators see every unit. The unit, its population and its residents'
+registrations come from the accounts service, asked with the caller's own token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from typing import Annotated, Any, Literal
+
+import httpx
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from credits.statistics import service, stars
+from credits.statistics.period import Period, beijing_today
+from credits.statistics.schemas import (
+    Rate,
+    RegistrationFigures,
+    StarCandidates,
+    UnitRef,
+    UnitStatistics,
+)
+from credits.statistics.sheets import REPORT_SHEETS, report_sheets, stars_sheet
+from kernel.access import READING_STAFF, covers, require_staff
+from kernel.auth import CurrentPrincipal
+from kernel.db import SessionDep
+from kernel.exports import export_response
+from kernel.problems import PROBLEMS, DomainError, Forbidden, NotFound, ServiceUnavailable
+from kernel.roles import AUDITOR, DISTRICT_ADMIN
+from kernel.tokens import Principal
+
+router = APIRouter(prefix="/api/v1", tags=["statistics"])
+Format = Literal["json", "xlsx", "csv"]
+UnitKey = Annotated[str, Path(max_length=40, pattern=r"^[0-9A-Za-z_-]+$")]
+POPULATION_SOURCE = "办学网络数据 muye_network.json（unit.population）"
+DOWNLOAD = {
+    "description": "The report (JSON), or the file asked for with `format`",
+    "content": {
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {},
+        "text/csv": {},
+    },
+}
+
+
+class InvalidPeriod(DomainError):
+    """``from`` is after ``to``."""
+
+    type = PROBLEMS + "invalid-period"
+    status = 422
+    title = "Invalid period"
+
+
+class UnitNotFound(NotFound):
+    """No unit has this key."""
+
+    type = PROBLEMS + "unit-not-found"
+    title = "Unit not found"
+
+
+class StatisticsNotVisible(Forbidden):
+    """Staff asked for a unit outside their own."""
+
+    type = PROBLEMS + "statistics-not-visible"
+    title = "Statistics of another unit"
+
+
+def _unavailable() -> ServiceUnavailable:
+    return ServiceUnavailable(
+        "The school network cannot be read right now; try again.",
+        detail_zh="暂时无法读取办学网络，请稍后再试。",
+    )
+
+
+async def _get(request: Request, path: str, **params: str) -> httpx.Response:
+    accounts: httpx.AsyncClient = request.app.state.accounts
+    try:
+        return await accounts.get(
+            path,
+            params=params,
+            headers={"authorization": request.headers["authorization"]},
+            timeout=10.0,
+        )
+    except httpx.HTTPError:
+        raise _unavailable() from None
+
+
+async def visible_unit(request: Request, principal: Principal, key: str) -> dict[str, Any]:
+    """The unit as the accounts service shows it, when the caller may see its statistics."""
+    require_staff(principal, READING_STAFF)
+    response = await _get(request, f"/api/v1/units/{key}")
+    if response.status_code == 404:
+        raise UnitNotFound(f"No unit has the key {key!r}.", detail_zh="找不到该办学单位。")
+    if response.status_code != 200:
+        raise _unavailable()
+    unit: dict[str, Any] = response.json()
+    if not principal.has_role(AUDITOR, DISTRICT_ADMIN) and not covers(principal, unit["path"]):
+        raise StatisticsNotVisible(
+            f"Statistics of {key} are not yours to see: staff see their own unit and those "
+            "under it.",
+            detail_zh="只能查看本单位及下属单位的统计。",
+        )
+    return unit
+
+
+def _period(first: date | None, last: date | None) -> Period:
+    today = beijing_today()
+    last = last or today
+    first = first or date(last.year, 1, 1)
+    if first > last:
+        raise InvalidPeriod(
+            f"The period starts ({first}) after it ends ({last}).",
+            detail_zh="统计期间的开始日期晚于结束日期。",
+        )
+    return Period(first, last)
+
+
+def _rate(numerator: int, denominator: int | None, source: str) -> Rate:
+    return Rate(
+        numerator=numerator,
+        denominator=denominator,
+        rate=round(numerator / denominator, 6) if denominator else None,
+        denominator_source=source,
+    )
+
+
+async def unit_statistics(
+    request: Request, session: SessionDep, unit: dict[str, Any], period: Period
+) -> UnitStatistics:
+    """The whole report of one unit and period."""
+    path = str(unit["path"])
+    response = await _get(
+        request,
+        f"/api/v1/units/{unit['key']}/registrations",
+        **{"from": period.first.isoformat(), "to": period.last.isoformat()},
+    )
+    if response.status_code != 200:
+        raise _unavailable()
+    registered: dict[str, Any] = response.json()
+    paths = await service.host_paths(session, path)
+    lines, participants = await service.hours_and_participants(session, paths, period)
+    credits = await service.credit_figures(session, path, paths, period)
+    volunteers = await service.volunteer_years(session, path, period)
+    activities, sessions, truncated = await service.activity_figures(session, paths, period)
+    population = unit.get("population")
+    source = POPULATION_SOURCE + ("，演示数据" if unit.get("is_demo") else "")
+    registrations = RegistrationFigures(
+        registered=int(registered["registered"]),
+        active=int(registered["active"]),
+        registered_in_period=int(registered["registered_in_period"]),
+        by_group={str(k): int(v) for k, v in registered["by_group"].items()},
+    )
+    return UnitStatistics(
+        unit=UnitRef(key=str(unit["key"]), name=unit.get("name"), path=path),
+        period_from=period.first,
+        period_to=period.last,
+        population=population,
+        population_source=source,
+        participants=participants,
+        participation=_rate(participants, population, source),
+        registrations=registrations,
+        real_name_registration=_rate(registrations.registered, population, source),
+        total_minutes=sum(line.minutes for line in lines),
+        hours_by_category_mode=lines,
+        credits=credits,
+        volunteers=volunteers,
+        activities=activities,
+        sessions=sessions,
+        sessions_truncated=truncated,
+    )
+
+
+@router.get("/statistics/{unit}", response_model=UnitStatistics, responses={200: DOWNLOAD})
+async def statistics(
+    unit: UnitKey,
+    request: Request,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    first: Annotated[date | None, Query(alias="from", description="first Beijing day")] = None,
+    last: Annotated[date | None, Query(alias="to", description="last Beijing day")] = None,
+    format: Format = "json",
+    sheet: Annotated[
+        Literal["summary", "hours", "groups", "volunteers", "sessions"],
+        Query(description="the table a CSV holds (a workbook holds them all)"),
+    ] = "summary",
+) -> Any:
+    """统计: participation, registration, hours by category and mode, credits issued and
+    converted, volunteer hours against the yearly target, activities, sessions and attendance
+    of a unit and everything under it, for a period of Beijing days (default: this year)."""
+    found = await visible_unit(request, principal, unit)
+    period = _period(first, last)
+    report = await unit_statistics(request, session, found, period)
+    if format == "json":
+        return report
+    tables = report_sheets(report)
+    name = f"统计_{report.unit.key}_{period.first.isoformat()}_{period.last.isoformat()}"
+    chosen = [tables[s] for s in REPORT_SHEETS] if format == "xlsx" else [tables[sheet]]
+    return export_response(format, name, chosen)
+
+
+@router.get(
+    "/statistics/{unit}/learning-stars",
+    response_model=StarCandidates,
+    responses={200: DOWNLOAD},
+)
+async def learning_stars(
+    unit: UnitKey,
+    request: Request,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+    format: Format = "json",
+) -> Response | StarCandidates:
+    """百姓学习之星: the candidates of every town at or under the unit for a Beijing year
+    (default: this year), by the rule shipped as data; the rule and its version are given."""
+    found = await visible_unit(request, principal, unit)
+    rule = stars.load_rule()
+    chosen_year = year or beijing_today().year
+    listed = await stars.candidates(
+        session, unit_path=str(found["path"]), year=chosen_year, rule=rule
+    )
+    towns = sorted({c.town for c in listed})
+    answers = await asyncio.gather(*(_get(request, f"/api/v1/units/{t}") for t in towns))
+    names = {
+        t: a.json().get("name") for t, a in zip(towns, answers, strict=True) if a.status_code == 200
+    }
+    for candidate in listed:
+        candidate.town_name = names.get(candidate.town)
+    result = StarCandidates(
+        unit=UnitRef(key=str(found["key"]), name=found.get("name"), path=str(found["path"])),
+        year=chosen_year,
+        rule_version=rule.version,
+        rule=rule.document,
+        candidates=listed,
+    )
+    if format == "json":
+        return result
+    return export_response(
+        format, f"百姓学习之星候选_{found['key']}_{chosen_year}", [stars_sheet(result)]
+    )

@@ -1,0 +1,395 @@
+"""Statistics (统计) of a unit and everything under it, summed in the database.
+
+Every figure is one aggregate statement (GROUP BY, COUNT DISTINCT, window functions); no rows
+of records are brought into Python. Learning happens at activities, and the credits service
+knows where an activity is hosted (``host_unit_path``), not where a learner lives: the
+figures here are of the learning offered by the unit and the units under it. Residents and
+their registration are the accounts service's (``accounts_figures``); see docs/decisions.md.
+
+"Unit and everything under it" is first resolved to the host paths that occur under it
+(one indexed prefix read of the small activity table), and records are then read by
+``host_unit_path IN (...) AND started_at`` range: an index range per learning point, so a
+town's report reads the town's records of the period and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import BigInteger, String, and_, case, cast, func, or_, text
+from sqlalchemy import select as sql_select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from credits.activities.models import Activity, ActivitySession
+from credits.catalogue.models import ActivityCategory
+from credits.certification.models import Certification
+from credits.conversion.models import Conversion
+from credits.incentives.models import VolunteerService
+from credits.ledger.models import CreditPosting, CreditSource, LedgerAccount
+from credits.records import service as records
+from credits.records.models import Attendance, LearningRecord
+from credits.statistics.period import Period
+from credits.statistics.schemas import (
+    ActivityFigures,
+    CreditsFigures,
+    HoursLine,
+    SessionLine,
+    VolunteerYear,
+)
+from kernel.clock import aware_utc
+
+# seed 004: volunteers serve at least 10 hours a year
+VOLUNTEER_TARGET_MINUTES = 600
+SESSION_LIST_LIMIT = 1000
+
+
+def hours(minutes: int) -> float:
+    """Minutes as hours, two decimals."""
+    return round(minutes / 60, 2)
+
+
+async def analytic(session: AsyncSession) -> None:
+    """Give this transaction's aggregates room to hash and sort in memory (PostgreSQL's default
+    work_mem of 4 MB sends a district's grouping to disk)."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SET LOCAL work_mem = '128MB'"))
+
+
+async def host_paths(session: AsyncSession, unit_path: str) -> list[str]:
+    """The host unit paths of activities at ``unit_path`` or under it."""
+    await analytic(session)
+    rows = await session.execute(
+        sql_select(col(Activity.host_unit_path))
+        .where(col(Activity.host_unit_path).startswith(unit_path, autoescape=True))
+        .distinct()
+    )
+    return sorted(rows.scalars().all())
+
+
+async def countable(session: AsyncSession) -> Any:
+    """Records that count as learning: as the credit rules and the hours summary count them."""
+    trusted = await records.trusted_sources(session)
+    status, source = col(LearningRecord.status), col(LearningRecord.source)
+    return or_(status == "verified", and_(status == "pending", source.in_(trusted)))
+
+
+def _records_in(paths: Sequence[str], period: Period) -> list[Any]:
+    return [
+        col(LearningRecord.host_unit_path).in_(paths),
+        col(LearningRecord.started_at) >= period.starts_at,
+        col(LearningRecord.started_at) < period.ends_before,
+    ]
+
+
+async def hours_and_participants(
+    session: AsyncSession, paths: Sequence[str], period: Period
+) -> tuple[list[HoursLine], int]:
+    """Countable minutes by category and mode, and the number of distinct learners."""
+    if not paths:
+        return [], 0
+    counts = await countable(session)
+    where = [*_records_in(paths, period), counts]
+    category, mode = col(LearningRecord.category_code), col(LearningRecord.mode)
+    rows = (
+        await session.execute(
+            sql_select(
+                category,
+                mode,
+                func.sum(col(LearningRecord.minutes)),
+                func.count(),
+                func.count(col(LearningRecord.learner_id).distinct()),
+            )
+            .where(*where)
+            .group_by(category, mode)
+        )
+    ).all()
+    # distinct learners over all categories: grouped first (hashed), then counted
+    learners = (
+        sql_select(col(LearningRecord.learner_id))
+        .where(*where)
+        .group_by(col(LearningRecord.learner_id))
+    )
+    participants = (
+        await session.execute(sql_select(func.count()).select_from(learners.subquery()))
+    ).scalar_one()
+    names = dict(
+        (
+            await session.execute(
+                sql_select(col(ActivityCategory.code), col(ActivityCategory.name_zh))
+            )
+        ).all()
+    )
+    lines = sorted(
+        (
+            HoursLine(
+                category=c,
+                category_name=names.get(c, c),
+                mode=m,
+                minutes=int(total),
+                hours=hours(int(total)),
+                records=int(n),
+                learners=int(k),
+            )
+            for c, m, total, n, k in rows
+        ),
+        key=lambda line: (line.category, line.mode),
+    )
+    return lines, int(participants)
+
+
+async def credit_figures(
+    session: AsyncSession, unit_path: str, paths: Sequence[str], period: Period
+) -> CreditsFigures:
+    """Credits issued in the period for learning under the unit, and converted by its residents.
+
+    Issued: the ledger's provenance lines (grants net of corrections) earned on a day of the
+    period, for records hosted under the unit (``hours:<record id>``), completion awards of its
+    activities (``completion:<activity id>``) and certifications of its residents. Converted:
+    credits debited by conversions of its residents approved in the period, and what
+    cancellations in the period gave back.
+    """
+    in_days = [
+        col(CreditSource.earned_on) >= period.first,
+        col(CreditSource.earned_on) <= period.last,
+    ]
+    for_hours = 0
+    for_completion = 0
+    if paths:
+        # a record's hours line is earned on the record's Beijing day: both sides are read by
+        # period from their indexes alone and hashed on the record id the key names
+        key = col(CreditSource.key)
+        record_id = case((key.startswith("hours:"), cast(func.substr(key, 7), BigInteger)))
+        for_hours = (
+            await session.execute(
+                sql_select(func.coalesce(func.sum(col(CreditSource.amount_hundredths)), 0))
+                .select_from(CreditSource)
+                .join(LearningRecord, col(LearningRecord.id) == record_id)
+                .where(*in_days, key.startswith("hours:"), *_records_in(paths, period))
+            )
+        ).scalar_one()
+        # completion awards summed per activity in SQL, then kept if the activity is ours
+        # (the key holds the activity id as text, which SQLite and PostgreSQL spell apart)
+        per_activity = (
+            await session.execute(
+                sql_select(col(CreditSource.key), func.sum(col(CreditSource.amount_hundredths)))
+                .where(*in_days, col(CreditSource.key).startswith("completion:"))
+                .group_by(col(CreditSource.key))
+            )
+        ).all()
+        if per_activity:
+            hosted = {
+                str(a)
+                for a in (
+                    await session.execute(
+                        sql_select(col(Activity.id)).where(col(Activity.host_unit_path).in_(paths))
+                    )
+                ).scalars()
+            }
+            for_completion = sum(
+                int(total) for key, total in per_activity if key.split(":", 1)[1] in hosted
+            )
+    for_certification = (
+        await session.execute(
+            sql_select(func.coalesce(func.sum(col(CreditSource.amount_hundredths)), 0))
+            .select_from(CreditSource)
+            .join(Certification, col(Certification.id) == col(CreditSource.certification_id))
+            .where(
+                *in_days,
+                col(Certification.learner_unit_path).startswith(unit_path, autoescape=True),
+            )
+        )
+    ).scalar_one()
+    to_conversion_account = sql_select(col(LedgerAccount.id)).where(
+        col(LedgerAccount.kind) == "conversion"
+    )
+    ours = col(Conversion.learner_unit_path).startswith(unit_path, autoescape=True)
+    approved_in = and_(
+        col(Conversion.decided_at) >= period.starts_at,
+        col(Conversion.decided_at) < period.ends_before,
+        col(Conversion.transaction_id).is_not(None),
+    )
+    converted, conversions = (
+        await session.execute(
+            sql_select(
+                func.coalesce(func.sum(col(CreditPosting.amount_hundredths)), 0),
+                func.count(col(Conversion.id).distinct()),
+            )
+            .select_from(Conversion)
+            .join(
+                CreditPosting, col(CreditPosting.transaction_id) == col(Conversion.transaction_id)
+            )
+            .where(
+                ours,
+                approved_in,
+                col(CreditPosting.side) == "credit",
+                col(CreditPosting.account_id).in_(to_conversion_account.scalar_subquery()),
+            )
+        )
+    ).one()
+    cancelled = (
+        await session.execute(
+            sql_select(func.coalesce(func.sum(col(CreditPosting.amount_hundredths)), 0))
+            .select_from(Conversion)
+            .join(
+                CreditPosting,
+                col(CreditPosting.transaction_id) == col(Conversion.cancel_transaction_id),
+            )
+            .where(
+                ours,
+                col(Conversion.cancelled_at) >= period.starts_at,
+                col(Conversion.cancelled_at) < period.ends_before,
+                col(CreditPosting.side) == "debit",
+                col(CreditPosting.account_id).in_(to_conversion_account.scalar_subquery()),
+            )
+        )
+    ).scalar_one()
+    issued = int(for_hours) + int(for_completion) + int(for_certification)
+    return CreditsFigures(
+        issued_hundredths=issued,
+        issued_for_hours_hundredths=int(for_hours),
+        issued_for_completion_hundredths=int(for_completion),
+        issued_for_certification_hundredths=int(for_certification),
+        converted_hundredths=int(converted),
+        conversion_cancelled_hundredths=int(cancelled),
+        converted_net_hundredths=int(converted) - int(cancelled),
+        conversions=int(conversions),
+    )
+
+
+async def volunteer_years(
+    session: AsyncSession, unit_path: str, period: Period
+) -> list[VolunteerYear]:
+    """Volunteer service under the unit per calendar year of the period, against 10 hours a
+    year (seed 004): a volunteer meets the target when their service in that year (within the
+    period) adds up to 600 minutes."""
+    year = cast(func.extract("year", col(VolunteerService.served_on)), String)
+    per_volunteer = (
+        sql_select(
+            year.label("year"),
+            col(VolunteerService.learner_id).label("learner_id"),
+            func.sum(col(VolunteerService.minutes)).label("minutes"),
+        )
+        .where(
+            col(VolunteerService.unit_path).startswith(unit_path, autoescape=True),
+            col(VolunteerService.served_on) >= period.first,
+            col(VolunteerService.served_on) <= period.last,
+        )
+        .group_by(year, col(VolunteerService.learner_id))
+        .subquery()
+    )
+    rows = (
+        await session.execute(
+            sql_select(
+                per_volunteer.c.year,
+                func.count(),
+                func.sum(per_volunteer.c.minutes),
+                func.sum(case((per_volunteer.c.minutes >= VOLUNTEER_TARGET_MINUTES, 1), else_=0)),
+            ).group_by(per_volunteer.c.year)
+        )
+    ).all()
+    found = {int(float(y)): (int(n), int(m or 0), int(met or 0)) for y, n, m, met in rows}
+    return [
+        VolunteerYear(
+            year=y,
+            volunteers=found.get(y, (0, 0, 0))[0],
+            minutes=found.get(y, (0, 0, 0))[1],
+            hours=hours(found.get(y, (0, 0, 0))[1]),
+            target_minutes=VOLUNTEER_TARGET_MINUTES,
+            volunteers_meeting_target=found.get(y, (0, 0, 0))[2],
+        )
+        for y in period.years
+    ]
+
+
+async def activity_figures(
+    session: AsyncSession, paths: Sequence[str], period: Period
+) -> tuple[ActivityFigures, list[SessionLine], bool]:
+    """Activities and sessions held (a session held in the period: it started in it), check-ins
+    per session, and the sessions themselves (the first ``SESSION_LIST_LIMIT`` by time)."""
+    if not paths:
+        return (
+            ActivityFigures(
+                activities=0,
+                sessions=0,
+                planned_minutes=0,
+                attendance=0,
+                attendance_per_session=None,
+                max_attendance=0,
+            ),
+            [],
+            False,
+        )
+    # check-ins counted per session from the (session, learner) unique index: a session's
+    # count is one index range, whatever the size of the attendance table
+    checked_in = (
+        sql_select(func.count())
+        .select_from(Attendance)
+        .where(col(Attendance.session_id) == col(ActivitySession.id))
+        .scalar_subquery()
+    )
+    per_session = (
+        sql_select(
+            col(ActivitySession.id).label("session_id"),
+            col(ActivitySession.activity_id).label("activity_id"),
+            col(ActivitySession.planned_minutes).label("planned_minutes"),
+            checked_in.label("attendance"),
+        )
+        .join(Activity, col(Activity.id) == col(ActivitySession.activity_id))
+        .where(
+            col(Activity.host_unit_path).in_(paths),
+            col(ActivitySession.starts_at) >= period.starts_at,
+            col(ActivitySession.starts_at) < period.ends_before,
+        )
+        .subquery()
+    )
+    activities, sessions, planned, attendance, most = (
+        await session.execute(
+            sql_select(
+                func.count(per_session.c.activity_id.distinct()),
+                func.count(),
+                func.coalesce(func.sum(per_session.c.planned_minutes), 0),
+                func.coalesce(func.sum(per_session.c.attendance), 0),
+                func.coalesce(func.max(per_session.c.attendance), 0),
+            )
+        )
+    ).one()
+    listed = (
+        await session.execute(
+            sql_select(
+                col(ActivitySession.id),
+                col(Activity.id),
+                col(Activity.title),
+                col(Activity.host_unit_path),
+                col(ActivitySession.starts_at),
+                per_session.c.planned_minutes,
+                per_session.c.attendance,
+            )
+            .join(ActivitySession, col(ActivitySession.id) == per_session.c.session_id)
+            .join(Activity, col(Activity.id) == per_session.c.activity_id)
+            .order_by(col(ActivitySession.starts_at), col(ActivitySession.id))
+            .limit(SESSION_LIST_LIMIT)
+        )
+    ).all()
+    lines = [
+        SessionLine(
+            session_id=s,
+            activity_id=a,
+            activity_title=title,
+            host_unit_path=path,
+            starts_at=aware_utc(starts),
+            planned_minutes=int(planned_minutes),
+            attendance=int(n),
+        )
+        for s, a, title, path, starts, planned_minutes, n in listed
+    ]
+    figures = ActivityFigures(
+        activities=int(activities),
+        sessions=int(sessions),
+        planned_minutes=int(planned),
+        attendance=int(attendance),
+        attendance_per_session=round(int(attendance) / int(sessions), 2) if sessions else None,
+        max_attendance=int(most),
+    )
+    return figures, lines, int(sessions) > len(lines)

@@ -1,0 +1,125 @@
+"""The statistics reports as tables with Chinese headers, for .xlsx and .csv (pure)."""
+
+from __future__ import annotations
+
+from credits.statistics.period import CHINA
+from credits.statistics.schemas import StarCandidates, UnitStatistics
+from kernel.exports import Cell, Sheet
+
+MODE_ZH = {"offline": "线下", "online": "线上", "blended": "混合"}
+GROUP_ZH = {
+    "elderly": "老年人",
+    "youth": "青少年",
+    "disabled": "残疾人",
+    "unemployed": "失业人员",
+    "migrant_workers": "进城务工人员",
+    "rural_residents": "农村居民",
+    "veterans": "退役士兵",
+    "left_behind": "留守妇女儿童",
+}
+REPORT_SHEETS = ("summary", "hours", "groups", "volunteers", "sessions")
+
+
+def _percent(rate: float | None) -> float | None:
+    return None if rate is None else round(rate * 100, 2)
+
+
+def _credits(hundredths: int) -> float:
+    return hundredths / 100
+
+
+def report_sheets(report: UnitStatistics) -> dict[str, Sheet]:
+    """The report's tables, by name: 汇总, 学时, 人群, 志愿服务, 场次考勤."""
+    unit = f"{report.unit.name or report.unit.key}（{report.unit.key}）"
+    period = f"{report.period_from.isoformat()} 至 {report.period_to.isoformat()}"
+    c, a = report.credits, report.activities
+    summary: list[tuple[str, Cell, str]] = [
+        ("单位", unit, ""),
+        ("统计期间（北京时间）", period, ""),
+        ("常住人口", report.population, report.population_source),
+        ("参与人数", report.participants, "期间内在本单位及下属单位有计入学习记录的学习者"),
+        ("参与率(%)", _percent(report.participation.rate), "参与人数 / 常住人口"),
+        ("实名注册人数", report.registrations.registered, "截至期末"),
+        ("期间新注册人数", report.registrations.registered_in_period, ""),
+        ("实名注册率(%)", _percent(report.real_name_registration.rate), "实名注册人数 / 常住人口"),
+        ("学习总时长(小时)", round(report.total_minutes / 60, 2), ""),
+        ("发放学分", _credits(c.issued_hundredths), "扣除更正"),
+        ("其中：学时学分", _credits(c.issued_for_hours_hundredths), ""),
+        ("其中：结业奖励学分", _credits(c.issued_for_completion_hundredths), ""),
+        ("其中：成果认证学分", _credits(c.issued_for_certification_hundredths), ""),
+        ("转换学分", _credits(c.converted_hundredths), f"{c.conversions} 笔"),
+        ("撤销转换退回学分", _credits(c.conversion_cancelled_hundredths), ""),
+        ("净转换学分", _credits(c.converted_net_hundredths), ""),
+        ("举办活动数", a.activities, ""),
+        ("举办场次数", a.sessions, ""),
+        ("签到人次", a.attendance, ""),
+        ("场均签到人次", a.attendance_per_session, ""),
+        ("单场最多签到人次", a.max_attendance, ""),
+    ]
+    return {
+        "summary": Sheet("汇总", ("指标", "数值", "说明"), summary),
+        "hours": Sheet(
+            "学时",
+            ("类别代码", "类别", "方式", "学时(小时)", "分钟数", "记录数", "学习者人数"),
+            [
+                (
+                    h.category,
+                    h.category_name,
+                    MODE_ZH.get(h.mode, h.mode),
+                    h.hours,
+                    h.minutes,
+                    h.records,
+                    h.learners,
+                )
+                for h in report.hours_by_category_mode
+            ],
+        ),
+        "groups": Sheet(
+            "人群",
+            ("人群代码", "人群", "实名注册人数"),
+            [(g, GROUP_ZH.get(g, g), n) for g, n in report.registrations.by_group.items()],
+        ),
+        "volunteers": Sheet(
+            "志愿服务",
+            ("年度", "志愿者人数", "服务时长(小时)", "年度目标(小时)", "达标人数"),
+            [
+                (v.year, v.volunteers, v.hours, v.target_minutes / 60, v.volunteers_meeting_target)
+                for v in report.volunteers
+            ],
+        ),
+        "sessions": Sheet(
+            "场次考勤",
+            ("场次编号", "活动", "举办单位路径", "开始时间(北京时间)", "计划分钟数", "签到人次"),
+            [
+                (
+                    str(s.session_id),
+                    s.activity_title,
+                    s.host_unit_path,
+                    s.starts_at.astimezone(CHINA).replace(tzinfo=None),
+                    s.planned_minutes,
+                    s.attendance,
+                )
+                for s in report.sessions
+            ],
+        ),
+    }
+
+
+def stars_sheet(stars: StarCandidates) -> Sheet:
+    """The candidates as one table."""
+    return Sheet(
+        f"百姓学习之星候选{stars.year}",
+        ("镇/街道代码", "镇/街道", "名次", "学习者编号", "年度学分", "年度学时(小时)", "规则版本"),
+        [
+            (
+                c.town,
+                c.town_name,
+                c.rank,
+                str(c.learner_id),
+                c.credits_hundredths / 100,
+                c.hours,
+                stars.rule_version,
+            )
+            for c in stars.candidates
+        ],
+    )

@@ -1,0 +1,153 @@
+"""Learning star (百姓学习之星) candidates: the top learners per town per year, by a rule kept as
+data (``data/learning_star_rule.json``), ranked in SQL with a window function."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import case, func, literal, null
+from sqlalchemy import select as sql_select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from credits.ledger.models import CreditSource
+from credits.records.models import LearningRecord
+from credits.statistics import service
+from credits.statistics.period import Period
+from credits.statistics.schemas import StarCandidate
+from kernel.packagedata import read_json
+
+
+@dataclass(frozen=True)
+class StarRule:
+    """The selection rule: who may be a candidate, how they are ranked, how many per town."""
+
+    version: str
+    min_minutes: int
+    top_per_town: int
+    town_level_depth: int
+    document: dict[str, Any]
+
+
+def load_rule() -> StarRule:
+    """The rule shipped with the service."""
+    document = read_json("credits.statistics", "data/learning_star_rule.json")
+    if document["rank_by"] != ["credits_earned", "minutes"] or document["ties"] != (
+        "include_all_tied"
+    ):
+        raise ValueError("learning star rule: only credits then minutes, ties included, known")
+    return StarRule(
+        version=str(document["version"]),
+        min_minutes=int(document["min_minutes"]),
+        top_per_town=int(document["top_per_town"]),
+        town_level_depth=int(document["town_level_depth"]),
+        document=document,
+    )
+
+
+def town_of(path: str, depth: int) -> str | None:
+    """The path of the unit at ``depth`` on ``path`` (``/a/b/c/``, depth 2: ``/a/b/``)."""
+    keys = [k for k in path.split("/") if k]
+    if len(keys) < depth:
+        return None
+    return "/" + "/".join(keys[:depth]) + "/"
+
+
+async def candidates(
+    session: AsyncSession, *, unit_path: str, year: int, rule: StarRule
+) -> list[StarCandidate]:
+    """The candidates of every town at or under ``unit_path`` for the Beijing ``year``."""
+    paths = await service.host_paths(session, unit_path)
+    if not paths:
+        return []
+    towns = {p: town_of(p, rule.town_level_depth) for p in paths}
+    period = Period(date(year, 1, 1), date(year, 12, 31))
+    where = [
+        col(LearningRecord.host_unit_path).in_(paths),
+        col(LearningRecord.started_at) >= period.starts_at,
+        col(LearningRecord.started_at) < period.ends_before,
+        await service.countable(session),
+    ]
+    mapping = {p: t for p, t in towns.items() if t is not None}
+    town = (
+        case(mapping, value=col(LearningRecord.host_unit_path), else_=null())
+        if mapping
+        else literal(None)
+    )
+    per_town = (
+        sql_select(
+            col(LearningRecord.learner_id).label("learner_id"),
+            town.label("town"),
+            func.sum(col(LearningRecord.minutes)).label("minutes"),
+        )
+        .where(*where)
+        .group_by(col(LearningRecord.learner_id), town)
+        .subquery()
+    )
+    # a learner's town: where most of their minutes were hosted (ties: the first town key)
+    placed = sql_select(
+        per_town.c.learner_id,
+        per_town.c.town,
+        func.sum(per_town.c.minutes).over(partition_by=per_town.c.learner_id).label("minutes"),
+        func.row_number()
+        .over(
+            partition_by=per_town.c.learner_id,
+            order_by=(per_town.c.town.is_(None), per_town.c.minutes.desc(), per_town.c.town),
+        )
+        .label("nth"),
+    ).subquery()
+    earned = (
+        sql_select(
+            col(CreditSource.learner_id).label("learner_id"),
+            func.sum(col(CreditSource.amount_hundredths)).label("credits"),
+        )
+        .where(
+            col(CreditSource.earned_on) >= period.first, col(CreditSource.earned_on) <= period.last
+        )
+        .group_by(col(CreditSource.learner_id))
+        .subquery()
+    )
+    credits = func.coalesce(earned.c.credits, 0)
+    ranked = (
+        sql_select(
+            placed.c.town,
+            placed.c.learner_id,
+            credits.label("credits"),
+            placed.c.minutes,
+            func.rank()
+            .over(
+                partition_by=placed.c.town,
+                order_by=(credits.desc(), placed.c.minutes.desc()),
+            )
+            .label("rank"),
+        )
+        .select_from(placed)
+        .outerjoin(earned, earned.c.learner_id == placed.c.learner_id)
+        .where(
+            placed.c.nth == 1,
+            placed.c.town.is_not(None),
+            placed.c.minutes >= rule.min_minutes,
+        )
+        .subquery()
+    )
+    rows = (
+        await session.execute(
+            sql_select(ranked)
+            .where(ranked.c.rank <= rule.top_per_town)
+            .order_by(ranked.c.town, ranked.c.rank, ranked.c.learner_id)
+        )
+    ).all()
+    return [
+        StarCandidate(
+            town=str(t).strip("/").rsplit("/", 1)[-1],
+            town_name=None,
+            rank=int(r),
+            learner_id=learner,
+            credits_hundredths=int(c),
+            minutes=int(m),
+            hours=service.hours(int(m)),
+        )
+        for t, learner, c, m, r in rows
+    ]

@@ -1,0 +1,455 @@
+"""Statistics and learning stars on PostgreSQL and SQLite, on a small data set whose every
+figure is computed by hand below; the downloads are opened and read back."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from openpyxl import load_workbook
+from sqlmodel import col, select
+
+from credits.conversion.models import Conversion
+from credits.incentives.models import VolunteerService
+from credits.ledger import settlement
+from credits.records.models import Attendance
+from credits.statistics import stars
+from testkit.http import bearer
+
+from .conftest import REGISTRATIONS
+
+TOWN = "/410711/410711100/"
+POINT = "/410711/410711100/410711100201/"
+OTHER_TOWN = "/410711/410711101/"
+DISTRICT = "/410711/"
+MARCH = datetime(2026, 3, 2, 1, tzinfo=UTC)
+LAW_ZH = "法治教育"
+
+
+@pytest.fixture
+async def known(session_client, factory):  # type: ignore[no-untyped-def]
+    """The data set.
+
+    Activities: A1 law offline at the town, sessions on 2 and 9 March 2026; A2 digital skills
+    online at the town's learning point; A3 law offline at the other town, one session on
+    2 March; A4 law online at the district college; A5 law offline at the town (L6's).
+
+    Records (offline: 6 minutes a hundredth, online: 9 minutes a hundredth):
+      L1: A1 verified 120 min (20), A2 verified 54 min (6), A4 verified 45 min (5)
+      L2: A1 QR check-in pending 90 min (15, check-ins count unverified);
+          A1 staff entry pending 100 min (does not count: waits for a check)
+      L3: A2 verified 27 min at 00:30 Beijing on 1 January 2026 (16:30 UTC the day before: in
+          2026) (3); A2 verified 27 min at 00:30 Beijing on 1 January 2027 (not in 2026)
+      L4: A3 verified 198 min (33)
+      L5: A1 voided 300 min (does not count)
+      L6: A5 3 x 600 min verified (300), then converts 200 (approved 1 June 2026)
+    Check-ins: A1 first session L1 and L2, second session L1; A3's session nobody.
+    Volunteer service at the town: V1 400 + 300 min in 2026 and 500 in December 2025,
+    V2 120 min in 2026.
+    """
+    client, db = session_client
+    a1, a1_sessions = await factory.activity(unit="410711100", sessions=2, start=MARCH)
+    a2, _ = await factory.activity(unit="410711100201", category="digital_skills", mode="online")
+    a3, a3_sessions = await factory.activity(unit="410711101", sessions=1, start=MARCH)
+    a4, _ = await factory.activity(unit="410711", mode="online")
+    ln = [uuid.uuid4() for _ in range(6)]
+    l1, l2, l3, l4, l5, l6 = ln
+    await factory.records(l1, a1, minutes=120, status="verified", host_path=TOWN)
+    await factory.records(
+        l1,
+        a2,
+        minutes=54,
+        status="verified",
+        mode="online",
+        category="digital_skills",
+        host_path=POINT,
+        start=datetime(2026, 4, 1, 2, tzinfo=UTC),
+    )
+    await factory.records(
+        l1,
+        a4,
+        minutes=45,
+        status="verified",
+        mode="online",
+        host_path=DISTRICT,
+        start=datetime(2026, 4, 2, 2, tzinfo=UTC),
+    )
+    await factory.records(l2, a1, minutes=90, source="check_in", host_path=TOWN)
+    await factory.records(
+        l2, a1, minutes=100, host_path=TOWN, start=datetime(2026, 3, 9, 1, tzinfo=UTC)
+    )
+    for start in (
+        datetime(2025, 12, 31, 16, 30, tzinfo=UTC),
+        datetime(2026, 12, 31, 16, 30, tzinfo=UTC),
+    ):
+        await factory.records(
+            l3,
+            a2,
+            minutes=27,
+            status="verified",
+            mode="online",
+            category="digital_skills",
+            host_path=POINT,
+            start=start,
+        )
+    await factory.records(l4, a3, minutes=198, status="verified", host_path=OTHER_TOWN)
+    await factory.records(l5, a1, minutes=300, status="voided", host_path=TOWN)
+    a5, _ = await factory.activity(unit="410711100")
+    await factory.records(l6, a5, count=3, minutes=600, status="verified", host_path=TOWN)
+    for session_id, learner in ((a1_sessions[0], l1), (a1_sessions[0], l2), (a1_sessions[1], l1)):
+        db.add(Attendance(session_id=session_id, learner_id=learner, checked_in_at=MARCH))
+    v1, v2 = uuid.uuid4(), uuid.uuid4()
+    for n, (who, day, minutes) in enumerate(
+        (
+            (v1, date(2026, 5, 1), 400),
+            (v1, date(2026, 6, 1), 300),
+            (v1, date(2025, 12, 20), 500),
+            (v2, date(2026, 5, 2), 120),
+        )
+    ):
+        db.add(
+            VolunteerService(
+                learner_id=who,
+                kind="lecture",
+                unit="410711100",
+                unit_path=TOWN,
+                activity_id=a1,
+                occasion=f"activity:{n}",
+                served_on=day,
+                minutes=minutes,
+                recorded_by="test",
+            )
+        )
+    await db.commit()
+    await settlement.settle(db, ln, actor="test")
+    await db.commit()
+    resident = factory.issue_token("resident", subject=str(l6), unit="410711100")
+    applied = await client.post(
+        "/api/v1/conversions",
+        json={"target": "ou_course_credit", "units": 1},
+        headers=bearer(resident),
+    )
+    assert applied.status_code == 201, applied.text
+    college = factory.issue_token("staff", role="college_staff", unit="410711")
+    approved = await client.post(
+        f"/api/v1/conversions/{applied.json()['id']}/decision",
+        json={"decision": "approve", "reason": "ok"},
+        headers=bearer(college) | {"Idempotency-Key": "stats-1"},
+    )
+    assert approved.status_code == 200, approved.text
+    conversion = (
+        await db.execute(select(Conversion).where(col(Conversion.learner_id) == l6))
+    ).scalar_one()
+    conversion.decided_at = datetime(2026, 6, 1, 2, tzinfo=UTC)
+    await db.commit()
+    REGISTRATIONS["410711100"] = {
+        "registered": 30,
+        "active": 29,
+        "registered_in_period": 12,
+        "by_group": {"elderly": 7, "youth": 4},
+    }
+    REGISTRATIONS["410711"] = {
+        "registered": 80,
+        "active": 78,
+        "registered_in_period": 20,
+        "by_group": {"elderly": 9},
+    }
+    return {"a1": a1, "a3": a3, "a1_sessions": a1_sessions, "learners": ln}
+
+
+async def _report(client, token: str, unit: str, **params: str):  # type: ignore[no-untyped-def]
+    return await client.get(
+        f"/api/v1/statistics/{unit}",
+        params={"from": "2026-01-01", "to": "2026-12-31", **params},
+        headers=bearer(token),
+    )
+
+
+async def test_town_report_counts_what_was_learned_there(client, issue_token, known) -> None:
+    staff = issue_token("staff", role="school_staff", unit="410711100")
+    response = await _report(client, staff, "410711100")
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["unit"] == {"key": "410711100", "name": "王村镇社区教育学校", "path": TOWN}
+    # L1, L2, L3, L6 learned at the town or its learning point; L4 elsewhere, L5 voided
+    assert report["participants"] == 4
+    assert report["population"] == 400
+    assert report["participation"]["rate"] == pytest.approx(4 / 400)
+    assert report["registrations"]["registered"] == 30
+    assert report["real_name_registration"]["rate"] == pytest.approx(30 / 400)
+    lines = {(h["category"], h["mode"]): h for h in report["hours_by_category_mode"]}
+    assert set(lines) == {("law", "offline"), ("digital_skills", "online")}
+    # 120 (L1) + 90 (L2's check-in) + 3 x 600 (L6)
+    assert (lines["law", "offline"]["minutes"], lines["law", "offline"]["records"]) == (2010, 5)
+    assert lines["law", "offline"]["learners"] == 3
+    assert lines["law", "offline"]["hours"] == 33.5
+    assert lines["law", "offline"]["category_name"] == LAW_ZH
+    # 54 (L1) + 27 (L3, 1 January Beijing time)
+    assert (
+        lines["digital_skills", "online"]["minutes"],
+        lines["digital_skills", "online"]["learners"],
+    ) == (81, 2)
+    assert report["total_minutes"] == 2091
+    credits = report["credits"]
+    assert credits["issued_for_hours_hundredths"] == 20 + 15 + 6 + 3 + 300
+    assert credits["issued_hundredths"] == 344
+    assert (credits["converted_hundredths"], credits["conversions"]) == (200, 1)
+    assert credits["converted_net_hundredths"] == 200
+    assert report["volunteers"] == [
+        {
+            "year": 2026,
+            "volunteers": 2,
+            "minutes": 820,
+            "hours": 13.67,
+            "target_minutes": 600,
+            "volunteers_meeting_target": 1,
+        }
+    ]
+    activities = report["activities"]
+    assert (activities["activities"], activities["sessions"], activities["attendance"]) == (1, 2, 3)
+    assert (activities["attendance_per_session"], activities["max_attendance"]) == (1.5, 2)
+    assert [s["attendance"] for s in report["sessions"]] == [2, 1]
+
+
+async def test_district_report_adds_every_town_and_the_college(client, issue_token, known) -> None:
+    auditor = issue_token("staff", role="auditor", unit="410711")
+    report = (await _report(client, auditor, "410711")).json()
+    assert report["participants"] == 5  # L4 at the other town too
+    assert report["participation"]["rate"] == pytest.approx(5 / 1000)
+    lines = {(h["category"], h["mode"]): h["minutes"] for h in report["hours_by_category_mode"]}
+    assert lines == {
+        ("law", "offline"): 2208,
+        ("law", "online"): 45,
+        ("digital_skills", "online"): 81,
+    }
+    assert report["credits"]["issued_hundredths"] == 344 + 33 + 5
+    activities = report["activities"]
+    assert (activities["activities"], activities["sessions"], activities["attendance"]) == (2, 3, 3)
+    assert activities["attendance_per_session"] == 1.0
+
+
+async def test_period_days_are_beijing_days(client, issue_token, known) -> None:
+    staff = issue_token("staff", role="district_admin", unit="410711")
+    # 1 January 2027 Beijing time is 31 December 2026 UTC: in 2027's report, not 2026's
+    report = (
+        await client.get(
+            "/api/v1/statistics/410711100201",
+            params={"from": "2027-01-01", "to": "2027-01-01"},
+            headers=bearer(staff),
+        )
+    ).json()
+    assert report["total_minutes"] == 27 and report["participants"] == 1
+    assert report["population"] is None and report["participation"]["rate"] is None
+    december = (
+        await client.get(
+            "/api/v1/statistics/410711100",
+            params={"from": "2025-12-01", "to": "2026-12-31"},
+            headers=bearer(staff),
+        )
+    ).json()
+    assert [
+        (v["year"], v["volunteers"], v["minutes"], v["volunteers_meeting_target"])
+        for v in december["volunteers"]
+    ] == [(2025, 1, 500, 0), (2026, 2, 820, 1)]
+
+
+async def test_staff_see_only_their_unit_and_below(client, issue_token, known) -> None:
+    point = issue_token("staff", role="learning_point_staff", unit="410711100201")
+    other = await _report(client, point, "410711100")
+    assert other.status_code == 403
+    assert other.headers["content-type"].startswith("application/problem+json")
+    assert other.json()["type"].endswith("/statistics-not-visible") and other.json()["detail_zh"]
+    assert (await _report(client, point, "410711100201")).status_code == 200
+    resident = issue_token("resident", unit="410711100")
+    assert (await _report(client, resident, "410711100")).status_code == 403
+    unknown = await _report(client, issue_token("staff", role="auditor"), "999999")
+    assert unknown.status_code == 404 and unknown.json()["type"].endswith("/unit-not-found")
+
+
+async def test_a_backwards_period_is_refused(client, issue_token, known) -> None:
+    admin = issue_token("staff", role="district_admin")
+    response = await client.get(
+        "/api/v1/statistics/410711",
+        params={"from": "2026-02-01", "to": "2026-01-01"},
+        headers=bearer(admin),
+    )
+    assert response.status_code == 422 and response.json()["type"].endswith("/invalid-period")
+
+
+async def test_the_report_downloads_as_a_workbook_and_as_csv(client, issue_token, known) -> None:
+    staff = issue_token("staff", role="school_staff", unit="410711100")
+    xlsx = await _report(client, staff, "410711100", format="xlsx")
+    assert xlsx.status_code == 200
+    assert "filename*=UTF-8''%E7%BB%9F%E8%AE%A1_410711100" in xlsx.headers["content-disposition"]
+    book = load_workbook(io.BytesIO(xlsx.content), read_only=True)
+    assert book.sheetnames == ["汇总", "学时", "人群", "志愿服务", "场次考勤"]
+    summary = {row[0]: row[1] for row in book["汇总"].iter_rows(min_row=2, values_only=True)}
+    assert summary["参与人数"] == 4 and summary["参与率(%)"] == 1.0
+    assert summary["实名注册率(%)"] == 7.5 and summary["发放学分"] == 3.44
+    assert summary["转换学分"] == 2 and summary["场均签到人次"] == 1.5
+    hours = list(book["学时"].iter_rows(values_only=True))
+    assert hours[0] == ("类别代码", "类别", "方式", "学时(小时)", "分钟数", "记录数", "学习者人数")
+    assert {(r[0], r[2], r[4]) for r in hours[1:]} == {
+        ("law", "线下", 2010),
+        ("digital_skills", "线上", 81),
+    }
+    groups = list(book["人群"].iter_rows(min_row=2, values_only=True))
+    assert groups == [("elderly", "老年人", 7), ("youth", "青少年", 4)]
+    volunteers = list(book["志愿服务"].iter_rows(values_only=True))
+    assert volunteers[1] == (2026, 2, 13.67, 10, 1)
+    sessions = list(book["场次考勤"].iter_rows(min_row=2, values_only=True))
+    assert [(r[3], r[5]) for r in sessions] == [
+        (datetime(2026, 3, 2, 9), 2),
+        (datetime(2026, 3, 9, 9), 1),
+    ]
+    for sheet, header in (("summary", "指标"), ("hours", "类别代码"), ("sessions", "场次编号")):
+        response = await _report(client, staff, "410711100", format="csv", sheet=sheet)
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/csv")
+        assert response.content.startswith(b"\xef\xbb\xbf")
+        rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+        assert rows[0][0] == header
+    summary_csv = await _report(client, staff, "410711100", format="csv")
+    rows = {r[0]: r[1] for r in csv.reader(io.StringIO(summary_csv.content.decode("utf-8-sig")))}
+    assert rows["参与人数"] == "4" and rows["举办场次数"] == "2"
+
+
+# --- learning stars ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def star_data(session_client, factory):  # type: ignore[no-untyped-def]
+    """At the town: S1 1800 min (300), S2 2400 (400), S3 1800 (300, tied with S1), S4 1200
+    (under the 30 hours). S5: 1800 min at the other town and 600 at the town (both law, one
+    year: 400): the other town's candidate, where most of their time was. All in 2026."""
+    _, db = session_client
+    town, _ = await factory.activity(unit="410711100")
+    other, _ = await factory.activity(unit="410711101")
+    s = [uuid.uuid4() for _ in range(5)]
+    for learner, count in zip(s[:4], (3, 4, 3, 2), strict=True):
+        await factory.records(
+            learner, town, count=count, minutes=600, status="verified", host_path=TOWN
+        )
+    await factory.records(
+        s[4], other, count=3, minutes=600, status="verified", host_path=OTHER_TOWN
+    )
+    await factory.records(
+        s[4],
+        town,
+        minutes=600,
+        status="verified",
+        host_path=TOWN,
+        start=datetime(2026, 5, 1, 1, tzinfo=UTC),
+    )
+    await settlement.settle(db, s, actor="test")
+    await db.commit()
+    return s
+
+
+async def test_stars_rank_by_credits_then_hours_and_ties_share_a_place(
+    session_client, star_data
+) -> None:
+    _, db = session_client
+    s1, s2, s3, _s4, s5 = star_data
+    shipped = stars.load_rule()
+    one = stars.StarRule("t1", shipped.min_minutes, 1, 2, {})
+    top = await stars.candidates(db, unit_path=DISTRICT, year=2026, rule=one)
+    assert [(c.town, c.rank, c.learner_id, c.credits_hundredths, c.minutes) for c in top] == [
+        ("410711100", 1, s2, 400, 2400),
+        ("410711101", 1, s5, 400, 2400),
+    ]
+    two = stars.StarRule("t2", shipped.min_minutes, 2, 2, {})
+    town = await stars.candidates(db, unit_path=TOWN, year=2026, rule=two)
+    assert [(c.rank, c.learner_id) for c in town] == [(1, s2), *sorted([(2, s1), (2, s3)])]
+    assert await stars.candidates(db, unit_path=TOWN, year=2025, rule=two) == []
+
+
+async def test_stars_come_with_the_rule_and_download(client, issue_token, star_data) -> None:
+    s1, s2, s3, s4, s5 = star_data
+    staff = issue_token("staff", role="college_staff", unit="410711")
+    response = await client.get(
+        "/api/v1/statistics/410711/learning-stars", params={"year": 2026}, headers=bearer(staff)
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (
+        body["rule_version"] == "muye-learning-star-2026.1" and body["rule"]["top_per_town"] == 10
+    )
+    listed = [(c["town"], c["town_name"], c["rank"], c["learner_id"]) for c in body["candidates"]]
+    assert listed[0] == ("410711100", "王村镇社区教育学校", 1, str(s2))
+    assert str(s4) not in {c["learner_id"] for c in body["candidates"]}
+    assert listed[-1] == ("410711101", "牧野镇社区教育学校", 1, str(s5))
+    assert len(listed) == 4
+    xlsx = await client.get(
+        "/api/v1/statistics/410711/learning-stars",
+        params={"year": 2026, "format": "xlsx"},
+        headers=bearer(staff),
+    )
+    rows = list(load_workbook(io.BytesIO(xlsx.content)).active.iter_rows(values_only=True))
+    assert rows[0] == (
+        "镇/街道代码",
+        "镇/街道",
+        "名次",
+        "学习者编号",
+        "年度学分",
+        "年度学时(小时)",
+        "规则版本",
+    )
+    assert rows[1] == (
+        "410711100",
+        "王村镇社区教育学校",
+        1,
+        str(s2),
+        4,
+        40,
+        "muye-learning-star-2026.1",
+    )
+    csv_rows = list(
+        csv.reader(
+            io.StringIO(
+                (
+                    await client.get(
+                        "/api/v1/statistics/410711/learning-stars",
+                        params={"year": 2026, "format": "csv"},
+                        headers=bearer(staff),
+                    )
+                ).content.decode("utf-8-sig")
+            )
+        )
+    )
+    assert csv_rows[0][1] == "镇/街道" and len(csv_rows) == 5
+    point = issue_token("staff", role="learning_point_staff", unit="410711100201")
+    refused = await client.get("/api/v1/statistics/410711/learning-stars", headers=bearer(point))
+    assert refused.status_code == 403
+
+
+async def test_completion_awards_count_for_the_host_unit(
+    session_client, factory, issue_token
+) -> None:
+    """Four weekly sessions attended in full: 4 x 120 min (80) and the 0.5-credit award (50)."""
+    client, db = session_client
+    learner = uuid.uuid4()
+    course, sessions = await factory.activity(unit="410711100201", sessions=4, start=MARCH)
+    await factory.records(
+        learner,
+        course,
+        count=4,
+        minutes=120,
+        status="verified",
+        host_path=POINT,
+        sessions=sessions,
+        every=timedelta(days=7),
+    )
+    await settlement.settle(db, [learner], actor="test")
+    await db.commit()
+    staff = issue_token("staff", role="learning_point_staff", unit="410711100201")
+    credits = (await _report(client, staff, "410711100201")).json()["credits"]
+    assert credits["issued_for_hours_hundredths"] == 80
+    assert credits["issued_for_completion_hundredths"] == 50
+    assert credits["issued_hundredths"] == 130
+    elsewhere = issue_token("staff", role="school_staff", unit="410711101")
+    other = (await _report(client, elsewhere, "410711101")).json()["credits"]
+    assert other["issued_hundredths"] == 0
