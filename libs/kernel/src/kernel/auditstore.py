@@ -1,0 +1,257 @@
+"""Storing a service's audit chain: entries staged with the change, chained at commit.
+
+A service calls :func:`stage` while it changes things; nothing is written then. Just before the
+session's outermost transaction commits, a ``before_commit`` hook flushes the session's own
+changes, locks the chain's head row (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's
+``BEGIN IMMEDIATE`` already holds the only write lock), numbers and hashes the staged entries
+after the head, inserts them and moves the head, all in the same transaction. The lock is the
+last one the transaction takes and is held only for those few statements and the commit, so
+concurrent writers queue briefly and the chain stays linear. A rolled-back transaction (or
+savepoint) drops its staged entries and never touched the head, so it leaves no gap.
+
+The chain logic itself is :mod:`kernel.audittrail`; this module only moves rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import RowMapping, Table, delete, event, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
+
+from kernel.audittrail import FIELDS, Break, ChainEntry, ChainWalk, Link, entry_hash
+from kernel.problems import PROBLEMS, Conflict, DomainError
+
+RETENTION = timedelta(days=180)
+"""The shortest time an entry is kept: logs of at least six months (Cybersecurity Law art. 21)."""
+
+_STAGED = "kernel.auditstore.staged"
+_MARKS = "kernel.auditstore.marks"
+_CHUNK = 1000
+_WALK_BATCH = 5000
+
+
+@dataclass(frozen=True)
+class AuditTables:
+    """A service's two audit tables: the entries and the one-row head (``id`` = 1)."""
+
+    entry: Table
+    head: Table
+
+
+@dataclass
+class _Staged:
+    tables: AuditTables
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+def stage(session: AsyncSession | Session, tables: AuditTables, rows: list[dict[str, Any]]) -> None:
+    """Queue entries (dicts of :data:`~kernel.audittrail.FIELDS`) to be chained at commit."""
+    staged: list[_Staged] = session.info.setdefault(_STAGED, [])
+    staged.append(_Staged(tables, [dict(row) for row in rows]))
+
+
+def _staged_count(session: Session) -> int:
+    return len(session.info.get(_STAGED, []))
+
+
+@event.listens_for(Session, "after_transaction_create")
+def _mark_savepoint(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.nested:
+        session.info.setdefault(_MARKS, {})[id(transaction)] = _staged_count(session)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
+    # entries staged inside a savepoint that rolled back go with it; a root rollback drops all
+    marks: dict[int, int] = session.info.get(_MARKS, {})
+    if previous_transaction.nested:
+        mark = marks.pop(id(previous_transaction), None)
+        if mark is not None:
+            del session.info.get(_STAGED, [])[mark:]
+    elif previous_transaction.parent is None:
+        session.info.pop(_STAGED, None)
+        session.info.pop(_MARKS, None)
+
+
+@event.listens_for(Session, "before_commit")
+def _chain_staged(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint: the entries wait for the outer commit
+    staged: list[_Staged] = session.info.pop(_STAGED, [])
+    session.info.pop(_MARKS, None)
+    if not staged:
+        return
+    session.flush()  # the change itself first, so the head lock is the last lock taken
+    by_table: dict[int, tuple[AuditTables, list[dict[str, Any]]]] = {}
+    for item in staged:
+        by_table.setdefault(id(item.tables.entry), (item.tables, []))[1].extend(item.rows)
+    for tables, rows in by_table.values():
+        if rows:
+            _append(session, tables, rows)
+
+
+def _locked_head(session: Session, tables: AuditTables) -> RowMapping:
+    query = select(tables.head).where(tables.head.c.id == 1)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    return session.execute(query).mappings().one()
+
+
+def _append(session: Session, tables: AuditTables, rows: list[dict[str, Any]]) -> None:
+    head = _locked_head(session, tables)
+    seq, previous = int(head["seq"]), str(head["hash"])
+    for row in rows:
+        seq += 1
+        row["seq"], row["prev_hash"] = seq, previous
+        row["hash"] = previous = entry_hash(previous, seq, row)
+    for start in range(0, len(rows), _CHUNK):
+        session.execute(insert(tables.entry), rows[start : start + _CHUNK])
+    session.execute(update(tables.head).where(tables.head.c.id == 1).values(seq=seq, hash=previous))
+
+
+def fields_of(row: RowMapping | Mapping[str, Any]) -> dict[str, Any]:
+    """The hashed fields of a stored entry row."""
+    return {name: row[name] for name in FIELDS}
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The outcome of walking a chain."""
+
+    ok: bool
+    entries_checked: int
+    first_break: Break | None
+    anchor: Link
+    head: Link
+
+
+async def head_of(session: AsyncSession, tables: AuditTables) -> tuple[Link, Link]:
+    """The chain's anchor (last purged entry or genesis) and head (last entry written)."""
+    row = (await session.execute(select(tables.head).where(tables.head.c.id == 1))).mappings().one()
+    return (
+        Link(int(row["anchor_seq"]), str(row["anchor_hash"])),
+        Link(int(row["seq"]), str(row["hash"])),
+    )
+
+
+async def _entries(
+    session: AsyncSession, tables: AuditTables, after: int, until: int | None
+) -> AsyncIterator[ChainEntry]:
+    entry = tables.entry
+    while True:
+        query = select(entry).where(entry.c.seq > after).order_by(entry.c.seq).limit(_WALK_BATCH)
+        if until is not None:
+            query = query.where(entry.c.seq <= until)
+        rows = (await session.execute(query)).mappings().all()
+        for row in rows:
+            yield ChainEntry(int(row["seq"]), row["prev_hash"], row["hash"], fields_of(row))
+        if len(rows) < _WALK_BATCH:
+            return
+        after = int(rows[-1]["seq"])
+
+
+async def verify(session: AsyncSession, tables: AuditTables) -> Verification:
+    """Walk the whole chain from its anchor and compare the end with the head."""
+    anchor, head = await head_of(session, tables)
+    walk = ChainWalk(anchor)
+    # entries at or below the anchor should have been purged; one that is there was put back
+    stray = (
+        await session.execute(
+            select(func.min(tables.entry.c.seq)).where(tables.entry.c.seq <= anchor.seq)
+        )
+    ).scalar_one()
+    if stray is not None:
+        broken: Break | None = Break(
+            int(stray), "inserted", f"entry {stray} lies before the purge anchor {anchor.seq}"
+        )
+    else:
+        async for item in _entries(session, tables, anchor.seq, None):
+            if walk.feed(item) is not None:
+                break
+        broken = walk.finish(head)
+    return Verification(broken is None, walk.checked, broken, anchor, head)
+
+
+class AuditPurgeTooRecent(DomainError):
+    """A purge that would remove entries younger than the retention period."""
+
+    type = PROBLEMS + "audit-purge-too-recent"
+    status = 422
+    title = "Audit entries are too recent to purge"
+
+
+class AuditChainBroken(Conflict):
+    """The chain does not verify, so nothing may be purged from it."""
+
+    type = PROBLEMS + "audit-chain-broken"
+    title = "The audit chain does not verify"
+
+
+@dataclass(frozen=True)
+class Purge:
+    """What a purge removed and the anchor the chain now starts from."""
+
+    removed: int
+    anchor: Link
+
+
+async def purge(
+    session: AsyncSession, tables: AuditTables, *, before: datetime, now: datetime | None = None
+) -> Purge:
+    """Delete the oldest entries written before ``before``, keeping the chain verifiable.
+
+    Refuses a cut-off within :data:`RETENTION` of ``now`` and a chain that does not verify
+    (purging would destroy the evidence). Entries go in ``seq`` order up to the first entry
+    written at or after ``before``; the last one removed becomes the anchor. The caller commits.
+    """
+    now = now or datetime.now(UTC)
+    before = (before if before.tzinfo is not None else before.replace(tzinfo=UTC)).astimezone(UTC)
+    if before > now - RETENTION:
+        latest = (now - RETENTION).date().isoformat()
+        raise AuditPurgeTooRecent(
+            f"Audit entries must be kept for at least {RETENTION.days} days; the latest "
+            f"cut-off allowed today is {latest}, not {before.date().isoformat()}.",
+            detail_zh=(
+                f"审计日志至少保存 {RETENTION.days} 天；今天最晚只能清理 {latest} 之前的记录。"
+            ),
+            latest_allowed=latest,
+        )
+    if session.get_bind().dialect.name == "postgresql":
+        # the head lock first: no entry can be appended while the walk and the delete run
+        await session.execute(
+            select(tables.head.c.id).where(tables.head.c.id == 1).with_for_update()
+        )
+    checked = await verify(session, tables)
+    if not checked.ok:
+        assert checked.first_break is not None
+        raise AuditChainBroken(
+            f"The audit chain does not verify ({checked.first_break.kind} at entry "
+            f"{checked.first_break.seq}); nothing was purged.",
+            detail_zh="审计链校验未通过，未清理任何记录。",
+        )
+    entry = tables.entry
+    young = (
+        await session.execute(select(func.min(entry.c.seq)).where(entry.c.at >= before))
+    ).scalar_one()
+    last = checked.head.seq if young is None else int(young) - 1
+    if last <= checked.anchor.seq:
+        return Purge(0, checked.anchor)
+    anchor_hash = (
+        await session.execute(select(entry.c.hash).where(entry.c.seq == last))
+    ).scalar_one()
+    head = tables.head.c
+    # the append-only trigger lets DELETE through only while the head says a purge is running
+    await session.execute(update(tables.head).where(head.id == 1).values(purging=True))
+    removed = await session.execute(delete(entry).where(entry.c.seq <= last))
+    await session.execute(
+        update(tables.head)
+        .where(head.id == 1)
+        .values(purging=False, anchor_seq=last, anchor_hash=anchor_hash)
+    )
+    count: int = removed.rowcount  # type: ignore[attr-defined]
+    return Purge(count, Link(last, str(anchor_hash)))
