@@ -14,6 +14,8 @@ The chain logic itself is :mod:`kernel.audittrail`; this module only moves rows.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,6 +27,8 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from kernel.audittrail import FIELDS, Break, ChainEntry, ChainWalk, Link, entry_hash
 from kernel.problems import PROBLEMS, Conflict, DomainError
+from kernel.requestid import current_request_id
+from kernel.tokens import Principal
 
 RETENTION = timedelta(days=180)
 """The shortest time an entry is kept: logs of at least six months (Cybersecurity Law art. 21)."""
@@ -47,6 +51,53 @@ class AuditTables:
 class _Staged:
     tables: AuditTables
     rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+def digest(snapshot: Mapping[str, Any] | None) -> str | None:
+    """SHA-256 of a snapshot in canonical JSON (snapshots hold masked data only)."""
+    if snapshot is None:
+        return None
+    canonical = json.dumps(snapshot, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def actor_fields(actor: Principal | str) -> dict[str, Any]:
+    """Who acted: a principal from a token, or a named system actor (``cli:<user>``)."""
+    if isinstance(actor, Principal):
+        return {
+            "actor": actor.subject,
+            "actor_kind": actor.kind,
+            "actor_role": actor.roles[0] if actor.roles else None,
+            "actor_unit": actor.unit,
+        }
+    return {"actor": actor, "actor_kind": "system", "actor_role": None, "actor_unit": None}
+
+
+def new_entry(
+    *,
+    actor: Principal | str,
+    action: str,
+    target_type: str,
+    target_id: str,
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
+    reason: str | None = None,
+    outcome: str = "ok",
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    """An entry's fields: time, actor, role, unit, action, target, digests, reason, request id."""
+    return {
+        "at": at or datetime.now(UTC),
+        **actor_fields(actor),
+        "action": action,
+        "target_type": target_type,
+        "target_id": target_id[:80],
+        "before_digest": digest(before),
+        "after_digest": digest(after),
+        "reason": reason[:300] if reason else reason,
+        "request_id": current_request_id(),
+        "outcome": outcome,
+    }
 
 
 def stage(session: AsyncSession | Session, tables: AuditTables, rows: list[dict[str, Any]]) -> None:
@@ -255,3 +306,82 @@ async def purge(
     )
     count: int = removed.rowcount  # type: ignore[attr-defined]
     return Purge(count, Link(last, str(anchor_hash)))
+
+
+def describe(result: Verification) -> str:
+    """One line for an operator: whether the chain holds, and where it first does not."""
+    span = f"entries {result.anchor.seq + 1}..{result.head.seq}"
+    if result.first_break is None:
+        return f"audit chain ok: {result.entries_checked} entries checked ({span})"
+    found = result.first_break
+    return f"audit chain BROKEN: {found.kind} at entry {found.seq}: {found.detail} ({span})"
+
+
+async def verify_as(session: AsyncSession, tables: AuditTables, *, actor: str) -> Verification:
+    """:func:`verify`, written to the trail as an ``audit.verify`` by ``actor`` (commands)."""
+    result = await verify(session, tables)
+    stage(
+        session,
+        tables,
+        [
+            new_entry(
+                actor=actor,
+                action="audit.verify",
+                target_type="audit_trail",
+                target_id="*",
+                after={"ok": result.ok, "checked": result.entries_checked},
+                reason=describe(result),
+                outcome="ok" if result.ok else "broken",
+            )
+        ],
+    )
+    return result
+
+
+async def purge_as(
+    session: AsyncSession, tables: AuditTables, *, before: datetime, actor: str
+) -> Purge:
+    """:func:`purge`, written to the trail as an ``audit.purge`` by ``actor``."""
+    done = await purge(session, tables, before=before)
+    stage(
+        session,
+        tables,
+        [
+            new_entry(
+                actor=actor,
+                action="audit.purge",
+                target_type="audit_trail",
+                target_id=str(done.anchor.seq),
+                after={"removed": done.removed, "anchor_seq": done.anchor.seq},
+                reason=f"entries before {before.isoformat()}",
+            )
+        ],
+    )
+    return done
+
+
+def run_command(
+    url: str, tables: AuditTables, *, command: str, before: str | None, actor: str
+) -> tuple[int, str]:
+    """``verify-audit`` or ``purge-audit`` for a service's CLI: its exit code and message."""
+    import asyncio
+
+    from kernel.db import run_in_transaction
+
+    if command == "verify-audit":
+        result = asyncio.run(run_in_transaction(url, lambda s: verify_as(s, tables, actor=actor)))
+        return (0 if result.ok else 1), describe(result)
+    try:
+        cutoff = datetime.fromisoformat(before or "").replace(tzinfo=UTC)
+    except ValueError:
+        return 2, f"--before must be a date, YYYY-MM-DD; not {before!r}"
+    try:
+        done = asyncio.run(
+            run_in_transaction(url, lambda s: purge_as(s, tables, before=cutoff, actor=actor))
+        )
+    except (AuditPurgeTooRecent, AuditChainBroken) as exc:
+        return 2, f"refused: {exc.detail}"
+    return 0, (
+        f"purged {done.removed} audit entries; the chain now starts after entry "
+        f"{done.anchor.seq} (anchor {done.anchor.hash})"
+    )

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from accounts import SERVICE_ROOT
+from accounts.audit.models import TABLES as AUDIT_TABLES
 from accounts.auth.router import router as auth_router
 from accounts.config import Settings
 from accounts.db import VERSION_TABLE
@@ -18,6 +19,7 @@ from accounts.partners.router import router as partners_router
 from accounts.pii import load_pii_cipher
 from accounts.staff.router import router as staff_router
 from kernel.app import build_service_app
+from kernel.auditapi import audit_router
 from kernel.db import make_engine, make_sessionmaker
 from kernel.health import database_readiness
 from kernel.keyring import load_keyring
@@ -63,5 +65,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Learning accounts, the school network, staff, partner clients, sign-in.",
         lifespan=lifespan,
         readiness=database_readiness(SERVICE_ROOT, VERSION_TABLE),
-        routers=[auth_router, network_router, learners_router, partners_router, staff_router],
+        routers=[
+            auth_router,
+            network_router,
+            learners_router,
+            partners_router,
+            staff_router,
+            audit_router(AUDIT_TABLES),
+        ],
     )

@@ -15,6 +15,7 @@ from credits import SERVICE_ROOT
 from credits.activities.router import router as activities_router
 from credits.attendance.keys import load_checkin_secret
 from credits.attendance.router import router as attendance_router
+from credits.audit.models import TABLES as AUDIT_TABLES
 from credits.catalogue.router import router as catalogue_router
 from credits.certification.router import router as certification_router
 from credits.config import Settings
@@ -35,6 +36,7 @@ from credits.rules.router import router as rules_router
 from credits.transcript.router import router as transcript_router
 from credits.xapi.router import router as xapi_router
 from kernel.app import build_service_app
+from kernel.auditapi import audit_router
 from kernel.db import make_engine, make_sessionmaker
 from kernel.health import database_readiness
 from kernel.logs import configure_logging
@@ -124,5 +126,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             transcript_router,
             credentials_router,
             portfolio_router,
+            audit_router(AUDIT_TABLES),
         ],
     )

@@ -1,0 +1,194 @@
+"""The auditor's endpoints, the same in every service: list entries and verify the chain.
+
+Only auditors and the district administrator may call them, and every call (a refused one
+too) is itself written to the trail.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kernel import auditstore
+from kernel.auditstore import AuditTables
+from kernel.auth import CurrentPrincipal
+from kernel.db import SessionDep
+from kernel.pagination import Page, PageDep, encode_cursor
+from kernel.problems import Forbidden
+from kernel.roles import AUDITOR, DISTRICT_ADMIN
+from kernel.tokens import Principal
+
+AUDIT_READERS = (AUDITOR, DISTRICT_ADMIN)
+
+
+class AuditEntryPublic(BaseModel):
+    """One audit entry as stored, with its place in the chain."""
+
+    seq: int
+    at: datetime
+    actor: str
+    actor_kind: str
+    actor_role: str | None
+    actor_unit: str | None
+    action: str
+    target_type: str
+    target_id: str
+    before_digest: str | None
+    after_digest: str | None
+    reason: str | None
+    request_id: str | None
+    outcome: str
+    prev_hash: str
+    hash: str
+
+
+class ChainLink(BaseModel):
+    """A position in the chain."""
+
+    seq: int
+    hash: str
+
+
+class ChainBreak(BaseModel):
+    """The first entry that was altered, removed or inserted."""
+
+    seq: int
+    kind: Literal["altered", "removed", "inserted"]
+    detail: str
+
+
+class ChainVerification(BaseModel):
+    """The result of walking the whole chain from its anchor to its head."""
+
+    ok: bool
+    entries_checked: int
+    first_break: ChainBreak | None
+    anchor: ChainLink
+    head: ChainLink
+
+
+async def _admit(
+    session: AsyncSession, tables: AuditTables, principal: Principal, what: str
+) -> None:
+    """Refuse anyone but auditors; the refusal is committed to the trail before it is raised."""
+    if principal.kind == "staff" and principal.has_role(*AUDIT_READERS):
+        return
+    auditstore.stage(
+        session,
+        tables,
+        [
+            auditstore.new_entry(
+                actor=principal,
+                action=what,
+                target_type="audit_trail",
+                target_id="*",
+                outcome="refused",
+            )
+        ],
+    )
+    await session.commit()
+    raise Forbidden(
+        "Only auditors may read the audit trail.", detail_zh="只有审计人员可以查看审计日志。"
+    )
+
+
+def audit_router(tables: AuditTables, *, tag: str = "audit trail") -> APIRouter:
+    """The auditor's routes over ``tables``, under ``/api/v1/audit``."""
+    router = APIRouter(prefix="/api/v1/audit", tags=[tag])
+
+    @router.get("/entries", response_model=Page[AuditEntryPublic])
+    async def list_entries(
+        principal: CurrentPrincipal,
+        session: SessionDep,
+        page: PageDep,
+        action: Annotated[str | None, Query(max_length=60)] = None,
+        actor: Annotated[str | None, Query(max_length=80)] = None,
+        target_type: Annotated[str | None, Query(max_length=40)] = None,
+        target_id: Annotated[str | None, Query(max_length=80)] = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Page[AuditEntryPublic]:
+        """Audit entries, newest first, filtered by action, actor, target and time (审计日志)."""
+        await _admit(session, tables, principal, "audit.list")
+        entry = tables.entry
+        query = select(entry).order_by(entry.c.seq.desc()).limit(page.limit + 1)
+        filters = {
+            "action": action,
+            "actor": actor,
+            "target_type": target_type,
+            "target_id": target_id,
+        }
+        for name, value in filters.items():
+            if value is not None:
+                query = query.where(entry.c[name] == value)
+        if since is not None:
+            query = query.where(entry.c.at >= since)
+        if until is not None:
+            query = query.where(entry.c.at < until)
+        if page.cursor is not None:
+            query = query.where(entry.c.seq < int(page.cursor.get("seq", 0)))
+        rows = (await session.execute(query)).mappings().all()
+        items = [AuditEntryPublic.model_validate(dict(row)) for row in rows[: page.limit]]
+        more = len(rows) > page.limit
+        auditstore.stage(
+            session,
+            tables,
+            [
+                auditstore.new_entry(
+                    actor=principal,
+                    action="audit.list",
+                    target_type="audit_trail",
+                    target_id="*",
+                    after={k: v for k, v in filters.items() if v is not None}
+                    | {"since": since, "until": until, "cursor": page.cursor},
+                )
+            ],
+        )
+        await session.commit()
+        return Page(
+            items=items, next_cursor=encode_cursor({"seq": items[-1].seq}) if more else None
+        )
+
+    @router.get("/verify", response_model=ChainVerification)
+    async def verify_chain(principal: CurrentPrincipal, session: SessionDep) -> ChainVerification:
+        """Walk the whole chain and name the first entry altered, removed or inserted."""
+        await _admit(session, tables, principal, "audit.verify")
+        checked = await auditstore.verify(session, tables)
+        result = ChainVerification(
+            ok=checked.ok,
+            entries_checked=checked.entries_checked,
+            first_break=(
+                ChainBreak(
+                    seq=checked.first_break.seq,
+                    kind=checked.first_break.kind,
+                    detail=checked.first_break.detail,
+                )
+                if checked.first_break is not None
+                else None
+            ),
+            anchor=ChainLink(seq=checked.anchor.seq, hash=checked.anchor.hash),
+            head=ChainLink(seq=checked.head.seq, hash=checked.head.hash),
+        )
+        auditstore.stage(
+            session,
+            tables,
+            [
+                auditstore.new_entry(
+                    actor=principal,
+                    action="audit.verify",
+                    target_type="audit_trail",
+                    target_id="*",
+                    after=result.model_dump(mode="json"),
+                    outcome="ok" if checked.ok else "broken",
+                )
+            ],
+        )
+        await session.commit()
+        return result
+
+    return router
