@@ -6,12 +6,14 @@ too) is itself written to the trail.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel import auditstore
@@ -24,6 +26,8 @@ from kernel.roles import AUDITOR, DISTRICT_ADMIN
 from kernel.tokens import Principal
 
 AUDIT_READERS = (AUDITOR, DISTRICT_ADMIN)
+
+log = logging.getLogger("kernel.auditapi")
 
 
 class AuditEntryPublic(BaseModel):
@@ -97,6 +101,20 @@ async def _admit(
     )
 
 
+async def _commit_query(session: AsyncSession) -> None:
+    """Commit the auditor's query entry; a chain an intruder extended cannot take it.
+
+    A forged entry sitting after the head takes the number the next entry needs, so every
+    audited write fails until it is dealt with (fail closed). The auditor's read still answers,
+    so the break can be seen and investigated; the lost entry is logged instead.
+    """
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        log.error("audit: the auditor's query could not be chained; verify the audit chain")
+
+
 def audit_router(tables: AuditTables, *, tag: str = "audit trail") -> APIRouter:
     """The auditor's routes over ``tables``, under ``/api/v1/audit``."""
     router = APIRouter(prefix="/api/v1/audit", tags=[tag])
@@ -149,7 +167,7 @@ def audit_router(tables: AuditTables, *, tag: str = "audit trail") -> APIRouter:
                 )
             ],
         )
-        await session.commit()
+        await _commit_query(session)
         return Page(
             items=items, next_cursor=encode_cursor({"seq": items[-1].seq}) if more else None
         )
@@ -188,7 +206,7 @@ def audit_router(tables: AuditTables, *, tag: str = "audit trail") -> APIRouter:
                 )
             ],
         )
-        await session.commit()
+        await _commit_query(session)
         return result
 
     return router

@@ -1,0 +1,76 @@
+"""Audit trail test support: write entries, and tamper with the table as an intruder would."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from sqlalchemy import insert, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kernel import auditmigration, auditstore
+from kernel.auditstore import AuditTables
+
+
+async def write_entries(session: AsyncSession, tables: AuditTables, count: int) -> list[int]:
+    """Commit ``count`` entries (one transaction each) and return their sequence numbers."""
+    seqs = []
+    for n in range(count):
+        entry = auditstore.new_entry(
+            actor="test", action="test.change", target_type="thing", target_id=f"t{n}"
+        )
+        auditstore.stage(session, tables, [entry])
+        await session.commit()
+        seqs.append(int((await session.execute(text("SELECT seq FROM audit_head"))).scalar_one()))
+    return seqs
+
+
+async def tamper(session: AsyncSession, sql: str, params: dict[str, Any] | None = None) -> None:
+    """Run ``sql`` on the audit tables with the append-only triggers out of the way.
+
+    What an intruder holding the tables' owner role could do: drop the guards, edit, put the
+    guards back. DDL is transactional on both backends, so the test's rollback undoes it all.
+    """
+    await session.run_sync(lambda s: auditmigration.drop_guards(s.connection()))
+    await session.execute(text(sql), params or {})
+    await session.run_sync(lambda s: auditmigration.add_guards(s.connection()))
+
+
+async def forge_entry(
+    session: AsyncSession,
+    tables: AuditTables,
+    *,
+    seq: int,
+    prev_hash: str,
+    fields: dict[str, Any] | None = None,
+) -> str:
+    """Insert a well-formed entry at ``seq`` chained to ``prev_hash``; return its hash."""
+    from kernel.audittrail import entry_hash
+
+    row = auditstore.new_entry(
+        actor="intruder", action="test.forged", target_type="thing", target_id="forged"
+    ) | (fields or {})
+    row["hash"] = entry_hash(prev_hash, seq, row)
+    row["seq"], row["prev_hash"] = seq, prev_hash
+    await session.execute(insert(tables.entry).values(**row))
+    return str(row["hash"])
+
+
+async def verify_via_api(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, Any]:
+    """GET /api/v1/audit/verify as the holder of ``headers``; the JSON answer."""
+    response = await client.get("/api/v1/audit/verify", headers=headers)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+async def head_hash(session: AsyncSession, seq: int) -> str:
+    """The stored hash of entry ``seq``."""
+    found = await session.execute(text("SELECT hash FROM audit_entry WHERE seq = :s"), {"s": seq})
+    return str(found.scalar_one())
+
+
+def assert_break(result: dict[str, Any], seq: int, kind: str) -> None:
+    """The verification names ``kind`` at ``seq`` as the first break."""
+    assert result["ok"] is False, result
+    assert result["first_break"]["seq"] == seq, result
+    assert result["first_break"]["kind"] == kind, result
