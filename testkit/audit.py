@@ -56,9 +56,11 @@ async def forge_entry(
     return str(row["hash"])
 
 
-async def verify_via_api(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, Any]:
-    """GET /api/v1/audit/verify as the holder of ``headers``; the JSON answer."""
-    response = await client.get("/api/v1/audit/verify", headers=headers)
+async def verify_via_api(
+    client: httpx.AsyncClient, prefix: str, headers: dict[str, str]
+) -> dict[str, Any]:
+    """GET ``{prefix}/verify`` as the holder of ``headers``; the JSON answer."""
+    response = await client.get(f"{prefix}/verify", headers=headers)
     assert response.status_code == 200, response.text
     return dict(response.json())
 

@@ -1,6 +1,7 @@
 """The audit trail tests every service runs (imported by each service's test_audit_trail.py).
 
 The importing module provides fixtures: ``audit_pair`` (a rolled-back client and its session),
+``audit_prefix`` (where the service serves its trail, ``/api/v1/audit/<service>``),
 ``audit_tables``, ``auditor_headers`` and ``outsider_headers`` (a caller who is not an auditor).
 """
 
@@ -29,16 +30,16 @@ Pair = tuple[httpx.AsyncClient, AsyncSession]
 
 
 async def test_an_untouched_chain_verifies_and_lists_newest_first(
-    audit_pair: Pair, audit_tables: AuditTables, auditor_headers: dict[str, str]
+    audit_pair: Pair, audit_prefix: str, audit_tables: AuditTables, auditor_headers: dict[str, str]
 ) -> None:
     client, session = audit_pair
     seqs = await write_entries(session, audit_tables, 3)
     assert seqs == [seqs[0], seqs[0] + 1, seqs[0] + 2]  # one after another, no gaps
-    result = await verify_via_api(client, auditor_headers)
+    result = await verify_via_api(client, audit_prefix, auditor_headers)
     assert result["ok"] is True and result["first_break"] is None
     assert result["head"]["seq"] == seqs[-1]
     listing = await client.get(
-        "/api/v1/audit/entries",
+        f"{audit_prefix}/entries",
         params={"action": "test.change", "limit": 2},
         headers=auditor_headers,
     )
@@ -46,7 +47,7 @@ async def test_an_untouched_chain_verifies_and_lists_newest_first(
     page = listing.json()
     assert [e["seq"] for e in page["items"]] == [seqs[2], seqs[1]]
     rest = await client.get(
-        "/api/v1/audit/entries",
+        f"{audit_prefix}/entries",
         params={"action": "test.change", "limit": 2, "cursor": page["next_cursor"]},
         headers=auditor_headers,
     )
@@ -54,80 +55,83 @@ async def test_an_untouched_chain_verifies_and_lists_newest_first(
 
 
 async def test_the_auditors_own_queries_are_in_the_trail(
-    audit_pair: Pair, auditor_headers: dict[str, str]
+    audit_pair: Pair, audit_prefix: str, auditor_headers: dict[str, str]
 ) -> None:
     client, _ = audit_pair
-    await verify_via_api(client, auditor_headers)
+    await verify_via_api(client, audit_prefix, auditor_headers)
     listing = await client.get(
-        "/api/v1/audit/entries", params={"target_type": "audit_trail"}, headers=auditor_headers
+        f"{audit_prefix}/entries", params={"target_type": "audit_trail"}, headers=auditor_headers
     )
     actions = [e["action"] for e in listing.json()["items"]]
     assert actions[:1] == ["audit.verify"]  # the listing itself is written after it answers
     again = await client.get(
-        "/api/v1/audit/entries", params={"target_type": "audit_trail"}, headers=auditor_headers
+        f"{audit_prefix}/entries", params={"target_type": "audit_trail"}, headers=auditor_headers
     )
     assert [e["action"] for e in again.json()["items"]][:2] == ["audit.list", "audit.verify"]
 
 
 async def test_anyone_but_an_auditor_is_refused_and_the_attempt_is_recorded(
-    audit_pair: Pair, auditor_headers: dict[str, str], outsider_headers: dict[str, str]
+    audit_pair: Pair,
+    audit_prefix: str,
+    auditor_headers: dict[str, str],
+    outsider_headers: dict[str, str],
 ) -> None:
     client, _ = audit_pair
-    for path in ("/api/v1/audit/entries", "/api/v1/audit/verify"):
+    for path in (f"{audit_prefix}/entries", f"{audit_prefix}/verify"):
         refused = await client.get(path, headers=outsider_headers)
         assert refused.status_code == 403
         assert refused.headers["content-type"].startswith("application/problem+json")
         assert refused.json()["type"] == "https://muye.example.org/problems/forbidden"
-    assert (await client.get("/api/v1/audit/verify")).status_code == 401
+    assert (await client.get(f"{audit_prefix}/verify")).status_code == 401
     listing = await client.get(
-        "/api/v1/audit/entries", params={"target_type": "audit_trail"}, headers=auditor_headers
+        f"{audit_prefix}/entries", params={"target_type": "audit_trail"}, headers=auditor_headers
     )
     refusals = [e for e in listing.json()["items"] if e["outcome"] == "refused"]
     assert {e["action"] for e in refusals} == {"audit.list", "audit.verify"}
 
 
 async def test_an_edited_entry_is_named_altered(
-    audit_pair: Pair, audit_tables: AuditTables, auditor_headers: dict[str, str]
+    audit_pair: Pair, audit_prefix: str, audit_tables: AuditTables, auditor_headers: dict[str, str]
 ) -> None:
     client, session = audit_pair
     seqs = await write_entries(session, audit_tables, 5)
     await tamper(
         session, "UPDATE audit_entry SET actor = 'someone else' WHERE seq = :s", {"s": seqs[2]}
     )
-    assert_break(await verify_via_api(client, auditor_headers), seqs[2], "altered")
+    assert_break(await verify_via_api(client, audit_prefix, auditor_headers), seqs[2], "altered")
 
 
 async def test_an_edit_that_recomputes_the_hash_is_still_caught(
-    audit_pair: Pair, audit_tables: AuditTables, auditor_headers: dict[str, str]
+    audit_pair: Pair, audit_prefix: str, audit_tables: AuditTables, auditor_headers: dict[str, str]
 ) -> None:
     client, session = audit_pair
     seqs = await write_entries(session, audit_tables, 5)
     await tamper(
         session, "UPDATE audit_entry SET hash = :h WHERE seq = :s", {"h": "f" * 64, "s": seqs[1]}
     )
-    assert_break(await verify_via_api(client, auditor_headers), seqs[1], "altered")
+    assert_break(await verify_via_api(client, audit_prefix, auditor_headers), seqs[1], "altered")
 
 
 async def test_a_deleted_middle_entry_is_named_removed(
-    audit_pair: Pair, audit_tables: AuditTables, auditor_headers: dict[str, str]
+    audit_pair: Pair, audit_prefix: str, audit_tables: AuditTables, auditor_headers: dict[str, str]
 ) -> None:
     client, session = audit_pair
     seqs = await write_entries(session, audit_tables, 5)
     await tamper(session, "DELETE FROM audit_entry WHERE seq = :s", {"s": seqs[2]})
-    assert_break(await verify_via_api(client, auditor_headers), seqs[2], "removed")
+    assert_break(await verify_via_api(client, audit_prefix, auditor_headers), seqs[2], "removed")
 
 
 async def test_deleting_the_newest_entries_is_caught_by_the_head(
-    audit_pair: Pair, audit_tables: AuditTables, auditor_headers: dict[str, str]
+    audit_pair: Pair, audit_prefix: str, audit_tables: AuditTables, auditor_headers: dict[str, str]
 ) -> None:
     client, session = audit_pair
     seqs = await write_entries(session, audit_tables, 5)
     await tamper(session, "DELETE FROM audit_entry WHERE seq >= :s", {"s": seqs[3]})
-    assert_break(await verify_via_api(client, auditor_headers), seqs[3], "removed")
+    assert_break(await verify_via_api(client, audit_prefix, auditor_headers), seqs[3], "removed")
 
 
 async def test_a_forged_entry_squeezed_into_the_middle_is_named_inserted(
-    audit_pair: Pair, audit_tables: AuditTables, auditor_headers: dict[str, str]
+    audit_pair: Pair, audit_prefix: str, audit_tables: AuditTables, auditor_headers: dict[str, str]
 ) -> None:
     client, session = audit_pair
     seqs = await write_entries(session, audit_tables, 5)
@@ -139,18 +143,20 @@ async def test_a_forged_entry_squeezed_into_the_middle_is_named_inserted(
     await forge_entry(
         session, audit_tables, seq=seqs[2], prev_hash=await head_hash(session, seqs[1])
     )
-    assert_break(await verify_via_api(client, auditor_headers), seqs[2], "inserted")
+    assert_break(await verify_via_api(client, audit_prefix, auditor_headers), seqs[2], "inserted")
 
 
 async def test_a_forged_entry_appended_behind_the_heads_back_is_named_inserted(
-    audit_pair: Pair, audit_tables: AuditTables, auditor_headers: dict[str, str]
+    audit_pair: Pair, audit_prefix: str, audit_tables: AuditTables, auditor_headers: dict[str, str]
 ) -> None:
     client, session = audit_pair
     seqs = await write_entries(session, audit_tables, 3)
     await forge_entry(
         session, audit_tables, seq=seqs[-1] + 1, prev_hash=await head_hash(session, seqs[-1])
     )
-    assert_break(await verify_via_api(client, auditor_headers), seqs[-1] + 1, "inserted")
+    assert_break(
+        await verify_via_api(client, audit_prefix, auditor_headers), seqs[-1] + 1, "inserted"
+    )
 
 
 async def test_the_database_refuses_to_edit_or_delete_entries(
@@ -171,7 +177,7 @@ async def test_the_database_refuses_to_edit_or_delete_entries(
 
 
 async def test_a_rolled_back_change_leaves_no_gap(
-    audit_pair: Pair, audit_tables: AuditTables, auditor_headers: dict[str, str]
+    audit_pair: Pair, audit_prefix: str, audit_tables: AuditTables, auditor_headers: dict[str, str]
 ) -> None:
     client, session = audit_pair
     before = await write_entries(session, audit_tables, 1)
@@ -199,7 +205,7 @@ async def test_a_rolled_back_change_leaves_no_gap(
         text("SELECT count(*) FROM audit_entry WHERE action = 'test.lost'")
     )
     assert found.scalar_one() == 0
-    assert (await verify_via_api(client, auditor_headers))["ok"] is True
+    assert (await verify_via_api(client, audit_prefix, auditor_headers))["ok"] is True
 
 
 async def test_nothing_younger_than_180_days_can_be_purged(
@@ -216,7 +222,7 @@ async def test_nothing_younger_than_180_days_can_be_purged(
 
 
 async def test_a_purge_keeps_the_chain_verifiable_from_its_new_anchor(
-    audit_pair: Pair, audit_tables: AuditTables, auditor_headers: dict[str, str]
+    audit_pair: Pair, audit_prefix: str, audit_tables: AuditTables, auditor_headers: dict[str, str]
 ) -> None:
     client, session = audit_pair
     old = await write_entries(session, audit_tables, 3)
@@ -230,9 +236,9 @@ async def test_a_purge_keeps_the_chain_verifiable_from_its_new_anchor(
     assert done.anchor.seq == old[-1] and done.removed >= 3
     remaining = await session.execute(text("SELECT min(seq) FROM audit_entry"))
     assert remaining.scalar_one() == young[0]
-    result = await verify_via_api(client, auditor_headers)
+    result = await verify_via_api(client, audit_prefix, auditor_headers)
     assert result["ok"] is True, result
     assert result["anchor"]["seq"] == old[-1] and result["entries_checked"] == 2
     # an old entry put back after the purge is caught
     await forge_entry(session, audit_tables, seq=old[-1], prev_hash="0" * 64)
-    assert_break(await verify_via_api(client, auditor_headers), old[-1], "inserted")
+    assert_break(await verify_via_api(client, audit_prefix, auditor_headers), old[-1], "inserted")

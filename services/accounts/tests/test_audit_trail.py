@@ -24,6 +24,11 @@ def audit_pair(session_client: tuple[httpx.AsyncClient, AsyncSession]):  # type:
 
 
 @pytest.fixture
+def audit_prefix() -> str:
+    return "/api/v1/audit/accounts"
+
+
+@pytest.fixture
 def audit_tables() -> AuditTables:
     return TABLES
 
@@ -57,5 +62,5 @@ async def test_refused_sign_ins_are_in_the_chain_even_for_unknown_names(
         )
     ).all()
     assert [tuple(r) for r in rows] == [("username", "refused"), ("staff_user", "refused")]
-    verified = await client.get("/api/v1/audit/verify", headers=auditor_headers)
+    verified = await client.get("/api/v1/audit/accounts/verify", headers=auditor_headers)
     assert verified.json()["ok"] is True

@@ -115,9 +115,13 @@ async def _commit_query(session: AsyncSession) -> None:
         log.error("audit: the auditor's query could not be chained; verify the audit chain")
 
 
-def audit_router(tables: AuditTables, *, tag: str = "audit trail") -> APIRouter:
-    """The auditor's routes over ``tables``, under ``/api/v1/audit``."""
-    router = APIRouter(prefix="/api/v1/audit", tags=[tag])
+def audit_router(tables: AuditTables, *, service: str) -> APIRouter:
+    """The auditor's routes over ``tables``, under ``/api/v1/audit/{service}``.
+
+    The service's name is part of the path so the gateway, which maps public paths to services
+    one to one, can route each service's trail without rewriting paths.
+    """
+    router = APIRouter(prefix=f"/api/v1/audit/{service}", tags=["audit trail"])
 
     @router.get("/entries", response_model=Page[AuditEntryPublic])
     async def list_entries(

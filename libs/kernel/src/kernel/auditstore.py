@@ -96,7 +96,7 @@ def new_entry(
         "after_digest": digest(after),
         "reason": reason[:300] if reason else reason,
         "request_id": current_request_id(),
-        "outcome": outcome,
+        "outcome": outcome[:20],
     }
 
 

@@ -71,6 +71,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             learners_router,
             partners_router,
             staff_router,
-            audit_router(AUDIT_TABLES),
+            audit_router(AUDIT_TABLES, service="accounts"),
         ],
     )

@@ -126,6 +126,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             transcript_router,
             credentials_router,
             portfolio_router,
-            audit_router(AUDIT_TABLES),
+            audit_router(AUDIT_TABLES, service="credits"),
         ],
     )

@@ -50,6 +50,7 @@ class Route:
 RESIDENT_ONLY = (roles.RESIDENT,)
 LEDGER_KEEPERS = (roles.COLLEGE_STAFF, roles.DISTRICT_ADMIN)
 LEDGER_AUDITORS = (roles.AUDITOR, roles.COLLEGE_STAFF, roles.DISTRICT_ADMIN)
+AUDIT_READERS = (roles.AUDITOR, roles.DISTRICT_ADMIN)
 
 ROUTES: tuple[Route, ...] = (
     # the e-portfolio (终身学习电子档案), composed here from both services' parts
@@ -161,6 +162,12 @@ ROUTES: tuple[Route, ...] = (
     Route(("POST",), "/api/v1/ledger/settlements", "credits", LEDGER_KEEPERS),
     Route(("POST",), "/api/v1/ledger/expiry-runs", "credits", LEDGER_KEEPERS),
     Route(("GET",), "/api/v1/ledger/reconciliation", "credits", LEDGER_AUDITORS),
+    # each service's hash-chained audit trail: auditors and the district administrator only
+    # (the services check again and write every query, a refused one too, to the trail)
+    Route(("GET",), "/api/v1/audit/accounts/entries", "accounts", AUDIT_READERS),
+    Route(("GET",), "/api/v1/audit/accounts/verify", "accounts", AUDIT_READERS),
+    Route(("GET",), "/api/v1/audit/credits/entries", "credits", AUDIT_READERS),
+    Route(("GET",), "/api/v1/audit/credits/verify", "credits", AUDIT_READERS),
     # certification of outcomes from elsewhere: residents and staff submit, the college reviews
     Route(("GET",), "/api/v1/certification-standards", "credits", PUBLIC),
     Route(("POST",), "/api/v1/certifications", "credits", (*WRITING_STAFF, roles.RESIDENT)),

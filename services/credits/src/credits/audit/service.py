@@ -11,7 +11,16 @@ from kernel import auditstore
 from kernel.auditstore import actor_fields, digest
 from kernel.tokens import Principal
 
-__all__ = ["actor_fields", "digest", "record", "record_many"]
+__all__ = ["actor_fields", "digest", "record", "record_many", "snapshot"]
+
+
+def snapshot(value: Any) -> dict[str, Any] | None:
+    """What a digest covers: a dict, or a model's JSON form (pydantic and SQLModel alike)."""
+    if value is None or isinstance(value, dict):
+        return value
+    if hasattr(value, "model_dump"):
+        return dict(value.model_dump(mode="json"))
+    return {"value": value}
 
 
 def record(
@@ -21,8 +30,8 @@ def record(
     action: str,
     target_type: str,
     target_id: str,
-    before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
+    before: Any = None,
+    after: Any = None,
     reason: str | None = None,
     outcome: str = "ok",
 ) -> dict[str, Any]:
@@ -35,8 +44,8 @@ def record(
         action=action,
         target_type=target_type,
         target_id=target_id,
-        before=before,
-        after=after,
+        before=snapshot(before),
+        after=snapshot(after),
         reason=reason,
         outcome=outcome,
     )
