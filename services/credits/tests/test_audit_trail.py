@@ -6,13 +6,19 @@ service's state changes land in the chain, in the transaction that made them.
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime, timedelta
+
 import httpx
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from credits.audit.models import TABLES
 from kernel.auditstore import AuditTables
 from testkit.audit_scenarios import *  # noqa: F403
+
+from .conftest import new_learner
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -42,3 +48,72 @@ def auditor_headers(issue_token) -> dict[str, str]:  # type: ignore[no-untyped-d
 @pytest.fixture
 def outsider_headers(issue_token) -> dict[str, str]:  # type: ignore[no-untyped-def]
     return bearer(issue_token("resident"))
+
+
+async def _trail(session: AsyncSession, since: int) -> list[tuple[str, str, str]]:
+    rows = await session.execute(
+        text("SELECT action, target_type, outcome FROM audit_entry WHERE seq > :s ORDER BY seq"),
+        {"s": since},
+    )
+    return [tuple(r) for r in rows.all()]  # type: ignore[misc]
+
+
+async def _head(session: AsyncSession) -> int:
+    return int((await session.execute(text("SELECT seq FROM audit_head"))).scalar_one())
+
+
+async def test_changes_are_audited_with_who_did_them_and_a_batch_is_one_entry(  # type: ignore[no-untyped-def]
+    session_client: tuple[httpx.AsyncClient, AsyncSession], issue_token, auditor_headers
+) -> None:
+    client, session = session_client
+    start = await _head(session)
+    partner = f"mooc-{uuid.uuid4().hex[:6]}"
+    staff = issue_token("staff", role="college_staff", unit="410711")
+    created = await client.post(
+        "/api/v1/activities",
+        json={
+            "title": "反诈骗知识讲座（线上）",
+            "kind": "online_course",
+            "category": "digital_skills",
+            "mode": "online",
+            "partner": partner,
+        },
+        headers=bearer(staff),
+    )
+    assert created.status_code == 201, created.text
+    number, _ = new_learner()
+    day = datetime.now(UTC).replace(hour=1, minute=0, second=0, microsecond=0) - timedelta(days=2)
+    items = [
+        {
+            "id": f"stretch-{n}",
+            "learner": number,
+            "activity": created.json()["id"],
+            "start": (day + timedelta(hours=n)).isoformat(),
+            "end": (day + timedelta(hours=n, minutes=30)).isoformat(),
+            "minutes": 30,
+        }
+        for n in range(5)
+    ]
+    posted = await client.post(
+        "/api/v1/learning-records:batch",
+        json={"records": items},
+        headers=bearer(issue_token("partner", client_id=partner)),
+    )
+    assert posted.status_code == 200 and posted.json()["created"] == 5, posted.text
+    # a refused change writes nothing: the entry goes with the rolled-back transaction
+    refused = await client.post(
+        "/api/v1/activities", json={"title": "x"}, headers=bearer(issue_token("resident"))
+    )
+    assert refused.status_code in (403, 422)
+    trail = await _trail(session, start)
+    assert trail == [
+        ("activity.create", "activity", "ok"),
+        ("learning_record.batch", "partner_client", "ok"),  # five records, one entry
+    ]
+    who = await session.execute(
+        text("SELECT actor_role, actor_unit, after_digest FROM audit_entry WHERE seq = :s"),
+        {"s": start + 1},
+    )
+    role, unit, after = who.one()
+    assert (role, unit) == ("college_staff", "410711") and len(after) == 64
+    assert (await client.get("/api/v1/audit/credits/verify", headers=auditor_headers)).json()["ok"]

@@ -328,6 +328,13 @@ async def revoke_refresh_token(*, session: AsyncSession, token: str) -> None:
             )
             .values(revoked_at=_now())
         )
+        audit.record(
+            session,
+            actor=stored.subject,
+            action="refresh_token.revoke",
+            target_type="refresh_token_family",
+            target_id=str(stored.family_id),
+        )
 
 
 async def client_credentials(
