@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kernel import auditstore
 from kernel.auditstore import AuditTables
 from kernel.auth import CurrentPrincipal
+from kernel.clock import aware_utc
 from kernel.db import SessionDep
 from kernel.pagination import Page, PageDep, encode_cursor
 from kernel.problems import Forbidden
@@ -149,9 +150,9 @@ def audit_router(tables: AuditTables, *, service: str) -> APIRouter:
             if value is not None:
                 query = query.where(entry.c[name] == value)
         if since is not None:
-            query = query.where(entry.c.at >= since)
+            query = query.where(entry.c.at >= aware_utc(since))
         if until is not None:
-            query = query.where(entry.c.at < until)
+            query = query.where(entry.c.at < aware_utc(until))
         if page.cursor is not None:
             query = query.where(entry.c.seq < int(page.cursor.get("seq", 0)))
         rows = (await session.execute(query)).mappings().all()
