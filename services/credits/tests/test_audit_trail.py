@@ -117,3 +117,35 @@ async def test_changes_are_audited_with_who_did_them_and_a_batch_is_one_entry(  
     role, unit, after = who.one()
     assert (role, unit) == ("college_staff", "410711") and len(after) == 64
     assert (await client.get("/api/v1/audit/credits/verify", headers=auditor_headers)).json()["ok"]
+
+
+async def test_a_record_verification_is_audited_with_its_reason_and_a_refused_one_is_not(  # type: ignore[no-untyped-def]
+    session_client: tuple[httpx.AsyncClient, AsyncSession], factory, issue_token
+) -> None:
+    client, session = session_client
+    activity, _ = await factory.activity(unit="410711100")
+    first, second = await factory.records(uuid.uuid4(), activity, count=2)
+    start = await _head(session)
+    school = bearer(issue_token("staff", role="school_staff", unit="410711100"))
+    url = "/api/v1/learning-records/{}/status"
+    verified = await client.post(
+        url.format(first), json={"status": "verified", "reason": "签到表核对无误"}, headers=school
+    )
+    assert verified.status_code == 200, verified.text
+    # a move the record's state refuses fails inside the transaction: no entry survives it
+    back = await client.post(
+        url.format(first), json={"status": "pending", "reason": "改回"}, headers=school
+    )
+    assert back.status_code >= 400
+    elsewhere = bearer(issue_token("staff", role="school_staff", unit="410711101"))
+    hidden = await client.post(
+        url.format(second), json={"status": "verified", "reason": "x"}, headers=elsewhere
+    )
+    assert hidden.status_code == 404
+    assert await _trail(session, start) == [
+        ("learning_record.status", "learning_record", "verified")
+    ]
+    reason = await session.execute(
+        text("SELECT reason, target_id FROM audit_entry WHERE seq = :s"), {"s": start + 1}
+    )
+    assert tuple(reason.one()) == ("签到表核对无误", str(first))
