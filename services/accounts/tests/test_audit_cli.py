@@ -26,6 +26,8 @@ def test_verify_names_a_tampered_entry_and_purge_refuses_recent_or_broken(
     assert main(["purge-audit", "--before", recent]) == 2
     refused = capsys.readouterr().err
     assert "refused" in refused and "at least 180 days" in refused
+    assert main(["verify-audit"]) == 0  # the refused purge is on record, and the chain holds
+    assert "audit chain ok: 3 entries checked" in capsys.readouterr().out
     assert main(["purge-audit", "--before", "yesterday"]) == 2
     assert "YYYY-MM-DD" in capsys.readouterr().err
     assert main(["purge-audit", "--before", "2020-01-01"]) == 0

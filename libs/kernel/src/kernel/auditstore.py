@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import RowMapping, Table, delete, event, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -381,6 +382,22 @@ def run_command(
             run_in_transaction(url, lambda s: purge_as(s, tables, before=cutoff, actor=actor))
         )
     except (AuditPurgeTooRecent, AuditChainBroken) as exc:
+        refusal = new_entry(
+            actor=actor,
+            action="audit.purge",
+            target_type="audit_trail",
+            target_id="*",
+            reason=exc.detail,
+            outcome="refused",
+        )
+
+        async def note(session: AsyncSession) -> None:
+            stage(session, tables, [refusal])
+
+        try:  # the attempt is on record even though nothing was purged
+            asyncio.run(run_in_transaction(url, note))
+        except IntegrityError:  # a chain extended behind the head's back takes no entries
+            pass
         return 2, f"refused: {exc.detail}"
     return 0, (
         f"purged {done.removed} audit entries; the chain now starts after entry "
