@@ -169,13 +169,14 @@ async def password_sign_in(
         await asyncio.sleep(min(0.2 * user.failed_sign_ins, 2.0))  # slow down guessing
     ok = await verify_password(user.password_hash if user is not None else None, password)
     if user is None:
-        # the name may be an ID number or phone: only its digest goes in the trail
+        # the name may be an ID number or phone: only its keyed hash goes in the trail (a plain
+        # digest of an ID number can be reversed by trying them all); repeats still correlate
         audit.record(
             session,
             actor="anonymous",
             action="sign_in.failed",
             target_type="username",
-            target_id=audit.digest({"username": username}) or "",
+            target_id=cipher.blind_index(username.strip(), field="sign_in_name"),
             outcome="refused",
         )
         await session.commit()
