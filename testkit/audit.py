@@ -76,3 +76,37 @@ def assert_break(result: dict[str, Any], seq: int, kind: str) -> None:
     assert result["ok"] is False, result
     assert result["first_break"]["seq"] == seq, result
     assert result["first_break"]["kind"] == kind, result
+
+
+async def rewrite_from(
+    session: AsyncSession, tables: AuditTables, seq: int, changes: dict[str, Any]
+) -> None:
+    """Edit entry ``seq`` and recompute every hash after it and the head's: a full rewrite.
+
+    What someone holding the tables and knowing the (public) algorithm can do; only a head kept
+    outside the database shows it.
+    """
+    from sqlalchemy import select, update
+
+    from kernel.auditstore import fields_of
+    from kernel.audittrail import entry_hash
+
+    entry = tables.entry
+    rows = (
+        (await session.execute(select(entry).where(entry.c.seq >= seq).order_by(entry.c.seq)))
+        .mappings()
+        .all()
+    )
+    previous = str(rows[0]["prev_hash"])
+    await session.run_sync(lambda s: auditmigration.drop_guards(s.connection()))
+    for row in rows:
+        fields = fields_of(row) | (changes if row["seq"] == seq else {})
+        current = entry_hash(previous, int(row["seq"]), fields)
+        await session.execute(
+            update(entry)
+            .where(entry.c.seq == row["seq"])
+            .values(**fields, prev_hash=previous, hash=current)
+        )
+        previous = current
+    await session.execute(update(tables.head).where(tables.head.c.id == 1).values(hash=previous))
+    await session.run_sync(lambda s: auditmigration.add_guards(s.connection()))

@@ -21,6 +21,7 @@ from testkit.audit import (
     assert_break,
     forge_entry,
     head_hash,
+    rewrite_from,
     tamper,
     verify_via_api,
     write_entries,
@@ -242,3 +243,27 @@ async def test_a_purge_keeps_the_chain_verifiable_from_its_new_anchor(
     # an old entry put back after the purge is caught
     await forge_entry(session, audit_tables, seq=old[-1], prev_hash="0" * 64)
     assert_break(await verify_via_api(client, audit_prefix, auditor_headers), old[-1], "inserted")
+
+
+async def test_a_wholesale_rewrite_shows_only_against_a_head_kept_elsewhere(
+    audit_pair: Pair,
+    audit_prefix: str,
+    audit_tables: AuditTables,
+    auditor_headers: dict[str, str],
+) -> None:
+    client, session = audit_pair
+    seqs = await write_entries(session, audit_tables, 4)
+    kept = (await verify_via_api(client, audit_prefix, auditor_headers))["head"]
+    anchored = f"{kept['seq']}:{kept['hash']}"
+    await write_entries(session, audit_tables, 2)
+    await rewrite_from(session, audit_tables, seqs[1], {"actor": "someone else"})
+    # every hash recomputed: the chain alone cannot tell
+    assert (await verify_via_api(client, audit_prefix, auditor_headers))["ok"] is True
+    checked = await client.get(
+        f"{audit_prefix}/verify", params={"anchored": anchored}, headers=auditor_headers
+    )
+    assert_break(checked.json(), kept["seq"], "altered")
+    malformed = await client.get(
+        f"{audit_prefix}/verify", params={"anchored": "12:xyz"}, headers=auditor_headers
+    )
+    assert malformed.status_code == 422

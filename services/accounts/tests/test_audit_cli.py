@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,6 +33,13 @@ def test_verify_names_a_tampered_entry_and_purge_refuses_recent_or_broken(
     assert "YYYY-MM-DD" in capsys.readouterr().err
     assert main(["purge-audit", "--before", "2020-01-01"]) == 0
     assert "purged 0 audit entries" in capsys.readouterr().out
+
+    assert main(["audit-head"]) == 0
+    head = capsys.readouterr().out.strip()
+    assert re.fullmatch(r"\d+:[0-9a-f]{64}", head)
+    assert main(["verify-audit", "--anchored", head]) == 0
+    assert main(["verify-audit", "--anchored", "1:not-a-hash"]) == 2
+    assert "SEQ:HASH" in capsys.readouterr().err
 
     with sqlite3.connect(tmp_path / "accounts.sqlite3") as db:
         db.execute("DROP TRIGGER audit_entry_no_update")  # as an intruder with the file would

@@ -178,10 +178,21 @@ def audit_router(tables: AuditTables, *, service: str) -> APIRouter:
         )
 
     @router.get("/verify", response_model=ChainVerification)
-    async def verify_chain(principal: CurrentPrincipal, session: SessionDep) -> ChainVerification:
+    async def verify_chain(
+        principal: CurrentPrincipal,
+        session: SessionDep,
+        anchored: Annotated[
+            str | None,
+            Query(
+                pattern=r"^[0-9]+:[0-9a-f]{64}$",
+                description="a head (SEQ:HASH) kept outside the database; the chain must hold it",
+            ),
+        ] = None,
+    ) -> ChainVerification:
         """Walk the whole chain and name the first entry altered, removed or inserted."""
         await _admit(session, tables, principal, "audit.verify")
-        checked = await auditstore.verify(session, tables)
+        link = auditstore.parse_link(anchored) if anchored else None
+        checked = await auditstore.verify(session, tables, anchored=link)
         result = ChainVerification(
             ok=checked.ok,
             entries_checked=checked.entries_checked,

@@ -208,8 +208,53 @@ async def _entries(
         after = int(rows[-1]["seq"])
 
 
-async def verify(session: AsyncSession, tables: AuditTables) -> Verification:
-    """Walk the whole chain from its anchor and compare the end with the head."""
+def parse_link(text: str) -> Link:
+    """``SEQ:HASH`` (as :func:`describe_head` prints it) as a :class:`Link`; ValueError if not."""
+    seq, _, digest_hex = text.strip().partition(":")
+    if not seq.isdigit() or len(digest_hex) != 64 or set(digest_hex) - set("0123456789abcdef"):
+        raise ValueError(f"not SEQ:HASH (64 lowercase hex digits): {text!r}")
+    return Link(int(seq), digest_hex)
+
+
+async def _check_anchored(
+    session: AsyncSession, tables: AuditTables, anchored: Link, anchor: Link, head: Link
+) -> Break | None:
+    # An intact chain that still holds a (seq, hash) kept outside the database was not
+    # rewritten up to that entry: the remedy for an intruder who recomputes every hash.
+    if anchored.seq > head.seq:
+        return Break(
+            head.seq + 1,
+            "removed",
+            f"the head is at {head.seq}, behind entry {anchored.seq} anchored outside the database",
+        )
+    if anchored.seq < anchor.seq:
+        return None  # purged since it was anchored: nothing left to compare
+    if anchored.seq == anchor.seq:
+        stored: str | None = anchor.hash
+    else:
+        stored = (
+            await session.execute(
+                select(tables.entry.c.hash).where(tables.entry.c.seq == anchored.seq)
+            )
+        ).scalar_one_or_none()
+    if stored != anchored.hash:
+        return Break(
+            anchored.seq,
+            "altered",
+            f"entry {anchored.seq}'s hash is not the one anchored outside the database: the "
+            "chain was rewritten at or before it",
+        )
+    return None
+
+
+async def verify(
+    session: AsyncSession, tables: AuditTables, *, anchored: Link | None = None
+) -> Verification:
+    """Walk the whole chain from its anchor and compare the end with the head.
+
+    ``anchored`` is a ``(seq, hash)`` kept outside the database earlier (``audit-head``); the
+    chain must still hold it.
+    """
     anchor, head = await head_of(session, tables)
     walk = ChainWalk(anchor)
     # entries at or below the anchor should have been purged; one that is there was put back
@@ -227,6 +272,8 @@ async def verify(session: AsyncSession, tables: AuditTables) -> Verification:
             if walk.feed(item) is not None:
                 break
         broken = walk.finish(head)
+    if broken is None and anchored is not None:
+        broken = await _check_anchored(session, tables, anchored, anchor, head)
     return Verification(broken is None, walk.checked, broken, anchor, head)
 
 
@@ -319,9 +366,11 @@ def describe(result: Verification) -> str:
     return f"audit chain BROKEN: {found.kind} at entry {found.seq}: {found.detail} ({span})"
 
 
-async def verify_as(session: AsyncSession, tables: AuditTables, *, actor: str) -> Verification:
+async def verify_as(
+    session: AsyncSession, tables: AuditTables, *, actor: str, anchored: Link | None = None
+) -> Verification:
     """:func:`verify`, written to the trail as an ``audit.verify`` by ``actor`` (commands)."""
-    result = await verify(session, tables)
+    result = await verify(session, tables, anchored=anchored)
     stage(
         session,
         tables,
@@ -363,15 +412,37 @@ async def purge_as(
 
 
 def run_command(
-    url: str, tables: AuditTables, *, command: str, before: str | None, actor: str
+    url: str,
+    tables: AuditTables,
+    *,
+    command: str,
+    actor: str,
+    before: str | None = None,
+    anchored: str | None = None,
 ) -> tuple[int, str]:
-    """``verify-audit`` or ``purge-audit`` for a service's CLI: its exit code and message."""
+    """``verify-audit``, ``audit-head`` or ``purge-audit`` for a service's CLI.
+
+    Returns the exit code and the message to print.
+    """
     import asyncio
 
     from kernel.db import run_in_transaction
 
+    if command == "audit-head":
+
+        async def read_head(session: AsyncSession) -> Link:
+            return (await head_of(session, tables))[1]
+
+        head = asyncio.run(run_in_transaction(url, read_head))
+        return 0, f"{head.seq}:{head.hash}"
     if command == "verify-audit":
-        result = asyncio.run(run_in_transaction(url, lambda s: verify_as(s, tables, actor=actor)))
+        try:
+            link = parse_link(anchored) if anchored else None
+        except ValueError as exc:
+            return 2, f"--anchored: {exc}"
+        result = asyncio.run(
+            run_in_transaction(url, lambda s: verify_as(s, tables, actor=actor, anchored=link))
+        )
         return (0 if result.ok else 1), describe(result)
     try:
         cutoff = datetime.fromisoformat(before or "").replace(tzinfo=UTC)
