@@ -141,6 +141,24 @@ def test_an_auditor_follows_a_credit_to_its_evidence_and_others_are_refused(
     assert report.json()["learners_checked"] >= 1
     assert not [d for d in report.json()["discrepancies"] if account["id"] in d["subject"]]
 
+    # every one of these queries is in the credits service's audit trail, with its auditor
+    trail = gateway.get(
+        "/api/v1/audit/credits/entries",
+        params={"target_id": TOWN, "limit": 100},
+        headers=bearer(auditor),
+    ).json()["items"]
+    actions = [e["action"] for e in trail if e["actor_role"] == "auditor"]
+    assert actions.count("credit_audit.sample") == 2
+    assert actions.count("credit_audit.export") == 1
+    assert actions.count("credit_audit.reconciliation") == 1
+    followed = gateway.get(
+        "/api/v1/audit/credits/entries",
+        params={"action": "credit_audit.entry", "target_id": str(accrual["id"])},
+        headers=bearer(auditor),
+    ).json()["items"]
+    assert len(followed) == 1 and followed[0]["outcome"] == "ok"
+    assert gateway.get("/api/v1/audit/credits/verify", headers=bearer(auditor)).json()["ok"]
+
     # residents and town staff are refused, with a problem
     for token in (resident, town_staff):
         for path in (

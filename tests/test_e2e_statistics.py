@@ -130,6 +130,16 @@ def test_a_verified_session_shows_in_the_learning_points_statistics(
     auditor = _staff(gateway, admin, "auditor", "410711")
     district = gateway.get("/api/v1/statistics/410711", params=period, headers=bearer(auditor))
     assert district.status_code == 200 and district.json()["participants"] >= 1
+    # every report and every export is in the credits service's audit trail
+    unit_key = url.rstrip("/").rsplit("/", 1)[-1]
+    trail = gateway.get(
+        "/api/v1/audit/credits/entries",
+        params={"target_id": unit_key, "limit": 100},
+        headers=bearer(auditor),
+    ).json()["items"]
+    exports = [e for e in trail if e["action"] == "statistics.export"]
+    assert len(exports) == 2  # the workbook and the CSV
+    assert any(e["action"] == "statistics.report" for e in trail)
     registrations = gateway.get(
         f"/api/v1/units/{TOWN}/registrations", params=period, headers=bearer(other_point)
     )

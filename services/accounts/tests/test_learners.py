@@ -282,4 +282,5 @@ async def test_frozen_resident_cannot_sign_in_and_update_is_audited(
         "learning_account.create",
         "learning_account.update",
         "learning_account.status.frozen",
+        "sign_in.failed",  # every refused sign-in is audited, a frozen account's too
     }

@@ -117,6 +117,11 @@ REGISTRATIONS: dict[str, dict[str, object]] = {}
 
 @pytest.fixture(scope="session")
 def issue_token(credits_app: FastAPI):  # type: ignore[no-untyped-def]
+    """Sign tokens as the accounts service would (see :func:`install_test_neighbours`)."""
+    return install_test_neighbours(credits_app)
+
+
+def install_test_neighbours(credits_app: FastAPI):  # type: ignore[no-untyped-def]
     """Sign tokens as the accounts service would; the credits app trusts this test issuer.
 
     The neighbour (accounts) is replaced at this level only: its keys by a test key and its

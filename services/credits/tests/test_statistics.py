@@ -6,20 +6,58 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from fastapi import FastAPI
 from openpyxl import load_workbook
 from sqlmodel import col, select
 
+from credits import SERVICE_ROOT
+from credits.config import Settings
 from credits.conversion.models import Conversion
 from credits.incentives.models import VolunteerService
 from credits.ledger import settlement
+from credits.main import create_app
 from credits.records.models import Attendance
 from credits.statistics import stars
+from testkit.apps import running
+from testkit.fixtures import BACKENDS, migrated_database
 from testkit.http import bearer
 
-from .conftest import REGISTRATIONS
+from .conftest import REGISTRATIONS, _seed, install_test_neighbours
+
+# The figures below are of this data set alone: the module gets databases of its own, since
+# tests elsewhere commit records (concurrency tests cannot roll back) that a district's or a
+# town's report would count.
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def credits_db(request: pytest.FixtureRequest) -> str:
+    return migrated_database(
+        request, backend=request.param, service="credits", service_root=SERVICE_ROOT, seed=_seed
+    )
+
+
+@pytest.fixture(scope="module")
+async def credits_app(
+    credits_db: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[FastAPI]:
+    settings = Settings(
+        database_url=credits_db,
+        data_dir=tmp_path_factory.mktemp("statistics-data"),
+        log_level="WARNING",
+        accrual_interval_seconds=0,
+    )
+    async with running(create_app(settings)) as app:
+        yield app
+
+
+@pytest.fixture(scope="module")
+def issue_token(credits_app: FastAPI):  # type: ignore[no-untyped-def]
+    return install_test_neighbours(credits_app)
+
 
 TOWN = "/410711/410711100/"
 POINT = "/410711/410711100/410711100201/"

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from accounts import SERVICE_ROOT
+from accounts.audit.models import TABLES as AUDIT_TABLES
 from accounts.auth.router import router as auth_router
 from accounts.config import Settings
 from accounts.db import VERSION_TABLE
@@ -19,6 +20,7 @@ from accounts.partners.router import router as partners_router
 from accounts.pii import load_pii_cipher
 from accounts.staff.router import router as staff_router
 from kernel.app import build_service_app
+from kernel.auditapi import audit_router
 from kernel.db import make_engine, make_sessionmaker
 from kernel.health import database_readiness
 from kernel.keyring import load_keyring
@@ -71,5 +73,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             partners_router,
             staff_router,
             statistics_router,
+            audit_router(AUDIT_TABLES, service="accounts"),
         ],
     )

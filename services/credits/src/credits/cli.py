@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import sys
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from credits import SERVICE_ROOT
+from credits.audit.models import TABLES as AUDIT_TABLES
 from credits.catalogue.service import default_categories, load_categories
 from credits.certification.service import default_standards, load_standards
 from credits.config import Settings
@@ -17,6 +19,7 @@ from credits.conversion.service import default_targets, load_targets
 from credits.credentials import offline
 from credits.ledger.worker import drain
 from credits.rules.service import load_default_rules
+from kernel import auditstore
 from kernel.db import make_engine, make_sessionmaker, run_in_transaction
 from kernel.migrations import upgrade_to_head
 
@@ -56,8 +59,37 @@ def main(argv: list[str] | None = None) -> int:
         "--status-list", help="the issuer's status list credential (VC-JWT): file or URL"
     )
     check.add_argument("--issuer", help="the expected issuer id (default: this college's)")
+    verify = commands.add_parser(
+        "verify-audit", help="walk the audit hash chain; exit 1 naming the first broken entry"
+    )
+    verify.add_argument(
+        "--anchored",
+        metavar="SEQ:HASH",
+        help="a head printed earlier by audit-head and kept elsewhere; the chain must hold it",
+    )
+    commands.add_parser(
+        "audit-head", help="print the audit chain's head as SEQ:HASH, to keep outside the database"
+    )
+    purge = commands.add_parser(
+        "purge-audit", help="delete audit entries older than a date (at least 180 days ago)"
+    )
+    purge.add_argument("--before", required=True, help="cut-off date, YYYY-MM-DD (UTC)")
     args = parser.parse_args(argv)
     settings = Settings()
+    if args.command in ("verify-audit", "audit-head", "purge-audit"):
+        code, message = auditstore.run_command(
+            settings.database_url,
+            AUDIT_TABLES,
+            command=args.command,
+            before=getattr(args, "before", None),
+            anchored=getattr(args, "anchored", None),
+            actor=f"cli:{getpass.getuser()}",
+        )
+        if args.command == "audit-head" and code == 0:
+            print(message)  # bare, for scripts that send it elsewhere
+        else:
+            print(f"credits: {message}", file=sys.stderr if code else sys.stdout)
+        return code
     if args.command == "verify-credential":
         return offline.main(
             args.credential,

@@ -15,6 +15,7 @@ from credits import SERVICE_ROOT
 from credits.activities.router import router as activities_router
 from credits.attendance.keys import load_checkin_secret
 from credits.attendance.router import router as attendance_router
+from credits.audit.models import TABLES as AUDIT_TABLES
 from credits.catalogue.router import router as catalogue_router
 from credits.certification.router import router as certification_router
 from credits.config import Settings
@@ -37,6 +38,7 @@ from credits.statistics.router import router as statistics_router
 from credits.transcript.router import router as transcript_router
 from credits.xapi.router import router as xapi_router
 from kernel.app import build_service_app
+from kernel.auditapi import audit_router
 from kernel.db import make_engine, make_sessionmaker
 from kernel.health import database_readiness
 from kernel.logs import configure_logging
@@ -128,5 +130,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             portfolio_router,
             credit_audit_router,
             statistics_router,
+            audit_router(AUDIT_TABLES, service="credits"),
         ],
     )

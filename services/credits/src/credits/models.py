@@ -4,6 +4,7 @@
 def load_all() -> None:
     """Register all credits tables on :data:`credits.db.metadata`."""
     from credits.activities import models as _activities  # noqa: F401
+    from credits.audit import models as _audit  # noqa: F401
     from credits.catalogue import models as _catalogue  # noqa: F401
     from credits.certification import models as _certification  # noqa: F401
     from credits.conversion import models as _conversion  # noqa: F401

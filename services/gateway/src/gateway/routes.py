@@ -50,8 +50,9 @@ class Route:
 RESIDENT_ONLY = (roles.RESIDENT,)
 LEDGER_KEEPERS = (roles.COLLEGE_STAFF, roles.DISTRICT_ADMIN)
 LEDGER_AUDITORS = (roles.AUDITOR, roles.COLLEGE_STAFF, roles.DISTRICT_ADMIN)
-# the credit audit: auditors and the district administrator, not the college that grants credits
-CREDIT_AUDITORS = (roles.AUDITOR, roles.DISTRICT_ADMIN)
+# the audit trails and the credit audit: auditors and the district administrator, not the
+# college that grants the credits being audited
+AUDIT_READERS = (roles.AUDITOR, roles.DISTRICT_ADMIN)
 
 ROUTES: tuple[Route, ...] = (
     # the e-portfolio (终身学习电子档案), composed here from both services' parts
@@ -167,9 +168,15 @@ ROUTES: tuple[Route, ...] = (
     Route(("GET",), "/api/v1/ledger/reconciliation", "credits", LEDGER_AUDITORS),
     # the credit audit (学分审计): samples with evidence chains, one entry's chain, a unit's
     # reconciliation; the service checks the unit is within the auditor's
-    Route(("GET",), "/api/v1/credit-audits/sample", "credits", CREDIT_AUDITORS),
-    Route(("GET",), "/api/v1/credit-audits/entries/{transaction_id}", "credits", CREDIT_AUDITORS),
-    Route(("GET",), "/api/v1/credit-audits/reconciliation/{unit}", "credits", CREDIT_AUDITORS),
+    Route(("GET",), "/api/v1/credit-audits/sample", "credits", AUDIT_READERS),
+    Route(("GET",), "/api/v1/credit-audits/entries/{transaction_id}", "credits", AUDIT_READERS),
+    Route(("GET",), "/api/v1/credit-audits/reconciliation/{unit}", "credits", AUDIT_READERS),
+    # each service's hash-chained audit trail: auditors and the district administrator only
+    # (the services check again and write every query, a refused one too, to the trail)
+    Route(("GET",), "/api/v1/audit/accounts/entries", "accounts", AUDIT_READERS),
+    Route(("GET",), "/api/v1/audit/accounts/verify", "accounts", AUDIT_READERS),
+    Route(("GET",), "/api/v1/audit/credits/entries", "credits", AUDIT_READERS),
+    Route(("GET",), "/api/v1/audit/credits/verify", "credits", AUDIT_READERS),
     # certification of outcomes from elsewhere: residents and staff submit, the college reviews
     Route(("GET",), "/api/v1/certification-standards", "credits", PUBLIC),
     Route(("POST",), "/api/v1/certifications", "credits", (*WRITING_STAFF, roles.RESIDENT)),

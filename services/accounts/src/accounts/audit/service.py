@@ -1,24 +1,17 @@
-"""Writing audit entries, always inside the caller's transaction."""
+"""Writing audit entries, always inside the caller's transaction (chained at its commit)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accounts.audit.models import AuditEntry
-from kernel.requestid import current_request_id
+from accounts.audit.models import TABLES
+from kernel import auditstore
+from kernel.auditstore import actor_fields, digest
 from kernel.tokens import Principal
 
-
-def digest(snapshot: dict[str, Any] | None) -> str | None:
-    """SHA-256 of a snapshot in canonical JSON (snapshots hold masked data only)."""
-    if snapshot is None:
-        return None
-    canonical = json.dumps(snapshot, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+__all__ = ["actor_fields", "digest", "record", "record_many"]
 
 
 def record(
@@ -32,27 +25,25 @@ def record(
     after: dict[str, Any] | None = None,
     reason: str | None = None,
     outcome: str = "ok",
-) -> AuditEntry:
-    """Add an audit entry to ``session``; it commits or rolls back with the change."""
-    if isinstance(actor, Principal):
-        who, kind = actor.subject, actor.kind
-        role = actor.roles[0] if actor.roles else None
-        unit = actor.unit
-    else:
-        who, kind, role, unit = actor, "system", None, None
-    entry = AuditEntry(
-        actor=who,
-        actor_kind=kind,
-        actor_role=role,
-        actor_unit=unit,
+) -> dict[str, Any]:
+    """Stage an audit entry on ``session``; it is chained and written when the change commits.
+
+    A rollback (of the transaction or of the savepoint it was staged in) drops it.
+    """
+    entry = auditstore.new_entry(
+        actor=actor,
         action=action,
         target_type=target_type,
         target_id=target_id,
-        before_digest=digest(before),
-        after_digest=digest(after),
+        before=before,
+        after=after,
         reason=reason,
-        request_id=current_request_id(),
         outcome=outcome,
     )
-    session.add(entry)
+    auditstore.stage(session, TABLES, [entry])
     return entry
+
+
+def record_many(session: AsyncSession, entries: list[dict[str, Any]]) -> None:
+    """Stage many prepared entries (bulk imports) in one go."""
+    auditstore.stage(session, TABLES, entries)

@@ -158,6 +158,7 @@ async def password_sign_in(
     locked_until = aware(user.locked_until) if user is not None else None
     if user is not None and locked_until is not None and locked_until > now:
         wait = int((locked_until - now).total_seconds()) + 1
+        await _audit_refusal(session, user, "locked_out")
         raise AccountLocked(
             f"Too many failed sign-ins; try again in {wait} seconds.",
             detail_zh=f"登录失败次数过多，请在 {wait} 秒后重试。",
@@ -168,6 +169,17 @@ async def password_sign_in(
         await asyncio.sleep(min(0.2 * user.failed_sign_ins, 2.0))  # slow down guessing
     ok = await verify_password(user.password_hash if user is not None else None, password)
     if user is None:
+        # the name may be an ID number or phone: only its keyed hash goes in the trail (a plain
+        # digest of an ID number can be reversed by trying them all); repeats still correlate
+        audit.record(
+            session,
+            actor="anonymous",
+            action="sign_in.failed",
+            target_type="username",
+            target_id=cipher.blind_index(username.strip(), field="sign_in_name"),
+            outcome="refused",
+        )
+        await session.commit()
         raise invalid_grant()
     if not ok:
         user.failed_sign_ins += 1
@@ -186,12 +198,27 @@ async def password_sign_in(
         await session.commit()
         raise invalid_grant()
     if user.status != "active":
+        await _audit_refusal(session, user, "inactive")
         raise invalid_grant()
     if user.failed_sign_ins or user.locked_until:
         user.failed_sign_ins, user.locked_until = 0, None
     if isinstance(user, StaffUser):
         return await identity_of_staff(session, user)
     return await identity_of_resident(session, user)
+
+
+async def _audit_refusal(
+    session: AsyncSession, user: StaffUser | LearningAccount, outcome: str
+) -> None:
+    audit.record(
+        session,
+        actor=str(user.id),
+        action="sign_in.failed",
+        target_type="staff_user" if isinstance(user, StaffUser) else "learning_account",
+        target_id=str(user.id),
+        outcome=outcome,
+    )
+    await session.commit()
 
 
 def _hash(token: str) -> str:
@@ -302,6 +329,13 @@ async def revoke_refresh_token(*, session: AsyncSession, token: str) -> None:
             )
             .values(revoked_at=_now())
         )
+        audit.record(
+            session,
+            actor=stored.subject,
+            action="refresh_token.revoke",
+            target_type="refresh_token_family",
+            target_id=str(stored.family_id),
+        )
 
 
 async def client_credentials(
@@ -315,6 +349,15 @@ async def client_credentials(
     ).scalar_one_or_none()
     ok = await verify_password(client.secret_hash if client else None, client_secret)
     if client is None or not ok or client.status != "active":
+        audit.record(
+            session,
+            actor=str(client.id) if client else "anonymous",
+            action="sign_in.failed",
+            target_type="partner_client",
+            target_id=client_id[:80],
+            outcome="refused" if client is None or not ok else "inactive",
+        )
+        await session.commit()
         raise InvalidClient(
             "Unknown client or wrong secret.",
             detail_zh="客户端标识或密钥错误。",

@@ -16,6 +16,7 @@ from credits.activities.schemas import (
     EnrolmentCreate,
     EnrolmentPublic,
 )
+from credits.audit import service as audit
 from credits.learners import VisibleLearner
 from kernel.access import WRITING_STAFF, require_resident, require_staff
 from kernel.auth import CurrentPrincipal
@@ -40,6 +41,14 @@ async def create_activity(
         staff_unit=principal.unit,
         staff_path=path,
         actor=principal.subject,
+    )
+    audit.record(
+        session,
+        actor=principal,
+        action="activity.create",
+        target_type="activity",
+        target_id=str(activity.id),
+        after=body,
     )
     await session.commit()
     return await service.public_view(session, activity)
@@ -133,6 +142,14 @@ async def enrol(
             staff_path=path,
             actor=principal.subject,
         )
+    audit.record(
+        session,
+        actor=principal,
+        action="enrolment.create",
+        target_type="enrolment",
+        target_id=str(enrolment.id),
+        after=service.enrolment_public(enrolment),
+    )
     await session.commit()
     return service.enrolment_public(enrolment)
 
@@ -143,6 +160,14 @@ async def cancel(activity_id: uuid.UUID, principal: CurrentPrincipal, session: S
     learner = uuid.UUID(require_resident(principal))
     await service.cancel(
         session=session, activity_id=activity_id, learner_id=learner, actor=principal.subject
+    )
+    audit.record(
+        session,
+        actor=principal,
+        action="enrolment.cancel",
+        target_type="activity",
+        target_id=str(activity_id),
+        after={"learner": str(learner)},
     )
     await session.commit()
 
@@ -167,6 +192,14 @@ async def cancel_for(
         account_number=account_number,
         staff_path=path,
         actor=principal.subject,
+    )
+    audit.record(
+        session,
+        actor=principal,
+        action="enrolment.cancel",
+        target_type="activity",
+        target_id=str(activity_id),
+        after={"account_number": account_number},
     )
     await session.commit()
 

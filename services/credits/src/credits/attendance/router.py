@@ -18,6 +18,7 @@ from credits.attendance.schemas import (
     AttendanceEntryResult,
     AttendancePublic,
 )
+from credits.audit import service as audit
 from credits.learners import VisibleLearner
 from credits.records.schemas import RecordPublic
 from credits.records.service import to_public
@@ -88,6 +89,14 @@ async def check_in(
         code=body.code,
         learner_id=learner,
     )
+    audit.record(
+        session,
+        actor=principal,
+        action="attendance.check_in",
+        target_type="session",
+        target_id=str(session_id),
+        after={"learner": str(learner)},
+    )
     await session.commit()
     return CheckedIn(session_id=session_id, checked_in_at=attendance.checked_in_at)
 
@@ -108,6 +117,14 @@ async def check_out(
         session_id=session_id,
         code=body.code,
         learner_id=learner,
+    )
+    audit.record(
+        session,
+        actor=principal,
+        action="attendance.check_out",
+        target_type="learning_record",
+        target_id=str(record.id),
+        after=to_public(record),
     )
     await session.commit()
     return to_public(record)
@@ -150,6 +167,19 @@ async def enter_attendance(
         staff_path=path,
         actor=principal,
     )
+    audit.record(
+        session,
+        actor=principal,
+        action="attendance.enter",
+        target_type="session",
+        target_id=str(session_id),
+        after={
+            "total": result.total,
+            "created": result.created,
+            "duplicates": result.duplicates,
+            "rejected": result.rejected,
+        },
+    )
     await session.commit()
     return result
 
@@ -185,6 +215,20 @@ async def import_attendance(
         dry_run=dry_run,
     )
     if not dry_run:
+        audit.record(
+            session,
+            actor=principal,
+            action="attendance.import",
+            target_type="session",
+            target_id=str(session_id),
+            after={
+                "file": result.file,
+                "total": result.total,
+                "created": result.created,
+                "duplicates": result.duplicates,
+                "rejected": result.rejected,
+            },
+        )
         await session.commit()
     return result
 

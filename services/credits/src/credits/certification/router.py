@@ -12,6 +12,7 @@ from fastapi.responses import FileResponse
 from sqlmodel import col, select
 
 from credits.activities.service import unit_path
+from credits.audit import service as audit
 from credits.certification import service, storage
 from credits.certification.models import Certification, CertificationEvidence, CertificationStandard
 from credits.certification.schemas import (
@@ -94,6 +95,14 @@ async def submit(
     certification = await service.submit(
         session=session, learner_id=learner, unit_path=path, data=body, actor=principal.subject
     )
+    audit.record(
+        session,
+        actor=principal,
+        action="certification.submit",
+        target_type="certification",
+        target_id=str(certification.id),
+        after=body,
+    )
     await session.commit()
     return await service.to_public(session, certification)
 
@@ -122,6 +131,14 @@ async def upload_evidence(
         filename=file.filename,
         max_bytes=limit,
         actor=principal.subject,
+    )
+    audit.record(
+        session,
+        actor=principal,
+        action="certification.evidence",
+        target_type="certification",
+        target_id=str(certification.id),
+        after=evidence,
     )
     await session.commit()
     return EvidencePublic(
@@ -226,6 +243,16 @@ async def review(
         raise service.CertificationNotFound(f"No certification {certification_id} you may review.")
     certification = await service.review(
         session=session, certification_id=certification_id, data=body, actor=principal.subject
+    )
+    audit.record(
+        session,
+        actor=principal,
+        action="certification.review",
+        target_type="certification",
+        target_id=str(certification_id),
+        after=body,
+        reason=getattr(body, "reason", None),
+        outcome=str(certification.status),
     )
     await session.commit()
     return await service.to_public(session, certification)

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response
 from sqlmodel import col, select
 
+from credits.audit import service as audit
 from credits.conversion import service
 from credits.conversion.models import Conversion, ConversionTarget
 from credits.conversion.schemas import (
@@ -51,6 +52,14 @@ async def apply(
     unit_path = str(principal.claims.get("unit_path") or "/")
     conversion = await service.apply(
         session=session, learner_id=learner, unit_path=unit_path, data=body, actor=principal.subject
+    )
+    audit.record(
+        session,
+        actor=principal,
+        action="conversion.apply",
+        target_type="conversion",
+        target_id=str(conversion.id),
+        after=body,
     )
     await session.commit()
     return service.to_public(conversion)
@@ -130,6 +139,16 @@ async def decide(
         key=idempotency_key,
         actor=principal.subject,
     )
+    audit.record(
+        session,
+        actor=principal,
+        action="conversion.decide",
+        target_type="conversion",
+        target_id=str(conversion_id),
+        after=body,
+        reason=body.reason,
+        outcome="replay" if replay else body.decision,
+    )
     await session.commit()
     if replay:
         response.headers["Idempotent-Replay"] = "true"
@@ -157,6 +176,14 @@ async def cancel(
         raise Forbidden("Only the resident or the college may cancel a conversion.")
     conversion = await service.cancel(
         session=session, conversion_id=conversion_id, reason=body.reason, actor=principal.subject
+    )
+    audit.record(
+        session,
+        actor=principal,
+        action="conversion.cancel",
+        target_type="conversion",
+        target_id=str(conversion_id),
+        reason=body.reason,
     )
     await session.commit()
     return service.to_public(conversion)

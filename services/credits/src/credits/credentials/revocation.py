@@ -23,6 +23,7 @@ from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from credits.audit import service as audit
 from credits.credentials.models import IssuedDocument
 from credits.ledger.service import Source
 
@@ -60,7 +61,20 @@ async def revoke(
         .values(revoked_at=datetime.now(UTC), revoked_reason=reason[:200])
         .execution_options(synchronize_session=False)
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    revoked = int(getattr(result, "rowcount", 0) or 0)
+    if revoked:
+        # a consequence of the change that took the credits back, in its transaction; who made
+        # that change is in its own entry
+        audit.record(
+            session,
+            actor="system:revocation",
+            action="credential.revoke",
+            target_type="learner",
+            target_id=str(learner_id),
+            after={"revoked": revoked, "subjects": refs, "snapshots": snapshots},
+            reason=reason,
+        )
+    return revoked
 
 
 async def after_settlement(

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlmodel import col, select
 
+from credits.audit import service as audit
 from credits.credentials import page, service
 from credits.credentials.models import IssuedDocument
 from credits.credentials.schemas import (
@@ -74,6 +75,14 @@ async def _issue(
             subject=body.subject,
             actor=principal.subject,
         )
+    audit.record(
+        session,
+        actor=principal,
+        action="credential.issue",
+        target_type="learner",
+        target_id=str(learner),
+        after={"kind": body.kind, "subject": body.subject},
+    )
     await session.commit()
     document = issued.document
     assert document.status_list is not None and document.status_index is not None

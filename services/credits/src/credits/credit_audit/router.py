@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from credits.activities.service import unit_path
+from credits.audit import service as audit
 from credits.credit_audit import export, service
 from credits.credit_audit.schemas import CreditAuditSample, EntryChain
 from credits.learners import require_visible_learner
@@ -107,6 +108,21 @@ async def audit_sample(
         size=size,
         seed=seed,
     )
+    await audit.record_query(
+        session,
+        actor=principal,
+        action="credit_audit.sample" if format == "json" else "credit_audit.export",
+        target_type="unit",
+        target_id=unit,
+        after={
+            "from": period_from.isoformat(),
+            "to": period_to.isoformat(),
+            "size": size,
+            "seed": drawn.seed,
+            "format": format,
+            "learners": [str(learner.learner_id) for learner in drawn.learners],
+        },
+    )
     if format == "json":
         return drawn
     tables = export.sheets(drawn)
@@ -135,6 +151,14 @@ async def audit_entry(
         except NotFound:
             raise missing from None
     (chain,) = await service.chains(session, [entry])
+    await audit.record_query(
+        session,
+        actor=principal,
+        action="credit_audit.entry",
+        target_type="ledger_transaction",
+        target_id=str(transaction_id),
+        after={"learner_id": str(entry.learner_id)},
+    )
     return chain
 
 
@@ -147,4 +171,13 @@ async def audit_reconciliation(
     listed."""
     path = await _audited_unit(request, principal, unit)
     learners = list((await session.execute(service.unit_learners(path))).scalars())
-    return await reconciliation.reconcile(session, learners)
+    report = await reconciliation.reconcile(session, learners)
+    await audit.record_query(
+        session,
+        actor=principal,
+        action="credit_audit.reconciliation",
+        target_type="unit",
+        target_id=unit,
+        after={"learners": len(learners), "discrepancies": len(report.discrepancies)},
+    )
+    return report

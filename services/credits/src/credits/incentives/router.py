@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Request
 from sqlmodel import col, select
 
 from credits.activities.service import unit_path
+from credits.audit import service as audit
 from credits.incentives import service
 from credits.incentives.models import VolunteerService
 from credits.incentives.schemas import AssessmentSet, PointsPublic, ServiceCreate, ServicePublic
@@ -52,6 +53,14 @@ async def record(
     entry, points = await service.record_service(
         session=session, principal=principal, learner_id=learner, data=body
     )
+    audit.record(
+        session,
+        actor=principal,
+        action="volunteer_service.create",
+        target_type="volunteer_service",
+        target_id=str(entry.id),
+        after=body,
+    )
     await session.commit()
     return _public(entry, points)
 
@@ -73,6 +82,14 @@ async def set_assessment(
         raise NotFound(f"No unit {unit} that you may assess.", detail_zh="找不到该单位。")
     settled = await service.set_assessment(
         session=session, unit=unit, year=year, total=body.total_hundredths, actor=principal.subject
+    )
+    audit.record(
+        session,
+        actor=principal,
+        action="unit_assessment.set",
+        target_type="unit_assessment",
+        target_id=str(f"{unit}/{year}"),
+        after=body,
     )
     await session.commit()
     return settled

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from credits.audit import service as audit
 from credits.ingest import service
 from credits.ingest.models import IdempotencyRecord
 from credits.ingest.parsing import BatchTooLarge, InvalidBatch, parse_batch
@@ -104,5 +105,18 @@ async def post_batch(
                 status_code=stored.status_code,
                 headers={"Idempotent-Replay": "true"},
             )
+    audit.record(
+        session,
+        actor=principal,
+        action="learning_record.batch",
+        target_type="partner_client",
+        target_id=str(client_id),
+        after={
+            "created": result.created,
+            "duplicates": result.duplicates,
+            "conflicts": result.conflicts,
+            "rejected": result.rejected,
+        },
+    )
     await session.commit()
     return Response(result.model_dump_json(), media_type="application/json")

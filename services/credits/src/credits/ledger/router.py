@@ -6,6 +6,7 @@ import uuid
 
 from fastapi import APIRouter, Request
 
+from credits.audit import service as audit
 from credits.learners import VisibleLearner, require_visible_learner
 from credits.ledger import expiry, reconciliation, settlement, statements
 from credits.ledger.models import LedgerTransaction
@@ -88,6 +89,14 @@ async def run_settlement(principal: CurrentPrincipal, session: SessionDep) -> Se
     """Settle learners whose records changed, now (the background worker does it anyway)."""
     require_staff(principal, LEDGER_KEEPERS)
     outcome = await settlement.accrue_pending(session, actor=f"staff:{principal.subject}")
+    audit.record(
+        session,
+        actor=principal,
+        action="ledger.settlement",
+        target_type="ledger",
+        target_id="*",
+        after={"learners": len(outcome.learners), "records": outcome.records},
+    )
     await session.commit()
     remaining = len(await settlement.queued_learners(session, 10_000))
     return SettlementResult(
@@ -108,6 +117,14 @@ async def expire(
         session, as_of=body.as_of, dry_run=body.dry_run, actor=f"staff:{principal.subject}"
     )
     if not body.dry_run:
+        audit.record(
+            session,
+            actor=principal,
+            action="ledger.expiry",
+            target_type="ledger",
+            target_id=str(body.as_of),
+            after=body,
+        )
         await session.commit()
     return result
 

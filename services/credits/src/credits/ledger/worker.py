@@ -7,6 +7,7 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from credits.audit import service as audit
 from credits.ledger import settlement
 
 log = logging.getLogger("credits.ledger.worker")
@@ -39,6 +40,15 @@ async def drain(
             outcome = await settlement.accrue_pending(
                 session, learners_per_batch=learners_per_batch, up_to_seq=up_to_seq
             )
+            if outcome.learners:  # one entry a batch, not one a learner
+                audit.record(
+                    session,
+                    actor="worker:settlement",
+                    action="ledger.settlement",
+                    target_type="ledger",
+                    target_id="*",
+                    after={"learners": len(outcome.learners), "records": outcome.records},
+                )
         settled += outcome.records
         if not outcome.learners:
             return settled

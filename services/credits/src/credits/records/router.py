@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlmodel import col, select
 
+from credits.audit import service as audit
 from credits.learners import VisibleLearner
 from credits.ledger import service as ledger
 from credits.ledger import settlement
@@ -160,5 +161,15 @@ async def change_status(
     # credits follow the status in the same transaction: earned on verification, taken back
     # on voiding or rejection
     await settlement.settle(session, [record.learner_id], actor=f"staff:{principal.subject}")
+    audit.record(
+        session,
+        actor=principal,
+        action="learning_record.status",
+        target_type="learning_record",
+        target_id=str(record_id),
+        after=body,
+        reason=body.reason,
+        outcome=body.status,
+    )
     await session.commit()
     return to_public(record)

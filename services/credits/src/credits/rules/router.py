@@ -10,6 +10,7 @@ from sqlalchemy import select as sql_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from credits.audit import service as audit
 from credits.ledger import settlement
 from credits.records.models import LearningRecord
 from credits.rules import engine
@@ -58,6 +59,14 @@ async def create_version(
     """A new draft (college staff); validated now, published later."""
     require_staff(principal, RULE_AUTHORS)
     version = await rules.create_draft(session=session, data=body, actor=principal.subject)
+    audit.record(
+        session,
+        actor=principal,
+        action="rule_version.create",
+        target_type="rule_version",
+        target_id=str(version.id),
+        after=body,
+    )
     await session.commit()
     return rules.to_public(version)
 
@@ -119,6 +128,15 @@ async def publish(
             for c in outcome.changes
         )
     if not body.dry_run:
+        audit.record(
+            session,
+            actor=principal,
+            action="rule_version.publish",
+            target_type="rule_version",
+            target_id=str(version.id),
+            after={"changes": len(changes)},
+            reason=body.reason,
+        )
         await session.commit()
     assert version.id is not None
     return CorrectionResult(

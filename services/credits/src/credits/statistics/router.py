@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 import httpx
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from credits.audit import service as audit
 from credits.statistics import service, stars
 from credits.statistics.period import Period, beijing_today
 from credits.statistics.schemas import (
@@ -192,6 +193,14 @@ async def statistics(
     found = await visible_unit(request, principal, unit)
     period = _period(first, last)
     report = await unit_statistics(request, session, found, period)
+    await audit.record_query(
+        session,
+        actor=principal,
+        action="statistics.report" if format == "json" else "statistics.export",
+        target_type="unit",
+        target_id=str(found["key"]),
+        after={"from": period.first.isoformat(), "to": period.last.isoformat(), "format": format},
+    )
     if format == "json":
         return report
     tables = report_sheets(report)
@@ -234,6 +243,14 @@ async def learning_stars(
         rule_version=rule.version,
         rule=rule.document,
         candidates=listed,
+    )
+    await audit.record_query(
+        session,
+        actor=principal,
+        action="statistics.learning_stars" if format == "json" else "statistics.export",
+        target_type="unit",
+        target_id=str(found["key"]),
+        after={"year": chosen_year, "rule": rule.version, "format": format},
     )
     if format == "json":
         return result

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from credits.audit import service as audit
 from credits.learners import learner_profile
 from credits.transcript import service
 from kernel.access import WRITING_STAFF, require_resident, require_staff
@@ -34,6 +35,13 @@ async def _issue(
         profile=profile,
         font_file=request.app.state.settings.transcript_font_file,
         actor=principal.subject,
+    )
+    audit.record(
+        session,
+        actor=principal,
+        action="transcript.issue",
+        target_type="learner",
+        target_id=str(learner),
     )
     await session.commit()
     number = issued.document.certificate_number

@@ -6,6 +6,7 @@ import json
 
 from fastapi import APIRouter, Request
 
+from credits.audit import service as audit
 from credits.ingest.parsing import InvalidBatch
 from credits.ingest.schemas import MAX_BATCH, BatchResult
 from credits.xapi import service, statements
@@ -76,6 +77,19 @@ async def post_statements(
         authorization=request.headers["authorization"],
         client_id=client_id,
         items=items,
+    )
+    audit.record(
+        session,
+        actor=principal,
+        action="xapi.statements",
+        target_type="partner_client",
+        target_id=str(client_id),
+        after={
+            "created": result.created,
+            "duplicates": result.duplicates,
+            "conflicts": result.conflicts,
+            "rejected": result.rejected,
+        },
     )
     await session.commit()
     return result

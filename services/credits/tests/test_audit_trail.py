@@ -1,0 +1,151 @@
+"""The credits audit trail: hash-chained, append only, verified, purged only after 180 days.
+
+The scenarios are shared with accounts (testkit.audit_scenarios); this module adds that the
+service's state changes land in the chain, in the transaction that made them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from credits.audit.models import TABLES
+from kernel.auditstore import AuditTables
+from testkit.audit_scenarios import *  # noqa: F403
+
+from .conftest import new_learner
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def audit_pair(session_client: tuple[httpx.AsyncClient, AsyncSession]):  # type: ignore[no-untyped-def]
+    return session_client
+
+
+@pytest.fixture
+def audit_prefix() -> str:
+    return "/api/v1/audit/credits"
+
+
+@pytest.fixture
+def audit_tables() -> AuditTables:
+    return TABLES
+
+
+@pytest.fixture
+def auditor_headers(issue_token) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return bearer(issue_token("staff", role="auditor", unit="410711"))
+
+
+@pytest.fixture
+def outsider_headers(issue_token) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return bearer(issue_token("resident"))
+
+
+async def _trail(session: AsyncSession, since: int) -> list[tuple[str, str, str]]:
+    rows = await session.execute(
+        text("SELECT action, target_type, outcome FROM audit_entry WHERE seq > :s ORDER BY seq"),
+        {"s": since},
+    )
+    return [tuple(r) for r in rows.all()]  # type: ignore[misc]
+
+
+async def _head(session: AsyncSession) -> int:
+    return int((await session.execute(text("SELECT seq FROM audit_head"))).scalar_one())
+
+
+async def test_changes_are_audited_with_who_did_them_and_a_batch_is_one_entry(  # type: ignore[no-untyped-def]
+    session_client: tuple[httpx.AsyncClient, AsyncSession], issue_token, auditor_headers
+) -> None:
+    client, session = session_client
+    start = await _head(session)
+    partner = f"mooc-{uuid.uuid4().hex[:6]}"
+    staff = issue_token("staff", role="college_staff", unit="410711")
+    created = await client.post(
+        "/api/v1/activities",
+        json={
+            "title": "反诈骗知识讲座（线上）",
+            "kind": "online_course",
+            "category": "digital_skills",
+            "mode": "online",
+            "partner": partner,
+        },
+        headers=bearer(staff),
+    )
+    assert created.status_code == 201, created.text
+    number, _ = new_learner()
+    day = datetime.now(UTC).replace(hour=1, minute=0, second=0, microsecond=0) - timedelta(days=2)
+    items = [
+        {
+            "id": f"stretch-{n}",
+            "learner": number,
+            "activity": created.json()["id"],
+            "start": (day + timedelta(hours=n)).isoformat(),
+            "end": (day + timedelta(hours=n, minutes=30)).isoformat(),
+            "minutes": 30,
+        }
+        for n in range(5)
+    ]
+    posted = await client.post(
+        "/api/v1/learning-records:batch",
+        json={"records": items},
+        headers=bearer(issue_token("partner", client_id=partner)),
+    )
+    assert posted.status_code == 200 and posted.json()["created"] == 5, posted.text
+    # a refused change writes nothing: the entry goes with the rolled-back transaction
+    refused = await client.post(
+        "/api/v1/activities", json={"title": "x"}, headers=bearer(issue_token("resident"))
+    )
+    assert refused.status_code in (403, 422)
+    trail = await _trail(session, start)
+    assert trail == [
+        ("activity.create", "activity", "ok"),
+        ("learning_record.batch", "partner_client", "ok"),  # five records, one entry
+    ]
+    who = await session.execute(
+        text("SELECT actor_role, actor_unit, after_digest FROM audit_entry WHERE seq = :s"),
+        {"s": start + 1},
+    )
+    role, unit, after = who.one()
+    assert (role, unit) == ("college_staff", "410711") and len(after) == 64
+    assert (await client.get("/api/v1/audit/credits/verify", headers=auditor_headers)).json()["ok"]
+
+
+async def test_a_record_verification_is_audited_with_its_reason_and_a_refused_one_is_not(  # type: ignore[no-untyped-def]
+    session_client: tuple[httpx.AsyncClient, AsyncSession], factory, issue_token
+) -> None:
+    client, session = session_client
+    activity, _ = await factory.activity(unit="410711100")
+    first, second = await factory.records(uuid.uuid4(), activity, count=2)
+    start = await _head(session)
+    school = bearer(issue_token("staff", role="school_staff", unit="410711100"))
+    url = "/api/v1/learning-records/{}/status"
+    verified = await client.post(
+        url.format(first), json={"status": "verified", "reason": "签到表核对无误"}, headers=school
+    )
+    assert verified.status_code == 200, verified.text
+    # a move the record's state refuses fails inside the transaction: no entry survives it
+    back = await client.post(
+        url.format(first), json={"status": "pending", "reason": "改回"}, headers=school
+    )
+    assert back.status_code >= 400
+    elsewhere = bearer(issue_token("staff", role="school_staff", unit="410711101"))
+    hidden = await client.post(
+        url.format(second), json={"status": "verified", "reason": "x"}, headers=elsewhere
+    )
+    assert hidden.status_code == 404
+    assert await _trail(session, start) == [
+        ("learning_record.status", "learning_record", "verified")
+    ]
+    reason = await session.execute(
+        text("SELECT reason, target_id FROM audit_entry WHERE seq = :s"), {"s": start + 1}
+    )
+    assert tuple(reason.one()) == ("签到表核对无误", str(first))
