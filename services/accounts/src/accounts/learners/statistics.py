@@ -1,24 +1,35 @@
-"""Registration figures of a unit (and everything under it) for the statistics reports.
+"""Registration figures of a unit (and everything under it) for the statistics reports, and
+the groups of the learners a report counts.
 
 Counts only, summed in SQL: how many residents of the unit hold a learning account (each is a
 real-name account: it is opened with a checked citizen ID number), how many are active, how
 many were opened in a period, and how many are in each group the plans single out. The unit's
 resident population is the network's data (``unit.population``, with where it came from).
+
+``POST /api/v1/learner-groups/lookup`` answers the credits service's report: which of the
+learner ids it names are in which group, as places in its list (no names, no other ids). It is
+service-to-service: the gateway does not route it. See docs/decisions.md on what it may tell.
 """
 
 from __future__ import annotations
 
+import json
+import uuid
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
-from sqlalchemy import String, case, cast, func
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import String, Uuid, any_, bindparam, case, cast, column, func
 from sqlalchemy import select as sql_select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from accounts.learners.models import GROUPS, LearningAccount
+from accounts.network.models import Unit
 from accounts.network.repository import UnitRepository
 from accounts.network.service import UnitNotFound
 from kernel.access import READING_STAFF, covers, require_staff
@@ -26,8 +37,11 @@ from kernel.auth import CurrentPrincipal
 from kernel.db import SessionDep
 from kernel.problems import Forbidden
 from kernel.roles import AUDITOR, DISTRICT_ADMIN
+from kernel.tokens import Principal
 
 CHINA = ZoneInfo("Asia/Shanghai")
+# learner ids one group lookup may name (the credits service asks in chunks of this size)
+GROUP_LOOKUP_LIMIT = 50_000
 router = APIRouter(prefix="/api/v1", tags=["statistics"])
 
 
@@ -45,6 +59,22 @@ class Registrations(BaseModel):
     by_group: dict[str, int]
 
 
+async def _statistics_unit(session: AsyncSession, principal: Principal, key: str) -> Unit:
+    """The unit, when the caller may read its statistics: reading staff covering it, auditors
+    and district administrators (403 otherwise, 404 for an unknown key)."""
+    require_staff(principal, READING_STAFF)
+    unit = await UnitRepository(session).get_by_key(key)
+    if unit is None:
+        raise UnitNotFound(f"No unit has the key {key!r}.", detail_zh="找不到该办学单位。")
+    if not principal.has_role(AUDITOR, DISTRICT_ADMIN) and not covers(principal, unit.path):
+        raise Forbidden(
+            f"Statistics of {key} are not yours to see: staff see their own unit and those "
+            "under it.",
+            detail_zh="只能查看本单位及下属单位的统计。",
+        )
+    return unit
+
+
 def _midnight(day: date) -> datetime:
     return datetime.combine(day, time(), CHINA).astimezone(UTC)
 
@@ -59,16 +89,7 @@ async def registrations(
 ) -> Registrations:
     """Accounts of residents of the unit opened by the end of ``to`` (Beijing day), and those
     opened from ``from`` to ``to``: staff covering the unit, auditors and district admins."""
-    require_staff(principal, READING_STAFF)
-    unit = await UnitRepository(session).get_by_key(key)
-    if unit is None:
-        raise UnitNotFound(f"No unit has the key {key!r}.", detail_zh="找不到该办学单位。")
-    if not principal.has_role(AUDITOR, DISTRICT_ADMIN) and not covers(principal, unit.path):
-        raise Forbidden(
-            f"Statistics of {key} are not yours to see: staff see their own unit and those "
-            "under it.",
-            detail_zh="只能查看本单位及下属单位的统计。",
-        )
+    unit = await _statistics_unit(session, principal, key)
     ends = _midnight(to + timedelta(days=1))
     begins = _midnight(from_)
     created = col(LearningAccount.created_at)
@@ -99,4 +120,66 @@ async def registrations(
         active=int(active),
         registered_in_period=int(in_period),
         by_group={g: int(n or 0) for g, n in zip(GROUPS, per_group, strict=True)},
+    )
+
+
+class GroupLookup(BaseModel):
+    """Learner ids a statistics report of ``unit`` counts, whose groups are asked for."""
+
+    model_config = ConfigDict(extra="forbid")
+    unit: str = Field(max_length=40, description="the key of the unit whose report asks")
+    learners: list[uuid.UUID] = Field(min_length=1, max_length=GROUP_LOOKUP_LIMIT)
+
+
+class GroupMembership(BaseModel):
+    """Per group, the places (0-based) in ``learners`` of the learners in it; a learner may be
+    in several groups or none. ``found``: how many of the ids name a learning account (ids
+    naming none are in no group). No names and no ids are given back."""
+
+    unit: str
+    asked: int
+    found: int
+    groups: dict[str, list[int]]
+
+
+async def groups_of(
+    session: AsyncSession, learners: Sequence[uuid.UUID]
+) -> list[tuple[uuid.UUID, list[str]]]:
+    """(id, groups) of the learning accounts among ``learners``, in one statement whatever
+    their number: the ids go in as one array (PostgreSQL) or one JSON text (SQLite), never as
+    one parameter each (both databases cap those at 32,767)."""
+    ids = col(LearningAccount.id)
+    wanted: Any
+    if session.get_bind().dialect.name == "postgresql":
+        wanted = ids == any_(bindparam("learners", list(learners), type_=ARRAY(Uuid())))
+    else:
+        # SQLite keeps a UUID as its 32 hex digits
+        listed = json.dumps([learner.hex for learner in learners])
+        wanted = ids.in_(sql_select(column("value", String)).select_from(func.json_each(listed)))
+    rows = await session.execute(sql_select(ids, col(LearningAccount.groups)).where(wanted))
+    return [(learner, list(groups or [])) for learner, groups in rows.all()]
+
+
+@router.post("/learner-groups/lookup", response_model=GroupMembership)
+async def learner_groups(
+    body: GroupLookup, principal: CurrentPrincipal, session: SessionDep
+) -> GroupMembership:
+    """For the statistics report of ``unit`` (asked by the credits service with the token of
+    staff who may read it): which of the learners it counts are in which group. Only the
+    places in the list come back, per group. Not routed by the gateway."""
+    unit = await _statistics_unit(session, principal, body.unit)
+    places: dict[uuid.UUID, int] = {}
+    for n, learner in enumerate(body.learners):
+        places.setdefault(learner, n)
+    found = await groups_of(session, list(places))
+    groups: dict[str, list[int]] = {g: [] for g in GROUPS}
+    for learner, in_groups in found:
+        for group in in_groups:
+            if group in groups:
+                groups[group].append(places[learner])
+    return GroupMembership(
+        unit=unit.key,
+        asked=len(body.learners),
+        found=len(found),
+        groups={g: sorted(n) for g, n in groups.items()},
     )
