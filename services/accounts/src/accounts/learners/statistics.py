@@ -168,8 +168,17 @@ async def learner_groups(
     staff who may read it): which of the learners it counts are in which group. Only the
     places in the list come back, per group. Not routed by the gateway."""
     unit = await _statistics_unit(session, principal, body.unit)
+    found, groups = await group_membership(session, body.learners)
+    return GroupMembership(unit=unit.key, asked=len(body.learners), found=found, groups=groups)
+
+
+async def group_membership(
+    session: AsyncSession, learners: Sequence[uuid.UUID]
+) -> tuple[int, dict[str, list[int]]]:
+    """How many of ``learners`` name an account, and per group (every group, in order) the
+    places in ``learners`` of those in it; an id named twice is answered at its first place."""
     places: dict[uuid.UUID, int] = {}
-    for n, learner in enumerate(body.learners):
+    for n, learner in enumerate(learners):
         places.setdefault(learner, n)
     found = await groups_of(session, list(places))
     groups: dict[str, list[int]] = {g: [] for g in GROUPS}
@@ -177,9 +186,4 @@ async def learner_groups(
         for group in in_groups:
             if group in groups:
                 groups[group].append(places[learner])
-    return GroupMembership(
-        unit=unit.key,
-        asked=len(body.learners),
-        found=len(found),
-        groups={g: sorted(n) for g, n in groups.items()},
-    )
+    return len(found), {g: sorted(n) for g, n in groups.items()}
