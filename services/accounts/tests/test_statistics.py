@@ -116,10 +116,11 @@ async def test_group_lookup_answers_places_per_group(session_client, staff_facto
     )
     assert response.status_code == 200, response.text
     answer = response.json()
-    assert (answer["unit"], answer["asked"], answer["found"]) == (WANGCUN, 6, 4)
+    # the unknown id names no account; one named twice is answered at both places
+    assert (answer["unit"], answer["asked"], answer["found"]) == (WANGCUN, 6, 5)
     assert answer["groups"] == {
-        "elderly": [1, 4], "youth": [2], "disabled": [4], "unemployed": [], "migrant_workers": [],
-        "rural_residents": [1], "veterans": [], "left_behind": [],
+        "elderly": [1, 4, 5], "youth": [2], "disabled": [4], "unemployed": [],
+        "migrant_workers": [], "rural_residents": [1, 5], "veterans": [], "left_behind": [],
     }  # fmt: skip
     # places only: no id, name or other personal data comes back
     for learner in (both, young, none, visitor, unknown):

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import String, Uuid, any_, bindparam, case, cast, column, func
+from sqlalchemy import String, Uuid, bindparam, case, cast, func
 from sqlalchemy import select as sql_select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -133,8 +133,8 @@ class GroupLookup(BaseModel):
 
 class GroupMembership(BaseModel):
     """Per group, the places (0-based) in ``learners`` of the learners in it; a learner may be
-    in several groups or none. ``found``: how many of the ids name a learning account (ids
-    naming none are in no group). No names and no ids are given back."""
+    in several groups or none. ``found``: how many places name a learning account (an id
+    naming none is in no group). No names and no ids are given back."""
 
     unit: str
     asked: int
@@ -142,22 +142,29 @@ class GroupMembership(BaseModel):
     groups: dict[str, list[int]]
 
 
-async def groups_of(
-    session: AsyncSession, learners: Sequence[uuid.UUID]
-) -> list[tuple[uuid.UUID, list[str]]]:
-    """(id, groups) of the learning accounts among ``learners``, in one statement whatever
-    their number: the ids go in as one array (PostgreSQL) or one JSON text (SQLite), never as
-    one parameter each (both databases cap those at 32,767)."""
-    ids = col(LearningAccount.id)
-    wanted: Any
+async def groups_at(session: AsyncSession, learners: Sequence[uuid.UUID]) -> list[tuple[int, str]]:
+    """(place in ``learners``, groups as JSON text) of every learning account among them, in
+    one statement whatever their number: the ids go in as one array, unnested with their
+    places (PostgreSQL), or one JSON text read by ``json_each`` (SQLite), never as one bound
+    parameter each (both databases cap those at 32,767). Only places and text come back: no
+    id is turned back into Python."""
+    table = LearningAccount.__table__
+    asked: Any
     if session.get_bind().dialect.name == "postgresql":
-        wanted = ids == any_(bindparam("learners", list(learners), type_=ARRAY(Uuid())))
+        ids = cast(
+            bindparam("learners", [str(u) for u in learners], type_=ARRAY(String)), ARRAY(Uuid())
+        )
+        asked = func.unnest(ids).table_valued("id", with_ordinality="place").render_derived()
+        place, on = asked.c.place - 1, asked.c.id == table.c.id
     else:
-        # SQLite keeps a UUID as its 32 hex digits
+        # SQLite keeps a UUID as its 32 hex digits; json_each gives each element's index as key
         listed = json.dumps([learner.hex for learner in learners])
-        wanted = ids.in_(sql_select(column("value", String)).select_from(func.json_each(listed)))
-    rows = await session.execute(sql_select(ids, col(LearningAccount.groups)).where(wanted))
-    return [(learner, list(groups or [])) for learner, groups in rows.all()]
+        asked = func.json_each(listed).table_valued("key", "value")
+        place, on = asked.c.key, asked.c.value == table.c.id
+    rows = await session.execute(
+        sql_select(place, cast(table.c.groups, String)).select_from(asked.join(table, on))
+    )
+    return [(int(n), str(text)) for n, text in rows.all()]
 
 
 @router.post("/learner-groups/lookup", response_model=GroupMembership)
@@ -176,14 +183,12 @@ async def group_membership(
     session: AsyncSession, learners: Sequence[uuid.UUID]
 ) -> tuple[int, dict[str, list[int]]]:
     """How many of ``learners`` name an account, and per group (every group, in order) the
-    places in ``learners`` of those in it; an id named twice is answered at its first place."""
-    places: dict[uuid.UUID, int] = {}
-    for n, learner in enumerate(learners):
-        places.setdefault(learner, n)
-    found = await groups_of(session, list(places))
+    places in ``learners`` of those in it (an id named twice is answered at both places)."""
+    found = await groups_at(session, learners)
     groups: dict[str, list[int]] = {g: [] for g in GROUPS}
-    for learner, in_groups in found:
-        for group in in_groups:
-            if group in groups:
-                groups[group].append(places[learner])
+    for place, listed in found:
+        if listed != "[]":
+            for group in json.loads(listed):
+                if group in groups:
+                    groups[group].append(place)
     return len(found), {g: sorted(n) for g, n in groups.items()}
