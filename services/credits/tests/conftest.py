@@ -121,8 +121,10 @@ GROUP_CODES = (
 )  # fmt: skip
 # the number of learners each group lookup named, in order (the test reading it clears it)
 GROUP_LOOKUPS: list[int] = []
-# paths the faked accounts service cannot be reached on (a test adds and removes them)
+# paths the faked accounts service cannot be reached on, or answers with an error status
+# (a test adds and removes them)
 UNREACHABLE: set[str] = set()
+FAILING: dict[str, int] = {}
 
 
 @pytest.fixture(scope="session")
@@ -142,6 +144,8 @@ def issue_token(credits_app: FastAPI):  # type: ignore[no-untyped-def]
     async def units(request: httpx.Request) -> httpx.Response:
         if request.url.path in UNREACHABLE:
             raise httpx.ConnectError("accounts is down", request=request)
+        if request.url.path in FAILING:
+            return httpx.Response(FAILING[request.url.path], json={"type": "failed"})
         if request.url.path == "/api/v1/learner-groups/lookup":
             # as accounts answers: reading staff of the unit; places per group, every group
             body = json.loads(request.content)

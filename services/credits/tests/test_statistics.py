@@ -19,7 +19,7 @@ from credits.records.models import Attendance
 from credits.statistics import groups, stars
 from testkit.http import bearer
 
-from .conftest import GROUP_LOOKUPS, LEARNER_GROUPS, REGISTRATIONS, UNREACHABLE
+from .conftest import FAILING, GROUP_LOOKUPS, LEARNER_GROUPS, REGISTRATIONS, UNREACHABLE
 
 TOWN = "/410711/410711100/"
 POINT = "/410711/410711100/410711100201/"
@@ -421,6 +421,16 @@ async def test_without_accounts_the_report_says_hours_by_group_are_missing(
     assert summary["暂缺"] == "按人群学时"
     lines = list(csv.reader(io.StringIO(group_csv.content.decode("utf-8-sig"))))
     assert lines[1][0] == "暂缺"
+    # an error status from the lookup is the same: null and said
+    for status in (500, 403):
+        FAILING["/api/v1/learner-groups/lookup"] = status
+        try:
+            failed = (await _report(client, staff, "410711100")).json()
+        finally:
+            FAILING.clear()
+        assert (
+            failed["hours_by_group"] is None and failed["missing"][0]["figure"] == "hours_by_group"
+        )
     # the unit itself (whether the caller may see it) cannot be read: no report at all
     UNREACHABLE.add("/api/v1/units/410711100")
     try:
