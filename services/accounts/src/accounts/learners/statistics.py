@@ -148,7 +148,7 @@ async def groups_at(session: AsyncSession, learners: Sequence[uuid.UUID]) -> lis
     places (PostgreSQL), or one JSON text read by ``json_each`` (SQLite), never as one bound
     parameter each (both databases cap those at 32,767). Only places and text come back: no
     id is turned back into Python."""
-    table = LearningAccount.__table__
+    table: Any = LearningAccount.__table__  # type: ignore[attr-defined]
     asked: Any
     if session.get_bind().dialect.name == "postgresql":
         ids = cast(
