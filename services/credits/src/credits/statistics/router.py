@@ -1,8 +1,9 @@
 """Routes of the statistics reports: JSON, or a download (.xlsx / .csv) with Chinese headers.
 
 Staff see their own unit and everything under it (403 for another unit); auditors and
-district administrators see every unit. The unit, its population and its residents'
-registrations come from the accounts service, asked with the caller's own token.
+district administrators see every unit. The unit, its population, its residents'
+registrations and the groups of the learners counted come from the accounts service, asked
+with the caller's own token.
 """
 
 from __future__ import annotations
