@@ -8,6 +8,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from sqlalchemy import event
+
 from accounts.learners.models import LearningAccount
 from accounts.learners.statistics import GROUP_LOOKUP_LIMIT
 
@@ -158,7 +160,7 @@ async def test_group_lookup_is_for_reading_staff_of_the_unit(session_client, sta
 
 
 async def test_group_lookup_takes_fifty_thousand_ids_in_one_statement(
-    session_client, staff_factory
+    session_client, staff_factory, accounts_app
 ) -> None:
     """Beyond SQLite's 32,766 and asyncpg's 32,767 bound parameters; more is refused (422)."""
     client, _ = session_client
@@ -168,10 +170,22 @@ async def test_group_lookup_takes_fifty_thousand_ids_in_one_statement(
     learners = [str(uuid.uuid4()) for _ in range(GROUP_LOOKUP_LIMIT)]
     learners[40_000], learners[-1] = known
     auditor = await staff_factory("auditor", "410711")
-    response = await client.post(
-        LOOKUP, json={"unit": "410711", "learners": learners}, headers=bearer(auditor)
-    )
+    read: list[str] = []
+
+    def count(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        if "learning_account" in statement:
+            read.append(statement)
+
+    engine = accounts_app.state.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        response = await client.post(
+            LOOKUP, json={"unit": "410711", "learners": learners}, headers=bearer(auditor)
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
     assert response.status_code == 200, response.text[:500]
+    assert len(read) == 1  # all 50,000 in one statement, not chunks
     answer = response.json()
     assert (answer["asked"], answer["found"]) == (GROUP_LOOKUP_LIMIT, 2)
     assert answer["groups"]["veterans"] == [40_000, GROUP_LOOKUP_LIMIT - 1]
