@@ -1,7 +1,9 @@
 """Statistics end to end through the gateway on real processes and PostgreSQL: a learning
-point's report before and after one verified session of learning, the workbook read back, and
-who may see which unit. The stack is shared with other tests, so figures are compared as
-differences, except where only this test writes (its own activity's session)."""
+point's report before and after one verified session of learning by an elderly resident (hours
+by group come from the accounts service's group lookup, which the gateway does not route), the
+workbook read back, and who may see which unit. The stack is shared with other tests, so
+figures are compared as differences, except where only this test writes (its own activity's
+session)."""
 
 from __future__ import annotations
 
@@ -42,7 +44,9 @@ def test_a_verified_session_shows_in_the_learning_points_statistics(
     admin = password_token(gateway, DEMO_STAFF["username"], DEMO_STAFF["password"])
     points = gateway.get("/api/v1/units", params={"under": TOWN, "level": "learning_point"})
     point, elsewhere = (u["key"] for u in points.json()["items"][:2])
-    account = new_resident(gateway, admin, town=TOWN, password="stats-resident-pass")
+    account = new_resident(
+        gateway, admin, town=TOWN, password="stats-resident-pass", groups=["elderly"]
+    )
     point_staff = _staff(gateway, admin, "learning_point_staff", point)
     school = _staff(gateway, admin, "school_staff", TOWN)
     other_point = _staff(gateway, admin, "learning_point_staff", elsewhere)
@@ -96,6 +100,16 @@ def test_a_verified_session_shows_in_the_learning_points_statistics(
     assert after["activities"]["sessions"] == old["activities"]["sessions"] + 1
     ours = [s for s in after["sessions"] if s["activity_id"] == activity["id"]]
     assert [(s["attendance"], s["planned_minutes"]) for s in ours] == [(1, 60)]
+    # the resident is elderly: one more elderly learner, their record and its hour
+    assert after["missing"] == [] and old["missing"] == []
+    by_group = {g["group"]: g for g in after["hours_by_group"]}
+    old_by_group = {g["group"]: g for g in old["hours_by_group"]}
+    elderly, old_elderly = by_group["elderly"], old_by_group["elderly"]
+    assert elderly["group_name"] == "老年人"
+    assert elderly["learners"] == old_elderly["learners"] + 1
+    assert elderly["minutes"] == old_elderly["minutes"] + 60
+    assert elderly["records"] == old_elderly["records"] + 1
+    assert by_group["youth"]["minutes"] == old_by_group["youth"]["minutes"]
     population = after["population"]
     assert after["participation"]["rate"] == round(after["participants"] / population, 6)
     registered = after["registrations"]["registered"]
@@ -110,6 +124,14 @@ def test_a_verified_session_shows_in_the_learning_points_statistics(
     summary = {r[0]: r[1] for r in book["汇总"].iter_rows(min_row=2, values_only=True)}
     assert summary["参与人数"] == after["participants"]
     assert summary["实名注册人数"] == registered
+    groups = {r[0]: r for r in book["按人群学时"].iter_rows(min_row=2, values_only=True)}
+    assert groups["elderly"] == (
+        "elderly",
+        "老年人",
+        elderly["learners"],
+        elderly["hours"],
+        elderly["records"],
+    )
     csv_file = gateway.get(url, params={**period, "format": "csv"}, headers=bearer(school))
     assert csv_file.content.decode("utf-8-sig").splitlines()[0] == "指标,数值,说明"
 
@@ -127,6 +149,13 @@ def test_a_verified_session_shows_in_the_learning_points_statistics(
         == 403
     )
     assert gateway.get(url).status_code == 401
+    # the group lookup is the credits service's, inside: the gateway does not route it
+    lookup = gateway.post(
+        "/api/v1/learner-groups/lookup",
+        json={"unit": point, "learners": [account["id"]]},
+        headers=bearer(admin),
+    )
+    assert lookup.status_code == 404
     auditor = _staff(gateway, admin, "auditor", "410711")
     district = gateway.get("/api/v1/statistics/410711", params=period, headers=bearer(auditor))
     assert district.status_code == 200 and district.json()["participants"] >= 1

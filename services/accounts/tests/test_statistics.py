@@ -1,14 +1,20 @@
 """Registration figures for the statistics reports, on PostgreSQL and SQLite: counts of a unit's
-residents' accounts in SQL, by group, for a period of Beijing days; staff see their own unit."""
+residents' accounts in SQL, by group, for a period of Beijing days; staff see their own unit.
+And the group lookup the credits service's report asks: places per group, for reading staff of
+the report's unit, in one statement beyond SQLite's and asyncpg's parameter limits."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
 
-from accounts.learners.models import LearningAccount
+from sqlalchemy import event, select
 
-from .conftest import bearer
+from accounts.audit.models import AuditEntry
+from accounts.learners.models import LearningAccount
+from accounts.learners.statistics import GROUP_LOOKUP_LIMIT
+
+from .conftest import bearer, sign_in
 from .test_learners import MUYE_TOWN, WANGCUN, new_account, village
 
 PERIOD = {"from": "2026-01-01", "to": "2026-12-31"}
@@ -89,3 +95,120 @@ async def test_staff_of_another_unit_are_refused(session_client, staff_factory) 
         "/api/v1/units/999999/registrations", params=PERIOD, headers=bearer(other)
     )
     assert missing.status_code == 404
+
+
+LOOKUP = "/api/v1/learner-groups/lookup"
+
+
+async def test_group_lookup_answers_places_per_group(session_client, staff_factory) -> None:
+    client, db = session_client
+    college = await staff_factory("college_staff", "410711")
+    home = await village(client, WANGCUN)
+    both = await _open(client, college, home, ["elderly", "rural_residents"])
+    young = await _open(client, college, home, ["youth"])
+    none = await _open(client, college, home, [])
+    # lives in the other town and learned at Wangcun's activities: counted in Wangcun's report
+    visitor = await _open(
+        client, college, await village(client, MUYE_TOWN), ["elderly", "disabled"]
+    )
+    unknown = str(uuid.uuid4())
+    asked = [unknown, both, young, none, visitor, both]
+    staff = await staff_factory("school_staff", WANGCUN)
+    response = await client.post(
+        LOOKUP, json={"unit": WANGCUN, "learners": asked}, headers=bearer(staff)
+    )
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    # the unknown id names no account; one named twice is answered at both places
+    assert (answer["unit"], answer["asked"], answer["found"]) == (WANGCUN, 6, 5)
+    assert answer["groups"] == {
+        "elderly": [1, 4, 5], "youth": [2], "disabled": [4], "unemployed": [],
+        "migrant_workers": [], "rural_residents": [1, 5], "veterans": [], "left_behind": [],
+    }  # fmt: skip
+    # places only: no id, name or other personal data comes back
+    for learner in (both, young, none, visitor, unknown):
+        assert learner not in response.text
+    assert "王秀英" not in response.text and "residence" not in response.text
+    # and the lookup is on the audit trail, with who asked and how many
+    (entry,) = (
+        (
+            await db.execute(
+                select(AuditEntry).where(
+                    AuditEntry.action == "learner_groups.lookup",
+                    AuditEntry.target_id == WANGCUN,
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    assert (entry.actor_role, entry.outcome) == ("school_staff", "ok")
+    assert entry.after_digest is not None
+
+
+async def test_group_lookup_is_for_reading_staff_of_the_unit(session_client, staff_factory) -> None:
+    client, _ = session_client
+    college = await staff_factory("college_staff", "410711")
+    mine = await client.post(
+        "/api/v1/learning-accounts",
+        json=new_account(await village(client, WANGCUN), groups=["disabled"]),
+        headers=bearer(college),
+    )
+    body = {"unit": WANGCUN, "learners": [mine.json()["id"]]}
+    resident = (await sign_in(client, mine.json()["account_number"], "resident-pass-1"))[
+        "access_token"
+    ]
+    assert (await client.post(LOOKUP, json=body)).status_code == 401
+    for token in (resident, await staff_factory("school_staff", MUYE_TOWN)):
+        refused = await client.post(LOOKUP, json=body, headers=bearer(token))
+        assert refused.status_code == 403, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert refused.json()["detail_zh"] and "disabled" not in refused.text
+    unknown_unit = await client.post(
+        LOOKUP, json={**body, "unit": "999999"}, headers=bearer(college)
+    )
+    assert unknown_unit.status_code == 404
+    for role, unit in (("auditor", "410711"), ("school_staff", WANGCUN)):
+        token = await staff_factory(role, unit)
+        answer = await client.post(LOOKUP, json={**body, "unit": unit}, headers=bearer(token))
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["groups"]["disabled"] == [0]
+
+
+async def test_group_lookup_takes_fifty_thousand_ids_in_one_statement(
+    session_client, staff_factory, accounts_app
+) -> None:
+    """Beyond SQLite's 32,766 and asyncpg's 32,767 bound parameters; more is refused (422)."""
+    client, _ = session_client
+    college = await staff_factory("college_staff", "410711")
+    home = await village(client, WANGCUN)
+    known = [await _open(client, college, home, ["veterans"]) for _ in range(2)]
+    learners = [str(uuid.uuid4()) for _ in range(GROUP_LOOKUP_LIMIT)]
+    learners[40_000], learners[-1] = known
+    auditor = await staff_factory("auditor", "410711")
+    read: list[str] = []
+
+    def count(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        if "learning_account" in statement:
+            read.append(statement)
+
+    engine = accounts_app.state.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        response = await client.post(
+            LOOKUP, json={"unit": "410711", "learners": learners}, headers=bearer(auditor)
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert response.status_code == 200, response.text[:500]
+    assert len(read) == 1  # all 50,000 in one statement, not chunks
+    answer = response.json()
+    assert (answer["asked"], answer["found"]) == (GROUP_LOOKUP_LIMIT, 2)
+    assert answer["groups"]["veterans"] == [40_000, GROUP_LOOKUP_LIMIT - 1]
+    too_many = await client.post(
+        LOOKUP,
+        json={"unit": "410711", "learners": [*learners, str(uuid.uuid4())]},
+        headers=bearer(auditor),
+    )
+    assert too_many.status_code == 422
+    assert too_many.headers["content-type"].startswith("application/problem+json")

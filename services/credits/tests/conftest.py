@@ -113,6 +113,18 @@ UNIT_FACTS: dict[str, dict[str, object]] = {
     "410711100201": {"name": "测试学习点", "population": None, "is_demo": True},
 }
 REGISTRATIONS: dict[str, dict[str, object]] = {}
+# learner id -> the groups accounts has for them (the group lookup answers from this)
+LEARNER_GROUPS: dict[str, list[str]] = {}
+GROUP_CODES = (
+    "elderly", "youth", "disabled", "unemployed", "migrant_workers", "rural_residents",
+    "veterans", "left_behind",
+)  # fmt: skip
+# the number of learners each group lookup named, in order (the test reading it clears it)
+GROUP_LOOKUPS: list[int] = []
+# paths the faked accounts service cannot be reached on, or answers with an error status
+# (a test adds and removes them)
+UNREACHABLE: set[str] = set()
+FAILING: dict[str, int] = {}
 
 
 @pytest.fixture(scope="session")
@@ -135,6 +147,31 @@ def install_test_neighbours(credits_app: FastAPI):  # type: ignore[no-untyped-de
     )
 
     async def units(request: httpx.Request) -> httpx.Response:
+        if request.url.path in UNREACHABLE:
+            raise httpx.ConnectError("accounts is down", request=request)
+        if request.url.path in FAILING:
+            return httpx.Response(FAILING[request.url.path], json={"type": "failed"})
+        if request.url.path == "/api/v1/learner-groups/lookup":
+            # as accounts answers: reading staff of the unit; places per group, every group
+            body = json.loads(request.content)
+            token = request.headers["authorization"].split()[-1]
+            claims = jwt.get_unverified_claims(token)
+            if not UNIT_PATHS.get(body["unit"], "-").startswith(claims.get("unit_path", "-")):
+                return httpx.Response(403, json={"type": "forbidden"})
+            GROUP_LOOKUPS.append(len(body["learners"]))
+            places: dict[str, list[int]] = {g: [] for g in GROUP_CODES}
+            for n, learner in enumerate(body["learners"]):
+                for group in LEARNER_GROUPS.get(learner, []):
+                    places[group].append(n)
+            return httpx.Response(
+                200,
+                json={
+                    "unit": body["unit"],
+                    "asked": len(body["learners"]),
+                    "found": sum(1 for learner in body["learners"] if learner in LEARNER_GROUPS),
+                    "groups": places,
+                },
+            )
         if request.method == "GET" and request.url.path == "/api/v1/me/account":
             token = request.headers["authorization"].split()[-1]
             claims = jwt.get_unverified_claims(token)

@@ -21,12 +21,20 @@ from credits.incentives.models import VolunteerService
 from credits.ledger import settlement
 from credits.main import create_app
 from credits.records.models import Attendance
-from credits.statistics import stars
+from credits.statistics import groups, stars
 from testkit.apps import running
 from testkit.fixtures import BACKENDS, migrated_database
 from testkit.http import bearer
 
-from .conftest import REGISTRATIONS, _seed, install_test_neighbours
+from .conftest import (
+    FAILING,
+    GROUP_LOOKUPS,
+    LEARNER_GROUPS,
+    REGISTRATIONS,
+    UNREACHABLE,
+    _seed,
+    install_test_neighbours,
+)
 
 # The figures below are of this data set alone: the module gets databases of its own, since
 # tests elsewhere commit records (concurrency tests cannot roll back) that a district's or a
@@ -87,6 +95,8 @@ async def known(session_client, factory):  # type: ignore[no-untyped-def]
     Check-ins: A1 first session L1 and L2, second session L1; A3's session nobody.
     Volunteer service at the town: V1 400 + 300 min in 2026 and 500 in December 2025,
     V2 120 min in 2026.
+    Groups (accounts'): L1 elderly, L2 elderly and youth, L3 youth, L4 elderly, L5 disabled;
+    L6 none.
     """
     client, db = session_client
     a1, a1_sessions = await factory.activity(unit="410711100", sessions=2, start=MARCH)
@@ -95,6 +105,15 @@ async def known(session_client, factory):  # type: ignore[no-untyped-def]
     a4, _ = await factory.activity(unit="410711", mode="online")
     ln = [uuid.uuid4() for _ in range(6)]
     l1, l2, l3, l4, l5, l6 = ln
+    for learner, in_groups in (
+        (l1, ["elderly"]),
+        (l2, ["elderly", "youth"]),
+        (l3, ["youth"]),
+        (l4, ["elderly"]),
+        (l5, ["disabled"]),
+        (l6, []),
+    ):
+        LEARNER_GROUPS[str(learner)] = in_groups
     await factory.records(l1, a1, minutes=120, status="verified", host_path=TOWN)
     await factory.records(
         l1,
@@ -323,7 +342,7 @@ async def test_the_report_downloads_as_a_workbook_and_as_csv(client, issue_token
     assert xlsx.status_code == 200
     assert "filename*=UTF-8''%E7%BB%9F%E8%AE%A1_410711100" in xlsx.headers["content-disposition"]
     book = load_workbook(io.BytesIO(xlsx.content), read_only=True)
-    assert book.sheetnames == ["汇总", "学时", "人群", "志愿服务", "场次考勤"]
+    assert book.sheetnames == ["汇总", "学时", "按人群学时", "人群", "志愿服务", "场次考勤"]
     summary = {row[0]: row[1] for row in book["汇总"].iter_rows(min_row=2, values_only=True)}
     assert summary["参与人数"] == 4 and summary["参与率(%)"] == 1.0
     assert summary["实名注册率(%)"] == 7.5 and summary["发放学分"] == 3.44
@@ -334,8 +353,12 @@ async def test_the_report_downloads_as_a_workbook_and_as_csv(client, issue_token
         ("law", "线下", 2010),
         ("digital_skills", "线上", 81),
     }
-    groups = list(book["人群"].iter_rows(min_row=2, values_only=True))
-    assert groups == [("elderly", "老年人", 7), ("youth", "青少年", 4)]
+    registered = list(book["人群"].iter_rows(min_row=2, values_only=True))
+    assert registered == [("elderly", "老年人", 7), ("youth", "青少年", 4)]
+    by_group = list(book["按人群学时"].iter_rows(values_only=True))
+    assert by_group[0] == ("人群", "人群名称", "学习者数", "学时", "记录数")
+    assert by_group[1:3] == [("elderly", "老年人", 2, 4.4, 3), ("youth", "青少年", 2, 1.95, 2)]
+    assert by_group[3] == ("disabled", "残疾人", 0, 0, 0) and len(by_group) == 9
     volunteers = list(book["志愿服务"].iter_rows(values_only=True))
     assert volunteers[1] == (2026, 2, 13.67, 10, 1)
     sessions = list(book["场次考勤"].iter_rows(min_row=2, values_only=True))
@@ -343,7 +366,12 @@ async def test_the_report_downloads_as_a_workbook_and_as_csv(client, issue_token
         (datetime(2026, 3, 2, 9), 2),
         (datetime(2026, 3, 9, 9), 1),
     ]
-    for sheet, header in (("summary", "指标"), ("hours", "类别代码"), ("sessions", "场次编号")):
+    for sheet, header in (
+        ("summary", "指标"),
+        ("hours", "类别代码"),
+        ("hours_by_group", "人群"),
+        ("sessions", "场次编号"),
+    ):
         response = await _report(client, staff, "410711100", format="csv", sheet=sheet)
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/csv")
@@ -353,6 +381,111 @@ async def test_the_report_downloads_as_a_workbook_and_as_csv(client, issue_token
     summary_csv = await _report(client, staff, "410711100", format="csv")
     rows = {r[0]: r[1] for r in csv.reader(io.StringIO(summary_csv.content.decode("utf-8-sig")))}
     assert rows["参与人数"] == "4" and rows["举办场次数"] == "2"
+    assert "暂缺" not in rows
+    group_csv = await _report(client, staff, "410711100", format="csv", sheet="hours_by_group")
+    lines = list(csv.reader(io.StringIO(group_csv.content.decode("utf-8-sig"))))
+    assert lines[1:3] == [
+        ["elderly", "老年人", "2", "4.4", "3"],
+        ["youth", "青少年", "2", "1.95", "2"],
+    ]
+
+
+# --- hours by learner group -----------------------------------------------------------------
+
+
+def _by_group(report: dict) -> dict[str, tuple[int, int, int]]:  # type: ignore[type-arg]
+    return {
+        g["group"]: (g["learners"], g["minutes"], g["records"]) for g in report["hours_by_group"]
+    }
+
+
+async def test_hours_by_group_sum_the_learners_of_each_group(client, issue_token, known) -> None:
+    staff = issue_token("staff", role="school_staff", unit="410711100")
+    GROUP_LOOKUPS.clear()
+    town = (await _report(client, staff, "410711100")).json()
+    assert GROUP_LOOKUPS == [4]  # the four participants, in one lookup
+    # at the town in 2026: L1 120 + 54 (2 records), L2 90 (its staff entry waits), L3 27, L6 1800
+    assert _by_group(town) == {
+        "elderly": (2, 264, 3),  # L1, L2
+        "youth": (2, 117, 2),  # L2, L3
+        "disabled": (0, 0, 0),  # L5's record was voided
+        "unemployed": (0, 0, 0), "migrant_workers": (0, 0, 0), "rural_residents": (0, 0, 0),
+        "veterans": (0, 0, 0), "left_behind": (0, 0, 0),
+    }  # fmt: skip
+    elderly = town["hours_by_group"][0]
+    assert (elderly["group_name"], elderly["hours"]) == ("老年人", 4.4)
+    assert town["missing"] == []
+    auditor = issue_token("staff", role="auditor", unit="410711")
+    district = _by_group((await _report(client, auditor, "410711")).json())
+    # L1 adds 45 min online at the college; L4 (elderly) 198 min at the other town
+    assert district["elderly"] == (3, 120 + 54 + 45 + 90 + 198, 5)
+    assert district["youth"] == (2, 117, 2)
+    # nobody learned in 2025: no lookup, every group nought
+    GROUP_LOOKUPS.clear()
+    empty = await client.get(
+        "/api/v1/statistics/410711100",
+        params={"from": "2025-01-01", "to": "2025-06-30"},
+        headers=bearer(staff),
+    )
+    assert GROUP_LOOKUPS == [] and empty.json()["participants"] == 0
+    assert set(_by_group(empty.json()).values()) == {(0, 0, 0)}
+
+
+async def test_many_participants_are_looked_up_in_chunks(
+    client, issue_token, known, monkeypatch
+) -> None:
+    monkeypatch.setattr(groups, "LOOKUP_CHUNK", 3)
+    auditor = issue_token("staff", role="auditor", unit="410711")
+    GROUP_LOOKUPS.clear()
+    district = _by_group((await _report(client, auditor, "410711")).json())
+    assert GROUP_LOOKUPS == [3, 2]  # five participants
+    assert district["elderly"] == (3, 507, 5) and district["youth"] == (2, 117, 2)
+
+
+async def test_without_accounts_the_report_says_hours_by_group_are_missing(
+    client, issue_token, known
+) -> None:
+    staff = issue_token("staff", role="school_staff", unit="410711100")
+    UNREACHABLE.add("/api/v1/learner-groups/lookup")
+    try:
+        response = await _report(client, staff, "410711100")
+        xlsx = await _report(client, staff, "410711100", format="xlsx")
+        group_csv = await _report(client, staff, "410711100", format="csv", sheet="hours_by_group")
+    finally:
+        UNREACHABLE.discard("/api/v1/learner-groups/lookup")
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["hours_by_group"] is None
+    assert [m["figure"] for m in report["missing"]] == ["hours_by_group"]
+    assert report["missing"][0]["reason"] and report["missing"][0]["reason_zh"]
+    # the rest of the report is whole
+    assert report["participants"] == 4 and report["total_minutes"] == 2091
+    book = load_workbook(io.BytesIO(xlsx.content), read_only=True)
+    rows = list(book["按人群学时"].iter_rows(min_row=2, values_only=True))
+    assert len(rows) == 1 and rows[0][0] == "暂缺" and "人群" in rows[0][1]
+    summary = {r[0]: r[1] for r in book["汇总"].iter_rows(min_row=2, values_only=True)}
+    assert summary["暂缺"] == "按人群学时"
+    lines = list(csv.reader(io.StringIO(group_csv.content.decode("utf-8-sig"))))
+    assert lines[1][0] == "暂缺"
+    # an error status from the lookup is the same: null and said
+    for status in (500, 403):
+        FAILING["/api/v1/learner-groups/lookup"] = status
+        try:
+            failed = (await _report(client, staff, "410711100")).json()
+        finally:
+            FAILING.clear()
+        assert (
+            failed["hours_by_group"] is None and failed["missing"][0]["figure"] == "hours_by_group"
+        )
+    # the unit itself (whether the caller may see it) cannot be read: no report at all
+    UNREACHABLE.add("/api/v1/units/410711100")
+    try:
+        down = await _report(client, staff, "410711100")
+    finally:
+        UNREACHABLE.discard("/api/v1/units/410711100")
+    assert down.status_code == 503
+    assert down.headers["content-type"].startswith("application/problem+json")
+    assert down.json()["detail_zh"]
 
 
 # --- learning stars ---------------------------------------------------------------------------

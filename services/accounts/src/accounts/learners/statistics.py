@@ -1,33 +1,49 @@
-"""Registration figures of a unit (and everything under it) for the statistics reports.
+"""Registration figures of a unit (and everything under it) for the statistics reports, and
+the groups of the learners a report counts.
 
 Counts only, summed in SQL: how many residents of the unit hold a learning account (each is a
 real-name account: it is opened with a checked citizen ID number), how many are active, how
 many were opened in a period, and how many are in each group the plans single out. The unit's
 resident population is the network's data (``unit.population``, with where it came from).
+
+``POST /api/v1/learner-groups/lookup`` answers the credits service's report: which of the
+learner ids it names are in which group, as places in its list (no names, no other ids). It is
+service-to-service: the gateway does not route it. See docs/decisions.md on what it may tell.
 """
 
 from __future__ import annotations
 
+import json
+import uuid
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
-from sqlalchemy import String, case, cast, func
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import String, Uuid, bindparam, case, cast, func
 from sqlalchemy import select as sql_select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from accounts.audit import service as audit
 from accounts.learners.models import GROUPS, LearningAccount
+from accounts.network.models import Unit
 from accounts.network.repository import UnitRepository
 from accounts.network.service import UnitNotFound
 from kernel.access import READING_STAFF, covers, require_staff
+from kernel.auditapi import commit_query
 from kernel.auth import CurrentPrincipal
 from kernel.db import SessionDep
 from kernel.problems import Forbidden
 from kernel.roles import AUDITOR, DISTRICT_ADMIN
+from kernel.tokens import Principal
 
 CHINA = ZoneInfo("Asia/Shanghai")
+# learner ids one group lookup may name (the credits service asks in chunks of this size)
+GROUP_LOOKUP_LIMIT = 50_000
 router = APIRouter(prefix="/api/v1", tags=["statistics"])
 
 
@@ -45,6 +61,22 @@ class Registrations(BaseModel):
     by_group: dict[str, int]
 
 
+async def _statistics_unit(session: AsyncSession, principal: Principal, key: str) -> Unit:
+    """The unit, when the caller may read its statistics: reading staff covering it, auditors
+    and district administrators (403 otherwise, 404 for an unknown key)."""
+    require_staff(principal, READING_STAFF)
+    unit = await UnitRepository(session).get_by_key(key)
+    if unit is None:
+        raise UnitNotFound(f"No unit has the key {key!r}.", detail_zh="找不到该办学单位。")
+    if not principal.has_role(AUDITOR, DISTRICT_ADMIN) and not covers(principal, unit.path):
+        raise Forbidden(
+            f"Statistics of {key} are not yours to see: staff see their own unit and those "
+            "under it.",
+            detail_zh="只能查看本单位及下属单位的统计。",
+        )
+    return unit
+
+
 def _midnight(day: date) -> datetime:
     return datetime.combine(day, time(), CHINA).astimezone(UTC)
 
@@ -59,16 +91,7 @@ async def registrations(
 ) -> Registrations:
     """Accounts of residents of the unit opened by the end of ``to`` (Beijing day), and those
     opened from ``from`` to ``to``: staff covering the unit, auditors and district admins."""
-    require_staff(principal, READING_STAFF)
-    unit = await UnitRepository(session).get_by_key(key)
-    if unit is None:
-        raise UnitNotFound(f"No unit has the key {key!r}.", detail_zh="找不到该办学单位。")
-    if not principal.has_role(AUDITOR, DISTRICT_ADMIN) and not covers(principal, unit.path):
-        raise Forbidden(
-            f"Statistics of {key} are not yours to see: staff see their own unit and those "
-            "under it.",
-            detail_zh="只能查看本单位及下属单位的统计。",
-        )
+    unit = await _statistics_unit(session, principal, key)
     ends = _midnight(to + timedelta(days=1))
     begins = _midnight(from_)
     created = col(LearningAccount.created_at)
@@ -100,3 +123,89 @@ async def registrations(
         registered_in_period=int(in_period),
         by_group={g: int(n or 0) for g, n in zip(GROUPS, per_group, strict=True)},
     )
+
+
+class GroupLookup(BaseModel):
+    """Learner ids a statistics report of ``unit`` counts, whose groups are asked for."""
+
+    model_config = ConfigDict(extra="forbid")
+    unit: str = Field(max_length=40, description="the key of the unit whose report asks")
+    learners: list[uuid.UUID] = Field(min_length=1, max_length=GROUP_LOOKUP_LIMIT)
+
+
+class GroupMembership(BaseModel):
+    """Per group, the places (0-based) in ``learners`` of the learners in it; a learner may be
+    in several groups or none. ``found``: how many places name a learning account (an id
+    naming none is in no group). No names and no ids are given back."""
+
+    unit: str
+    asked: int
+    found: int
+    groups: dict[str, list[int]]
+
+
+async def groups_at(session: AsyncSession, learners: Sequence[uuid.UUID]) -> list[tuple[int, str]]:
+    """(place in ``learners``, groups as JSON text) of every learning account among them, in
+    one statement whatever their number: the ids go in as one array, unnested with their
+    places (PostgreSQL), or one JSON text read by ``json_each`` (SQLite), never as one bound
+    parameter each (both databases cap those at 32,767). Only places and text come back: no
+    id is turned back into Python."""
+    table: Any = LearningAccount.__table__  # type: ignore[attr-defined]
+    asked: Any
+    if session.get_bind().dialect.name == "postgresql":
+        ids = cast(
+            bindparam("learners", [str(u) for u in learners], type_=ARRAY(String)), ARRAY(Uuid())
+        )
+        asked = func.unnest(ids).table_valued("id", with_ordinality="place").render_derived()
+        place, on = asked.c.place - 1, asked.c.id == table.c.id
+    else:
+        # SQLite keeps a UUID as its 32 hex digits; json_each gives each element's index as key
+        listed = json.dumps([learner.hex for learner in learners])
+        asked = func.json_each(listed).table_valued("key", "value")
+        place, on = asked.c.key, asked.c.value == table.c.id
+    rows = await session.execute(
+        sql_select(place, cast(table.c.groups, String)).select_from(asked.join(table, on))
+    )
+    return [(int(n), str(text)) for n, text in rows.all()]
+
+
+@router.post("/learner-groups/lookup", response_model=GroupMembership)
+async def learner_groups(
+    body: GroupLookup, principal: CurrentPrincipal, session: SessionDep
+) -> GroupMembership:
+    """For the statistics report of ``unit`` (asked by the credits service with the token of
+    staff who may read it): which of the learners it counts are in which group. Only the
+    places in the list come back, per group. Not routed by the gateway."""
+    unit = await _statistics_unit(session, principal, body.unit)
+    found, groups = await group_membership(session, body.learners)
+    # group membership is personal data (disability among it): every lookup is on the trail,
+    # with a digest of the ids asked for, committed before the answer leaves
+    audit.record(
+        session,
+        actor=principal,
+        action="learner_groups.lookup",
+        target_type="unit",
+        target_id=unit.key,
+        after={
+            "asked": len(body.learners),
+            "found": found,
+            "learners_digest": audit.digest({"learners": sorted(map(str, body.learners))}),
+        },
+    )
+    await commit_query(session)
+    return GroupMembership(unit=unit.key, asked=len(body.learners), found=found, groups=groups)
+
+
+async def group_membership(
+    session: AsyncSession, learners: Sequence[uuid.UUID]
+) -> tuple[int, dict[str, list[int]]]:
+    """How many of ``learners`` name an account, and per group (every group, in order) the
+    places in ``learners`` of those in it (an id named twice is answered at both places)."""
+    found = await groups_at(session, learners)
+    groups: dict[str, list[int]] = {g: [] for g in GROUPS}
+    for place, listed in found:
+        if listed != "[]":
+            for group in json.loads(listed):
+                if group in groups:
+                    groups[group].append(place)
+    return len(found), {g: sorted(n) for g, n in groups.items()}

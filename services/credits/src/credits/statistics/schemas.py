@@ -37,6 +37,32 @@ class HoursLine(BaseModel):
     learners: int
 
 
+class GroupHours(BaseModel):
+    """Countable learning at activities hosted in the unit by the learners of one group, as the
+    accounts service knows their groups (a learner may be in several groups, or in none: the
+    lines do not add up to the whole)."""
+
+    group: str
+    group_name: str
+    learners: int
+    minutes: int
+    hours: float
+    records: int
+
+    @classmethod
+    def empty(cls, group: str, name: str) -> GroupHours:
+        """A group with no learning in the report."""
+        return cls(group=group, group_name=name, learners=0, minutes=0, hours=0.0, records=0)
+
+
+class MissingFigure(BaseModel):
+    """A figure the report could not give (it is null in the report), and why."""
+
+    figure: str
+    reason: str
+    reason_zh: str
+
+
 class CreditsFigures(BaseModel):
     """Credits issued (net of corrections) and converted (net of cancellations), hundredths."""
 
@@ -107,11 +133,13 @@ class UnitStatistics(BaseModel):
     real_name_registration: Rate
     total_minutes: int
     hours_by_category_mode: list[HoursLine]
+    hours_by_group: list[GroupHours] | None
     credits: CreditsFigures
     volunteers: list[VolunteerYear]
     activities: ActivityFigures
     sessions: list[SessionLine]
     sessions_truncated: bool
+    missing: list[MissingFigure]
 
 
 class StarCandidate(BaseModel):

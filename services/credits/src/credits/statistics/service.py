@@ -14,8 +14,9 @@ town's report reads the town's records of the period and nothing else.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import BigInteger, String, and_, case, cast, func, or_, text
 from sqlalchemy import select as sql_select
@@ -43,6 +44,14 @@ from kernel.clock import aware_utc
 # seed 004: volunteers serve at least 10 hours a year
 VOLUNTEER_TARGET_MINUTES = 600
 SESSION_LIST_LIMIT = 1000
+
+
+class LearnerTotal(NamedTuple):
+    """One learner's countable learning in a report."""
+
+    learner_id: uuid.UUID
+    minutes: int
+    records: int
 
 
 def hours(minutes: int) -> float:
@@ -83,12 +92,12 @@ def _records_in(paths: Sequence[str], period: Period) -> list[Any]:
     ]
 
 
-async def hours_and_participants(
+async def hours_by_category_mode(
     session: AsyncSession, paths: Sequence[str], period: Period
-) -> tuple[list[HoursLine], int]:
-    """Countable minutes by category and mode, and the number of distinct learners."""
+) -> list[HoursLine]:
+    """Countable minutes, records and distinct learners by category and mode."""
     if not paths:
-        return [], 0
+        return []
     counts = await countable(session)
     where = [*_records_in(paths, period), counts]
     category, mode = col(LearningRecord.category_code), col(LearningRecord.mode)
@@ -105,15 +114,6 @@ async def hours_and_participants(
             .group_by(category, mode)
         )
     ).all()
-    # distinct learners over all categories: grouped first (hashed), then counted
-    learners = (
-        sql_select(col(LearningRecord.learner_id))
-        .where(*where)
-        .group_by(col(LearningRecord.learner_id))
-    )
-    participants = (
-        await session.execute(sql_select(func.count()).select_from(learners.subquery()))
-    ).scalar_one()
     names = dict(
         (
             await session.execute(
@@ -121,7 +121,7 @@ async def hours_and_participants(
             )
         ).all()
     )
-    lines = sorted(
+    return sorted(
         (
             HoursLine(
                 category=c,
@@ -136,7 +136,24 @@ async def hours_and_participants(
         ),
         key=lambda line: (line.category, line.mode),
     )
-    return lines, int(participants)
+
+
+async def learner_totals(
+    session: AsyncSession, paths: Sequence[str], period: Period
+) -> list[LearnerTotal]:
+    """Each participant's countable minutes and records: one grouped statement (hashed on the
+    learner), one row per learner. Their number is the participants; summed per group (the
+    accounts service says who is in which) they give the hours by group."""
+    if not paths:
+        return []
+    counts = await countable(session)
+    learner = col(LearningRecord.learner_id)
+    rows = await session.execute(
+        sql_select(learner, func.sum(col(LearningRecord.minutes)), func.count())
+        .where(*_records_in(paths, period), counts)
+        .group_by(learner)
+    )
+    return [LearnerTotal(who, int(minutes), int(records)) for who, minutes, records in rows.all()]
 
 
 async def credit_figures(

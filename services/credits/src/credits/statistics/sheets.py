@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
+from credits.statistics.groups import GROUP_ZH
 from credits.statistics.period import CHINA
 from credits.statistics.schemas import StarCandidates, UnitStatistics
 from kernel.exports import Cell, Sheet
 
 MODE_ZH = {"offline": "线下", "online": "线上", "blended": "混合"}
-GROUP_ZH = {
-    "elderly": "老年人",
-    "youth": "青少年",
-    "disabled": "残疾人",
-    "unemployed": "失业人员",
-    "migrant_workers": "进城务工人员",
-    "rural_residents": "农村居民",
-    "veterans": "退役士兵",
-    "left_behind": "留守妇女儿童",
-}
-REPORT_SHEETS = ("summary", "hours", "groups", "volunteers", "sessions")
+REPORT_SHEETS = ("summary", "hours", "hours_by_group", "groups", "volunteers", "sessions")
+FIGURE_ZH = {"hours_by_group": "按人群学时"}
+MISSING = "暂缺"
 
 
 def _percent(rate: float | None) -> float | None:
@@ -29,7 +22,8 @@ def _credits(hundredths: int) -> float:
 
 
 def report_sheets(report: UnitStatistics) -> dict[str, Sheet]:
-    """The report's tables, by name: 汇总, 学时, 人群, 志愿服务, 场次考勤."""
+    """The report's tables, by name: 汇总, 学时, 按人群学时, 人群, 志愿服务, 场次考勤. A
+    figure the report lacks is a 暂缺 row with the reason, in its sheet and in 汇总."""
     unit = f"{report.unit.name or report.unit.key}（{report.unit.key}）"
     period = f"{report.period_from.isoformat()} 至 {report.period_to.isoformat()}"
     c, a = report.credits, report.activities
@@ -55,7 +49,16 @@ def report_sheets(report: UnitStatistics) -> dict[str, Sheet]:
         ("签到人次", a.attendance, ""),
         ("场均签到人次", a.attendance_per_session, ""),
         ("单场最多签到人次", a.max_attendance, ""),
+        *((MISSING, FIGURE_ZH.get(m.figure, m.figure), m.reason_zh) for m in report.missing),
     ]
+    by_group: list[tuple[Cell, ...]]
+    if report.hours_by_group is None:
+        why = next((m.reason_zh for m in report.missing if m.figure == "hours_by_group"), "")
+        by_group = [(MISSING, why, None, None, None)]
+    else:
+        by_group = [
+            (g.group, g.group_name, g.learners, g.hours, g.records) for g in report.hours_by_group
+        ]
     return {
         "summary": Sheet("汇总", ("指标", "数值", "说明"), summary),
         "hours": Sheet(
@@ -73,6 +76,9 @@ def report_sheets(report: UnitStatistics) -> dict[str, Sheet]:
                 )
                 for h in report.hours_by_category_mode
             ],
+        ),
+        "hours_by_group": Sheet(
+            "按人群学时", ("人群", "人群名称", "学习者数", "学时", "记录数"), by_group
         ),
         "groups": Sheet(
             "人群",
