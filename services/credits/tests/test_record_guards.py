@@ -148,3 +148,27 @@ async def test_a_partner_row_taking_a_day_past_24_hours_is_refused_by_the_databa
     db.add(_record(activity, learner, day_start + timedelta(hours=23), 60))
     await db.flush()
     assert await _day_total(db, learner, "2026-03-02") == 24 * 60
+
+
+async def test_one_statement_of_twenty_thousand_learners_takes_at_most_128_locks(db) -> None:
+    # one advisory lock per learner ran out of the shared lock table (6,400 by default) here
+    activity = await _activity(db)
+    await db.execute(
+        text(
+            "INSERT INTO learning_record (learner_id, activity_id, category_code, mode,"
+            " host_unit_path, source, source_client, external_id, started_at, ended_at,"
+            " minutes, evidence, status, status_changed_at, status_changed_by, created_at)"
+            " SELECT gen_random_uuid(), :activity, 'digital_skills', 'online', '/410711/',"
+            " 'partner', 'mooc-guards', 'bulk-' || n, CAST(:start AS timestamptz),"
+            " CAST(:start AS timestamptz) + interval '30 minutes',"
+            " 30, '{}', 'pending', now(), 'test', now() FROM generate_series(1, 20000) AS n"
+        ),
+        {"activity": activity.id, "start": MORNING},
+    )
+    held = await db.execute(
+        text(
+            "SELECT count(*) FROM pg_locks"
+            " WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND classid = 7411"
+        )
+    )
+    assert 100 <= held.scalar_one() <= 128  # 20,000 random learners fill nearly every bucket
