@@ -474,3 +474,49 @@ def run_command(
         f"purged {done.removed} audit entries; the chain now starts after entry "
         f"{done.anchor.seq} (anchor {done.anchor.hash})"
     )
+
+
+CLI_COMMANDS = ("verify-audit", "audit-head", "purge-audit")
+
+
+def add_cli_commands(commands: Any) -> None:
+    """Register the audit commands on a service CLI's ``argparse`` subparsers.
+
+    They are ``verify-audit``, ``audit-head`` and ``purge-audit`` (:data:`CLI_COMMANDS`).
+    """
+    verify = commands.add_parser(
+        "verify-audit", help="walk the audit hash chain; exit 1 naming the first broken entry"
+    )
+    verify.add_argument(
+        "--anchored",
+        metavar="SEQ:HASH",
+        help="a head printed earlier by audit-head and kept elsewhere; the chain must hold it",
+    )
+    commands.add_parser(
+        "audit-head", help="print the audit chain's head as SEQ:HASH, to keep outside the database"
+    )
+    purge = commands.add_parser(
+        "purge-audit", help="delete audit entries older than a date (at least 180 days ago)"
+    )
+    purge.add_argument("--before", required=True, help="cut-off date, YYYY-MM-DD (UTC)")
+
+
+def cli_command(service: str, url: str, tables: AuditTables, args: Any) -> tuple[int, str]:
+    """Run one of :data:`CLI_COMMANDS` as parsed by :func:`add_cli_commands`.
+
+    Returns the exit code and the line to print (on stderr when the code is not 0): the head
+    bare, for scripts that send it elsewhere; anything else prefixed with the service's name.
+    """
+    import getpass
+
+    code, message = run_command(
+        url,
+        tables,
+        command=args.command,
+        before=getattr(args, "before", None),
+        anchored=getattr(args, "anchored", None),
+        actor=f"cli:{getpass.getuser()}",
+    )
+    if args.command == "audit-head" and code == 0:
+        return code, message
+    return code, f"{service}: {message}"

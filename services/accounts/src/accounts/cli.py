@@ -63,36 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     staff = commands.add_parser("create-staff", help="create a staff user")
     for name in ("username", "display_name", "password", "role", "unit_key"):
         staff.add_argument(f"--{name.replace('_', '-')}", dest=name, required=True)
-    verify = commands.add_parser(
-        "verify-audit", help="walk the audit hash chain; exit 1 naming the first broken entry"
-    )
-    verify.add_argument(
-        "--anchored",
-        metavar="SEQ:HASH",
-        help="a head printed earlier by audit-head and kept elsewhere; the chain must hold it",
-    )
-    commands.add_parser(
-        "audit-head", help="print the audit chain's head as SEQ:HASH, to keep outside the database"
-    )
-    purge = commands.add_parser(
-        "purge-audit", help="delete audit entries older than a date (at least 180 days ago)"
-    )
-    purge.add_argument("--before", required=True, help="cut-off date, YYYY-MM-DD (UTC)")
+    auditstore.add_cli_commands(commands)
     args = parser.parse_args(argv)
     settings = Settings()
-    if args.command in ("verify-audit", "audit-head", "purge-audit"):
-        code, message = auditstore.run_command(
-            settings.database_url,
-            AUDIT_TABLES,
-            command=args.command,
-            before=getattr(args, "before", None),
-            anchored=getattr(args, "anchored", None),
-            actor=f"cli:{getpass.getuser()}",
-        )
-        if args.command == "audit-head" and code == 0:
-            print(message)  # bare, for scripts that send it elsewhere
-        else:
-            print(f"accounts: {message}", file=sys.stderr if code else sys.stdout)
+    if args.command in auditstore.CLI_COMMANDS:
+        code, line = auditstore.cli_command("accounts", settings.database_url, AUDIT_TABLES, args)
+        print(line, file=sys.stderr if code else sys.stdout)
         return code
 
     if args.command == "migrate":
