@@ -115,6 +115,18 @@ def test_status_list_bits_read_back(revoked: set[int]) -> None:
         assert statuslist.is_set(bits, index) == (index in revoked)
 
 
+def test_a_keyed_order_gives_every_place_its_own_bit_in_the_list() -> None:
+    key = bytes(range(32))
+    bits = [statuslist.index_for(position, key) for position in range(statuslist.LIST_SIZE)]
+    assert sorted(bits) == list(range(statuslist.LIST_SIZE))  # a permutation of the list
+    assert bits[:8] != list(range(8))  # not the issue order
+    other = [statuslist.index_for(position, bytes(32)) for position in range(8)]
+    assert other != bits[:8]  # another list's key, another order
+    assert [statuslist.index_for(p, None) for p in range(8)] == list(range(8))  # older lists
+    with pytest.raises(statuslist.StatusListError):
+        statuslist.index_for(statuslist.LIST_SIZE, key)
+
+
 def test_bit_zero_is_the_most_significant_bit_of_the_first_byte() -> None:
     assert statuslist.decode(statuslist.encode({0}))[0] == 0x80
     assert statuslist.decode(statuslist.encode({9}))[1] == 0x40

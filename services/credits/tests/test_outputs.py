@@ -3,6 +3,7 @@ issued, verified, revoked when their credits are reversed, and the verification 
 
 from __future__ import annotations
 
+import itertools
 import json
 import uuid
 from pathlib import Path
@@ -228,6 +229,18 @@ async def test_residents_and_staff_list_what_was_issued_and_whether_it_stands(
     assert refused.status_code in (403, 404)
     other = issue_token("resident", subject=str(uuid.uuid4()))
     assert (await client.get("/api/v1/me/documents", headers=bearer(other))).json()["items"] == []
+    # credentials issued one after another do not sit on neighbouring bits of the list
+    more = [
+        (
+            await client.post(
+                "/api/v1/me/credentials", json={"kind": "clr"}, headers=bearer(resident)
+            )
+        ).json()
+        for _ in range(3)
+    ]
+    bits = [credential.json()["status_list_index"]] + [m["status_list_index"] for m in more]
+    assert len(set(bits)) == 4
+    assert [b - a for a, b in itertools.pairwise(bits)] != [1, 1, 1]
 
 
 async def test_a_clr_carries_the_whole_record_and_a_certification_its_own_credential(

@@ -63,3 +63,14 @@ class IssuedDocument(Base, table=True):
     digest: str = Field(default="", max_length=64)
     revoked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     revoked_reason: str | None = Field(default=None, max_length=200)
+
+
+class StatusList(Base, table=True):
+    """One published status list and the secret that orders its bits (hex; NULL: issue order,
+    kept by lists begun before bits were shuffled, whose first bits are already handed out)."""
+
+    __tablename__ = "status_list"
+
+    number: int = Field(sa_column=Column(Integer(), primary_key=True, autoincrement=False))
+    permutation_key: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=_now, sa_column=_ts())

@@ -15,13 +15,15 @@ from typing import Any, Literal
 
 from jose.backends.base import Key
 from sqlalchemy import select as sql_select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from credits.credentials import certificates, documents, statuslist, vcjwt
 from credits.credentials.documents import AchievementFacts, Holder, IssuerProfile
-from credits.credentials.models import IssuedDocument
+from credits.credentials.models import IssuedDocument, StatusList
 from credits.credentials.revocation import PORTFOLIO
 from credits.credentials.schemas import IssuedDocumentPublic
 from credits.transcript import figures as portfolio
@@ -145,12 +147,30 @@ async def record(
     except IntegrityError:  # pragma: no cover - a number taken between the check and here
         raise CredentialRefused("No free certificate number; try again.") from None
     if with_status:
-        # the row id gives each credential its own bit: list n holds ids in order
+        # the row id gives each credential its own place: list n holds ids in order, and the
+        # list's key turns the place into a bit no one can tell the issue order from
         assert document.id is not None
-        number_of_list, index = divmod(document.id - 1, statuslist.LIST_SIZE)
-        document.status_list, document.status_index = number_of_list + 1, index
+        number_of_list, position = divmod(document.id - 1, statuslist.LIST_SIZE)
+        key = await _list_key(session, number_of_list + 1)
+        document.status_list = number_of_list + 1
+        document.status_index = statuslist.index_for(position, key)
         await session.flush()
     return document
+
+
+async def _list_key(session: AsyncSession, number: int) -> bytes | None:
+    """The key that orders list ``number``'s bits, made when the list's first bit is given."""
+    read = select(col(StatusList.permutation_key)).where(col(StatusList.number) == number)
+    found = (await session.execute(read)).first()
+    if found is None:
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        await session.execute(
+            insert(StatusList)
+            .values(number=number, permutation_key=secrets.token_hex(32), created_at=now_seconds())
+            .on_conflict_do_nothing(index_elements=["number"])
+        )
+        found = (await session.execute(read)).one()  # ours, or a concurrent issuer's
+    return bytes.fromhex(found[0]) if found[0] is not None else None
 
 
 def _holder(learner_id: uuid.UUID, name: str) -> Holder:
