@@ -1,14 +1,16 @@
-"""The portfolio the gateway composes, against services faked at the httpx level only (the
+"""The portfolio the gateway composes, against stand-in services on loopback sockets (the
 end-to-end tests in tests/ use the real ones): who is asked what, and what a missing part does."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import httpx
 import pytest
+from aiohttp import web
 from fastapi import FastAPI
 
 from gateway.config import Settings
@@ -16,6 +18,7 @@ from gateway.main import create_app
 from kernel.tokens import StaticKeySource, TokenSigner, TokenVerifier, keys_from_jwks
 from testkit.apps import running
 from testkit.http import bearer
+from testkit.postgres import free_port
 from testkit.tokens import private_jwk, public_jwk
 
 KEY = private_jwk("gateway-test")
@@ -35,71 +38,68 @@ CREDITS_PARTS = {
 
 @dataclass
 class Services:
-    """Fake accounts and credits: canned answers, and every request seen."""
+    """Stand-ins for accounts and credits on loopback sockets: canned answers, every request
+    seen. The gateway talks to them over real HTTP; tests/ runs it against the real services."""
 
     accounts_status: int = 200
-    credits_status: int | None = 200  # None: down
+    credits_status: int | None = 200  # None: the connection is dropped unanswered
     credits_answer: dict[str, object] = field(default_factory=lambda: dict(CREDITS_PARTS))
     seen: list[tuple[str, str, str]] = field(default_factory=list)  # service, path?query, token
 
-    def handler(self, service: str) -> Callable[[httpx.Request], httpx.Response]:
-        def answer(request: httpx.Request) -> httpx.Response:
-            target = request.url.raw_path.decode()
-            self.seen.append((service, target, request.headers.get("authorization", "")))
-            path = request.url.path
+    def app(self, service: str) -> web.Application:
+        async def answer(request: web.Request) -> web.StreamResponse:
+            self.seen.append((service, request.raw_path, request.headers.get("authorization", "")))
+            path = request.path
             if service == "accounts":
                 if path == "/api/v1/me/account" or path.startswith("/api/v1/learning-accounts/"):
                     body = {"id": str(LEARNER), "id_number_masked": "4107**********1234"}
                     status = 200 if path == "/api/v1/me/account" else self.accounts_status
-                    return httpx.Response(status, json=body if status == 200 else {})
-                return httpx.Response(404, json={})
+                    return web.json_response(body if status == 200 else {}, status=status)
+                return web.json_response({}, status=404)
             if not path.endswith("/portfolio-parts"):
-                return httpx.Response(404, json={})
+                return web.json_response({}, status=404)
             if self.credits_status is None:
-                raise httpx.ConnectError("refused", request=request)
+                assert request.transport is not None
+                request.transport.close()  # as a crashed service: no answer at all
+                return web.Response()
             if self.credits_status != 200:
-                return httpx.Response(self.credits_status, json={"type": "x"})
-            return httpx.Response(200, json=self.credits_answer)
+                return web.json_response({"type": "x"}, status=self.credits_status)
+            return web.json_response(self.credits_answer)
 
-        return answer
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", answer)
+        return app
+
+
+@asynccontextmanager
+async def _serving(app: web.Application) -> AsyncIterator[str]:
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
 
 
 @pytest.fixture
 async def gateway() -> AsyncIterator[tuple[httpx.AsyncClient, Services, FastAPI]]:
-    settings = Settings(log_level="WARNING")
     services = Services()
-    async with running(create_app(settings)) as app:
-        app.state.token_verifier = TokenVerifier(
-            StaticKeySource(keys_from_jwks({"keys": [public_jwk(KEY)]})),
-            issuer=settings.token_issuer,
-            audience=settings.token_audience,
-        )
-        real = app.state.clients
-        app.state.clients = {
-            name: httpx.AsyncClient(
-                transport=httpx.MockTransport(services.handler(name)), base_url=f"http://{name}"
+    async with (
+        _serving(services.app("accounts")) as accounts,
+        _serving(services.app("credits")) as credits,
+    ):
+        settings = Settings(log_level="WARNING", accounts_url=accounts, credits_url=credits)
+        async with running(create_app(settings)) as app:
+            app.state.token_verifier = TokenVerifier(
+                StaticKeySource(keys_from_jwks({"keys": [public_jwk(KEY)]})),
+                issuer=settings.token_issuer,
+                audience=settings.token_audience,
             )
-            for name in ("accounts", "credits")
-        }
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
-            yield client, services, app
-        for fake in app.state.clients.values():
-            await fake.aclose()
-        app.state.clients = real
-
-
-def _token(kind: str, role: str, subject: str | None = None) -> str:
-    settings = Settings()
-    signer = TokenSigner(KEY, issuer=settings.token_issuer, audience=settings.token_audience)
-    return signer.sign(
-        subject=subject or str(uuid.uuid4()),
-        kind=kind,
-        lifetime_seconds=600,
-        roles=[role],
-        unit="410711",
-        extra={"unit_path": "/410711/"},
-    )
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+                yield client, services, app
 
 
 def _token(kind: str, role: str, subject: str | None = None) -> str:
@@ -137,7 +137,7 @@ async def test_the_residents_portfolio_asks_both_services_at_once_with_their_tok
 
 @pytest.mark.parametrize(
     ("status", "reason"),
-    [(503, "answered 503"), (None, "unreachable (ConnectError)")],
+    [(503, "answered 503"), (None, "unreachable (ServerDisconnectedError)")],
 )
 async def test_credits_parts_that_cannot_be_had_are_each_named_and_null(
     gateway, status, reason

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from starlette.requests import Request
 
-from gateway.proxy import UpstreamUnavailable, forward, upstream_session
+from gateway.proxy import Upstream, UpstreamUnavailable, forward, upstream_session
 from testkit.postgres import free_port
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -63,7 +63,8 @@ async def _web_server(app: web.Application) -> AsyncIterator[str]:
 async def _forward(base: str, request: Request, *, timeout: float = 5.0):  # type: ignore[no-untyped-def]
     session = upstream_session(connections=4, timeout=timeout, connect_timeout=1.0)
     try:
-        return await forward(request, session, base, "credits", retry_after=2, max_body=100)
+        upstream = Upstream("credits", base, session)
+        return await forward(request, upstream, retry_after=2, max_body=100)
     finally:
         await session.close()
 
@@ -144,9 +145,7 @@ async def test_answers_pass_through_unchanged_whole_or_streamed(size: int) -> No
         try:
             response = await forward(
                 _request(b'{"records": []}', query=b"dry_run=true&x=%E5%AD%A6"),
-                session,
-                base,
-                "credits",
+                Upstream("credits", base, session),
                 retry_after=2,
                 max_body=100,
             )

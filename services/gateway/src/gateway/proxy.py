@@ -7,6 +7,8 @@ the few calls the gateway makes on its own account (keys, readiness, the API doc
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import aiohttp
 from fastapi import Request
 from multidict import CIMultiDict
@@ -97,16 +99,33 @@ async def read_body_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+@dataclass(frozen=True)
+class Upstream:
+    """A service behind the gateway: its name, base URL and the pooled session to it."""
+
+    name: str
+    url: str
+    session: aiohttp.ClientSession
+
+    async def get(self, path: str, headers: dict[str, str], timeout: float) -> tuple[int, bytes]:
+        """A whole answer (status, body) to a GET of the gateway's own; errors are aiohttp's."""
+        async with self.session.get(
+            self.url + path,
+            headers=headers,
+            timeout=aiohttp.ClientTimeout(total=timeout),
+            allow_redirects=False,
+        ) as response:
+            return response.status, await response.read()
+
+
 async def forward(
     request: Request,
-    session: aiohttp.ClientSession,
-    base_url: str,
-    upstream: str,
+    service: Upstream,
     *,
     retry_after: int,
     max_body: int,
 ) -> Response:
-    """Send the request on to the service at ``base_url`` and pass its answer back.
+    """Send the request on to ``service`` and pass its answer back.
 
     The body is passed through as bytes, never parsed here; so is the answer (whole when it
     declares a size up to ``BUFFERED_ANSWER_BYTES``, streamed otherwise). Idempotent requests
@@ -114,7 +133,8 @@ async def forward(
     """
     body = await read_body_limited(request, max_body)
     query = request.url.query
-    target = URL(base_url + request.url.path + (f"?{query}" if query else ""), encoded=True)
+    target = URL(service.url + request.url.path + (f"?{query}" if query else ""), encoded=True)
+    upstream, session = service.name, service.session
     headers = _forward_headers(request)
     attempts = 2 if request.method in IDEMPOTENT else 1
     for attempt in range(attempts):
