@@ -16,22 +16,20 @@ from __future__ import annotations
 import asyncio
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import asyncpg
 import httpx
 
 from accounts.cli import DEMO_STAFF
+from bench.harness import running_stack
 from credits.ledger import reconciliation
 from credits.ledger.worker import drain
-from devstack.stack import Stack, StackConfig, prepare
+from devstack.stack import Stack
 from kernel.db import make_engine, make_sessionmaker
 from kernel.settings import normalise_database_url
-from testkit.postgres import free_port, postgres_server
 
 TARGET = "vocational_training_hours"  # 1 credit from vocational categories per unit
 
@@ -202,34 +200,9 @@ async def run(stack: Stack, credits_url: str, learners: int, clients: int) -> No
 
 
 def main(learners: int, clients: int) -> None:
-    with postgres_server() as server:
-        data = Path(tempfile.mkdtemp(prefix="muye-bench-"))
-        credits_url = server.create_database("bench_conv_credits")
-        config = StackConfig(
-            data_dir=data,
-            gateway_port=free_port(),
-            accounts_port=free_port(),
-            credits_port=free_port(),
-            accounts_database_url=server.create_database("bench_conv_accounts"),
-            credits_database_url=credits_url,
-            extra_env={
-                "GATEWAY_RATE_LIMIT_PER_CLIENT": "1000000/minute",
-                "GATEWAY_RATE_LIMIT_PER_IP": "1000000/minute",
-                "GATEWAY_RATE_LIMIT_SIGN_IN": "1000000/minute",
-                "ACCOUNTS_LOG_LEVEL": "WARNING",
-                "CREDITS_LOG_LEVEL": "WARNING",
-                "GATEWAY_LOG_LEVEL": "WARNING",
-                "CREDITS_ACCRUAL_INTERVAL_SECONDS": "0",
-            },
-        )
-        prepare(config)
-        stack = Stack(config)
-        stack.start(log_dir=data)
-        try:
-            stack.wait_ready()
-            asyncio.run(run(stack, credits_url, learners, clients))
-        finally:
-            stack.stop()
+    # no background worker: the bench settles the learners' credits itself before approving
+    with running_stack(extra_env={"CREDITS_ACCRUAL_INTERVAL_SECONDS": "0"}) as running:
+        asyncio.run(run(running.stack, running.credits_url, learners, clients))
 
 
 if __name__ == "__main__":

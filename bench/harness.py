@@ -44,8 +44,11 @@ class Running:
 
 
 @contextmanager
-def running_stack(workers: dict[str, int]) -> Iterator[Running]:
-    """Fresh databases, migrated and seeded, and the services started with ``workers``."""
+def running_stack(
+    workers: dict[str, int] | None = None, extra_env: dict[str, str] | None = None
+) -> Iterator[Running]:
+    """Fresh databases, migrated and seeded, and the services started with ``workers``
+    (one process each by default); ``extra_env`` adds to or overrides the settings."""
     with postgres_server() as server:
         data = Path(tempfile.mkdtemp(prefix="muye-bench-"))
         credits_url = server.create_database("bench_credits")
@@ -64,8 +67,9 @@ def running_stack(workers: dict[str, int]) -> Iterator[Running]:
                 "ACCOUNTS_LOG_LEVEL": "WARNING",
                 "CREDITS_LOG_LEVEL": "WARNING",
                 "GATEWAY_LOG_LEVEL": "WARNING",
+                **(extra_env or {}),
             },
-            workers=workers,
+            workers=workers or {},
         )
         prepare(config)
         stack = Stack(config)

@@ -25,7 +25,6 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -38,9 +37,9 @@ import httpx
 import uvloop
 
 from accounts.cli import DEMO_STAFF
-from devstack.stack import Stack, StackConfig, prepare
+from bench.harness import running_stack
+from devstack.stack import Stack
 from testkit.http import bearer, new_partner, new_resident, password_token
-from testkit.postgres import free_port, postgres_server
 
 YEARS = 10
 PERIODS = 20  # half-year terms; each has one activity per mode
@@ -525,35 +524,13 @@ def _report(name: str, figures: Figures, total: int) -> tuple[float, float, floa
 
 
 def main(total: int, clients: int, requests: int) -> None:
-    with postgres_server() as server:
-        data = Path(tempfile.mkdtemp(prefix="muye-bench-"))
-        credits_url = server.create_database("bench_credits")
-        config = StackConfig(
-            data_dir=data,
-            gateway_port=free_port(),
-            accounts_port=free_port(),
-            credits_port=free_port(),
-            accounts_database_url=server.create_database("bench_accounts"),
-            credits_database_url=credits_url,
-            extra_env={
-                "GATEWAY_RATE_LIMIT_PER_CLIENT": "1000000/minute",
-                "GATEWAY_RATE_LIMIT_PER_IP": "1000000/minute",
-                "GATEWAY_RATE_LIMIT_SIGN_IN": "1000/minute",
-                "ACCOUNTS_ACCESS_TOKEN_MINUTES": "240",
-                "CREDITS_ACCRUAL_INTERVAL_SECONDS": "0",  # this bench settles, as the worker would
-                "ACCOUNTS_LOG_LEVEL": "WARNING",
-                "CREDITS_LOG_LEVEL": "WARNING",
-                "GATEWAY_LOG_LEVEL": "WARNING",
-            },
-        )
-        prepare(config)
-        stack = Stack(config)
-        stack.start(log_dir=data)
-        try:
-            stack.wait_ready()
-            run(stack, credits_url, total, clients, requests)
-        finally:
-            stack.stop()
+    extra_env = {
+        "GATEWAY_RATE_LIMIT_SIGN_IN": "1000/minute",
+        "ACCOUNTS_ACCESS_TOKEN_MINUTES": "240",
+        "CREDITS_ACCRUAL_INTERVAL_SECONDS": "0",  # this bench settles, as the worker would
+    }
+    with running_stack(extra_env=extra_env) as running:
+        run(running.stack, running.credits_url, total, clients, requests)
 
 
 def run(stack: Stack, credits_url: str, total: int, clients: int, requests: int) -> None:
