@@ -8,12 +8,17 @@ blended ones. The ledger settles them through the service (POST /api/v1/ledger/s
 they arrive, a couple of records at a time, as the outbox worker would; certifications (awards
 among them) and conversions go through the API. That makes about 500 ledger transactions.
 
-Then C concurrent clients (default 50) send R requests (default 2,000) of
-GET /api/v1/me/portfolio through the gateway, and the same of GET /api/v1/unit-levels (a public
-route forwarded to accounts: the baseline). Prints requests/s, p50/p95/p99, the data set, the
-answer's size, CPU seconds per process and the ratios to the baseline. Asserts nothing about
-time. The load client speaks plain HTTP/1.1 with keep-alive on uvloop, so that the figures are
-the servers' and not a client library's.
+Then C concurrent clients (default 50) send R requests (default 2,000) of GET
+/api/v1/unit-levels (a public route forwarded to accounts: the baseline), and the same of GET
+/api/v1/me/portfolio through the gateway three times, the gateway started anew for each: with
+the portfolio kept by the gateway (its default, gateway.portfoliocache), the same with the
+generations in Redis when Redis answers on 127.0.0.1:6379 (as in production), and composed from
+the services for every request (GATEWAY_PORTFOLIO_CACHE_SECONDS=0). The phases with the cache
+send ten times R, so that they outlast a few of a kept answer's 5-second lives, and print what
+the cache did (hits, misses, background refreshes; warm-up included). Prints requests/s,
+p50/p95/p99, the data set, the answer's size, CPU seconds per process and the ratios to the
+baseline. Asserts nothing about time. The load client speaks plain HTTP/1.1 with keep-alive on
+uvloop, so that the figures are the servers' and not a client library's.
 
 Usage: uv run python -m bench.portfolio [records] [clients] [requests]   (default 5000 50 2000)
 """
@@ -23,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import statistics
 import sys
 import time
@@ -572,13 +578,52 @@ def run(stack: Stack, credits_url: str, total: int, clients: int, requests: int)
         f" (load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
     )
     base = _phase(stack, "/api/v1/unit-levels", None, clients, requests)
-    ours = _phase(stack, "/api/v1/me/portfolio", resident, clients, requests)
     b_rate, b50, b95, b99 = _report("GET /api/v1/unit-levels", base, requests)
-    o_rate, o50, o95, o99 = _report("GET /api/v1/me/portfolio", ours, requests)
-    print(
-        f"ratio portfolio/baseline: throughput {o_rate / b_rate:.2f}, p50 {o50 / b50:.1f}x,"
-        f" p95 {o95 / b95:.1f}x, p99 {o99 / b99:.1f}x"
-    )
+    # kept answers live 5 s: ten times the requests make those phases outlast a few lifetimes
+    phases = [("kept (in process)", {}, requests * 10)]
+    if _redis_answers():
+        redis = {"GATEWAY_REDIS_URL": "redis://127.0.0.1:6379/0"}
+        phases.append(("kept (Redis)", redis, requests * 10))
+    phases.append(("composed every time", {"GATEWAY_PORTFOLIO_CACHE_SECONDS": "0"}, requests))
+    for name, gateway_env, total_requests in phases:
+        _restart_gateway(stack, gateway_env)
+        before = _cache_counts(url)
+        ours = _phase(stack, "/api/v1/me/portfolio", resident, clients, total_requests)
+        o_rate, o50, o95, o99 = _report(f"portfolio, {name}", ours, total_requests)
+        after = _cache_counts(url)
+        counts = ", ".join(f"{k} {after[k] - before.get(k, 0):,.0f}" for k in sorted(after))
+        print(
+            f"{'':<28} ratio to baseline: throughput {o_rate / b_rate:.2f}, p50 {o50 / b50:.1f}x,"
+            f" p95 {o95 / b95:.1f}x, p99 {o99 / b99:.1f}x; cache: {counts or 'off'}"
+        )
+
+
+def _redis_answers() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _restart_gateway(stack: Stack, env: dict[str, str]) -> None:
+    """The gateway alone started again with ``env`` over the bench's settings."""
+    for name in ("GATEWAY_REDIS_URL", "GATEWAY_PORTFOLIO_CACHE_SECONDS"):
+        stack.config.extra_env.pop(name, None)
+    stack.config.extra_env.update(env)
+    stack.stop(only=("gateway",))
+    stack.start(only=("gateway",), log_dir=stack.config.data_dir)
+    stack.wait_ready()
+
+
+def _cache_counts(url: str) -> dict[str, float]:
+    """The gateway's portfolio cache counters (gateway_portfolio_cache_total) by outcome."""
+    counts = {}
+    for line in httpx.get(f"{url}/metrics").text.splitlines():
+        if line.startswith("gateway_portfolio_cache_total{"):
+            outcome = line.split('outcome="', 1)[1].split('"', 1)[0]
+            counts[outcome] = float(line.rsplit(" ", 1)[1])
+    return counts
 
 
 if __name__ == "__main__":

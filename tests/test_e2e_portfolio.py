@@ -255,3 +255,42 @@ def test_everyone_else_gets_a_404_that_says_nothing_about_the_learner(
     assert {k: v for k, v in unknown.json().items() if k not in strip} == {
         k: v for k, v in refused.json().items() if k not in strip
     }
+
+
+def test_the_kept_portfolio_shows_the_residents_own_write_at_once(gateway: httpx.Client) -> None:
+    """The gateway keeps a resident's composed portfolio for a few seconds (Age says how old),
+    and drops it when the resident writes: the enrolment is in the very next read."""
+    admin = password_token(gateway, DEMO_STAFF["username"], DEMO_STAFF["password"])
+    account = new_resident(gateway, admin, town="410711100", password="li-xiu-ying-pass")
+    resident = bearer(password_token(gateway, account["account_number"], "li-xiu-ying-pass"))
+    soon = datetime.now(UTC) + timedelta(days=3)
+    course = gateway.post(
+        "/api/v1/activities",
+        json={
+            "title": "太极拳入门",
+            "kind": "training_class",
+            "category": "tai_chi",
+            "mode": "offline",
+            "host_unit": "410711100",
+            "sessions": [
+                {
+                    "starts_at": soon.isoformat(),
+                    "ends_at": (soon + timedelta(hours=1)).isoformat(),
+                    "place": "牧野区文化广场",
+                }
+            ],
+        },
+        headers=bearer(admin),
+    ).json()
+
+    first = gateway.get("/api/v1/me/portfolio", headers=resident)
+    again = gateway.get("/api/v1/me/portfolio", headers=resident)
+    assert first.status_code == again.status_code == 200
+    assert "age" not in first.headers and int(again.headers["age"]) <= 5
+    assert again.json() == first.json() and first.json()["enrolments"] == []
+
+    enrolled = gateway.post(f"/api/v1/activities/{course['id']}/enrolments", headers=resident)
+    assert enrolled.status_code == 201, enrolled.text
+    after = gateway.get("/api/v1/me/portfolio", headers=resident)
+    assert "age" not in after.headers
+    assert [e["activity_id"] for e in after.json()["enrolments"]] == [course["id"]]

@@ -3,10 +3,12 @@ end-to-end tests in tests/ use the real ones): who is asked what, and what a mis
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import pytest
@@ -44,6 +46,7 @@ class Services:
     accounts_status: int = 200
     credits_status: int | None = 200  # None: the connection is dropped unanswered
     credits_answer: dict[str, object] = field(default_factory=lambda: dict(CREDITS_PARTS))
+    credits_delay: float = 0.0  # seconds the credits stand-in takes over the parts
     seen: list[tuple[str, str, str]] = field(default_factory=list)  # service, path?query, token
 
     def app(self, service: str) -> web.Application:
@@ -64,7 +67,9 @@ class Services:
                 return web.Response()
             if self.credits_status != 200:
                 return web.json_response({"type": "x"}, status=self.credits_status)
-            return web.json_response(self.credits_answer)
+            answer = dict(self.credits_answer)  # as it is when the request came
+            await asyncio.sleep(self.credits_delay)
+            return web.json_response(answer)
 
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", answer)
@@ -85,12 +90,20 @@ async def _serving(app: web.Application) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def gateway() -> AsyncIterator[tuple[httpx.AsyncClient, Services, FastAPI]]:
+    async with _gateway() as running_gateway:
+        yield running_gateway
+
+
+@asynccontextmanager
+async def _gateway(**settings_: Any) -> AsyncIterator[tuple[httpx.AsyncClient, Services, FastAPI]]:
     services = Services()
     async with (
         _serving(services.app("accounts")) as accounts,
         _serving(services.app("credits")) as credits,
     ):
-        settings = Settings(log_level="WARNING", accounts_url=accounts, credits_url=credits)
+        settings = Settings(
+            log_level="WARNING", accounts_url=accounts, credits_url=credits, **settings_
+        )
         async with running(create_app(settings)) as app:
             app.state.token_verifier = TokenVerifier(
                 StaticKeySource(keys_from_jwks({"keys": [public_jwk(KEY)]})),
@@ -226,3 +239,147 @@ async def test_roles_the_route_table_does_not_name_are_refused_before_any_fetch(
     response = await client.get(path, headers=bearer(_token(kind, role)))
     assert response.status_code == 403
     assert services.seen == []
+
+
+# --- the resident's portfolio kept ready (gateway.portfoliocache) ---------------------------
+
+
+def _parts_asked(services: Services) -> int:
+    return sum(1 for s, p, _ in services.seen if s == "credits" and p.endswith("portfolio-parts"))
+
+
+async def test_a_residents_second_read_is_the_kept_answer_with_its_age() -> None:
+    async with _gateway(portfolio_cache_seconds=30) as (client, services, app):
+        token = bearer(_token("resident", "resident", str(LEARNER)))
+        first = await client.get("/api/v1/me/portfolio", headers=token)
+        services.credits_answer["hours"] = {"total_minutes": 999}  # not asked again
+        second = await client.get("/api/v1/me/portfolio", headers=token)
+        assert first.status_code == second.status_code == 200
+        assert "age" not in first.headers and second.headers["age"] == "0"
+        assert second.content == first.content and second.json()["hours"]["total_minutes"] == 90
+        assert _parts_asked(services) == 1
+        metrics = (await client.get("/metrics")).text
+        assert 'gateway_portfolio_cache_total{outcome="hit"} 1.0' in metrics
+        assert 'gateway_portfolio_cache_total{outcome="miss"} 1.0' in metrics
+
+
+async def test_each_resident_has_their_own_kept_answer() -> None:
+    async with _gateway(portfolio_cache_seconds=30) as (client, services, _):
+        for subject in (str(LEARNER), str(uuid.uuid4())):
+            response = await client.get(
+                "/api/v1/me/portfolio", headers=bearer(_token("resident", "resident", subject))
+            )
+            assert response.status_code == 200 and "age" not in response.headers
+        assert _parts_asked(services) == 2
+
+
+async def test_the_residents_own_write_is_in_their_next_read() -> None:
+    async with _gateway(portfolio_cache_seconds=30) as (client, services, _):
+        token = bearer(_token("resident", "resident", str(LEARNER)))
+        await client.get("/api/v1/me/portfolio", headers=token)
+        services.credits_answer["enrolments"] = [{"activity_id": "new"}]
+        # the write goes to credits (the stand-in answers 404; the write counts all the same)
+        await client.post("/api/v1/conversions", headers=token, json={})
+        after = await client.get("/api/v1/me/portfolio", headers=token)
+        assert after.json()["enrolments"] == [{"activity_id": "new"}]
+        assert "age" not in after.headers and _parts_asked(services) == 2
+
+
+async def test_a_write_by_someone_else_shows_once_the_kept_answer_expires() -> None:
+    async with _gateway(portfolio_cache_seconds=0.3) as (client, services, _):
+        token = bearer(_token("resident", "resident", str(LEARNER)))
+        await client.get("/api/v1/me/portfolio", headers=token)
+        services.credits_answer["hours"] = {"total_minutes": 120}  # staff entered attendance
+        staff = bearer(_token("staff", "school_staff"))
+        await client.post("/api/v1/conversions", headers=staff, json={})  # not the resident's
+        assert (await client.get("/api/v1/me/portfolio", headers=token)).json()["hours"] == {
+            "total_minutes": 90
+        }
+        await asyncio.sleep(0.35)
+        expired = await client.get("/api/v1/me/portfolio", headers=token)
+        assert expired.json()["hours"] == {"total_minutes": 120} and "age" not in expired.headers
+
+
+async def test_a_composition_that_overlaps_the_residents_write_is_not_kept() -> None:
+    async with _gateway(portfolio_cache_seconds=30) as (client, services, _):
+        token = bearer(_token("resident", "resident", str(LEARNER)))
+        services.credits_delay = 0.3
+        reading = asyncio.create_task(client.get("/api/v1/me/portfolio", headers=token))
+        await asyncio.sleep(0.1)  # the parts are being read (as they were before the write)
+        services.credits_answer["conversions"] = [{"id": "c1"}]
+        await client.post("/api/v1/conversions", headers=token, json={})
+        during = await client.get(
+            "/api/v1/me/portfolio", headers=token
+        )  # joins nothing begun before
+        assert (await reading).json()["conversions"] == []  # composed before the write
+        assert during.json()["conversions"] == [{"id": "c1"}] and "age" not in during.headers
+        services.credits_delay = 0.0
+        after = await client.get("/api/v1/me/portfolio", headers=token)
+        assert after.json()["conversions"] == [{"id": "c1"}] and after.headers["age"] == "0"
+        assert _parts_asked(services) == 2
+
+
+async def test_concurrent_reads_of_one_resident_share_one_composition() -> None:
+    async with _gateway(portfolio_cache_seconds=30) as (client, services, _):
+        token = bearer(_token("resident", "resident", str(LEARNER)))
+        services.credits_delay = 0.2
+        answers = await asyncio.gather(
+            *(client.get("/api/v1/me/portfolio", headers=token) for _ in range(10))
+        )
+        assert {a.status_code for a in answers} == {200}
+        assert len({a.content for a in answers}) == 1
+        assert _parts_asked(services) == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"credits_status": 503}, "a part is missing"),
+        (
+            {"credits_answer": {**CREDITS_PARTS, "credit_balance": {"settlement_pending": True}}},
+            "pending",
+        ),
+    ],
+)
+async def test_an_incomplete_or_pending_portfolio_is_never_kept(change, why) -> None:  # type: ignore[no-untyped-def]
+    async with _gateway(portfolio_cache_seconds=30) as (client, services, _):
+        for name, value in change.items():
+            setattr(services, name, value)
+        token = bearer(_token("resident", "resident", str(LEARNER)))
+        for _ in range(2):
+            response = await client.get("/api/v1/me/portfolio", headers=token)
+            assert response.status_code == 200 and "age" not in response.headers, why
+        assert _parts_asked(services) == 2, why
+
+
+async def test_a_read_late_in_the_answers_life_composes_the_next_one_in_the_background() -> None:
+    async with _gateway(portfolio_cache_seconds=1.0) as (client, services, _):
+        token = bearer(_token("resident", "resident", str(LEARNER)))
+        await client.get("/api/v1/me/portfolio", headers=token)
+        services.credits_answer["hours"] = {"total_minutes": 150}
+        await asyncio.sleep(0.85)
+        late = await client.get("/api/v1/me/portfolio", headers=token)
+        assert late.json()["hours"] == {"total_minutes": 90} and late.headers["age"] == "0"
+        for _ in range(50):  # the background composition lands
+            if _parts_asked(services) == 2:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.05)
+        fresh = await client.get("/api/v1/me/portfolio", headers=token)
+        assert fresh.json()["hours"] == {"total_minutes": 150} and "age" in fresh.headers
+        assert _parts_asked(services) == 2
+
+
+async def test_staff_views_and_a_switched_off_cache_compose_every_time() -> None:
+    async with _gateway(portfolio_cache_seconds=30) as (client, services, _):
+        staff = bearer(_token("staff", "auditor"))
+        for _ in range(2):
+            seen = await client.get(f"/api/v1/learners/{LEARNER}/portfolio", headers=staff)
+            assert seen.status_code == 200 and "age" not in seen.headers
+        assert _parts_asked(services) == 2
+    async with _gateway(portfolio_cache_seconds=0) as (client, services, _):
+        token = bearer(_token("resident", "resident", str(LEARNER)))
+        for _ in range(2):
+            own = await client.get("/api/v1/me/portfolio", headers=token)
+            assert own.status_code == 200 and "age" not in own.headers
+        assert _parts_asked(services) == 2

@@ -28,6 +28,9 @@ class Settings(ServiceSettings):
     rate_limit_per_client: str = "1200/minute"
     rate_limit_sign_in: str = "30/minute"
     rate_limit_key_prefix: str = "muye-gateway"
+    # a resident's own portfolio is kept this long (0: never kept), so many; see portfoliocache
+    portfolio_cache_seconds: float = 5.0
+    portfolio_cache_entries: int = 2_000
     # who may read /metrics (Prometheus scrapes from inside)
     metrics_allow_from: list[str] = ["127.0.0.1", "::1"]
 

@@ -19,16 +19,18 @@ from gateway.config import Settings
 from gateway.metrics import GatewayMetrics
 from gateway.openapi import merge as merge_openapi
 from gateway.portfolio import learner_portfolio, resident_portfolio
+from gateway.portfoliocache import LocalGenerations, PortfolioCache, RedisGenerations
 from gateway.proxy import Upstream, UpstreamUnavailable, forward, upstream_session
 from gateway.ratelimit import Limiter
 from gateway.routes import AUTHENTICATED, COMPOSED, PUBLIC, Route, match
+from kernel import roles
 from kernel.app import build_service_app
 from kernel.auth import current_principal
 from kernel.health import Check
 from kernel.logs import configure_logging
 from kernel.pagination import MAX_PAGE_SIZE
 from kernel.problems import PROBLEMS, DomainError, Forbidden, NotFound
-from kernel.tokens import JwksKeySource, TokenVerifier
+from kernel.tokens import JwksKeySource, Principal, TokenVerifier
 
 FORWARDED_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
@@ -101,6 +103,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             sign_in=settings.rate_limit_sign_in,
             key_prefix=settings.rate_limit_key_prefix,
         )
+        app.state.portfolio_cache = PortfolioCache(
+            (
+                RedisGenerations(settings.redis_url, settings.rate_limit_key_prefix)
+                if settings.redis_url
+                else LocalGenerations()
+            ),
+            ttl_seconds=settings.portfolio_cache_seconds,
+            max_entries=settings.portfolio_cache_entries,
+            count=lambda outcome: metrics.portfolio_cache.labels(outcome).inc(),
+        )
         app.state.token_verifier = TokenVerifier(
             JwksKeySource(
                 clients["accounts"], settings.jwks_url, ttl_seconds=settings.jwks_ttl_seconds
@@ -113,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await asyncio.gather(
+                app.state.portfolio_cache.close(),
                 *(client.aclose() for client in clients.values()),
                 *(upstream.session.close() for upstream in upstreams.values()),
             )
@@ -177,11 +190,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise Forbidden("Metrics are served to the monitoring network only.")
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    async def compose(request: Request, route: Route) -> Response:
+    async def compose(request: Request, route: Route, principal: Principal) -> Response:
         """Answer a route the gateway composes itself (the access checks are done)."""
         upstreams: dict[str, Upstream] = request.app.state.upstreams
         if route.template == "/api/v1/me/portfolio":
-            return _json(await resident_portfolio(request, upstreams))
+            cache: PortfolioCache = request.app.state.portfolio_cache
+            body, age = await cache.read(
+                principal.subject, lambda: resident_portfolio(request, upstreams)
+            )
+            headers = {"Age": str(age)} if age is not None else None
+            return Response(body, media_type="application/json", headers=headers)
         if route.template == "/api/v1/learners/{learner_id}/portfolio":
             learner = route.parameters(request.url.path)["learner_id"]
             return _json(
@@ -198,6 +216,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 raise MethodNotAllowed(f"{request.method} is not allowed on {path}.")
             raise NotFound(f"There is no route {path}.", detail_zh="请求的地址不存在。")
         limiter: Limiter = request.app.state.limiter
+        writer: str | None = None  # a resident writing: their kept portfolio must go
+        principal: Principal | None = None
         address = request.client.host if request.client else "unknown"
         await limiter.check(limiter.per_ip, "address", address)
         if route.template == "/auth/token":
@@ -215,8 +235,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     "Your role does not allow this operation.", detail_zh="您的角色无权执行此操作。"
                 )
             await limiter.check(limiter.per_client, "client", principal.subject)
+            if request.method not in ("GET", "HEAD") and principal.has_role(roles.RESIDENT):
+                writer = principal.subject
         if route.upstream == COMPOSED:
-            return await compose(request, route)
+            assert principal is not None  # composed routes are never public
+            return await compose(request, route, principal)
         try:
             return await forward(
                 request,
@@ -227,6 +250,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except UpstreamUnavailable as exc:
             metrics.upstream_errors.labels(route.upstream, exc.extensions.get("kind", "")).inc()
             raise
+        finally:
+            if writer is not None:  # the resident's next portfolio shows this write
+                await request.app.state.portfolio_cache.forget(writer)
 
     @app.api_route("/{path:path}", methods=FORWARDED_METHODS, include_in_schema=False)
     async def gateway(request: Request, path: str) -> Response:

@@ -33,3 +33,10 @@ class GatewayMetrics:
             ["upstream", "kind"],
             registry=self.registry,
         )
+        self.portfolio_cache = Counter(
+            "gateway_portfolio_cache_total",
+            "Residents' portfolio reads by what the cache did: hit, miss, joined (waited for a"
+            " composition under way), refresh (composed early in the background), bypass.",
+            ["outcome"],
+            registry=self.registry,
+        )
