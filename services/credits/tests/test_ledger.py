@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from credits.ledger import reconciliation, settlement
+from credits.ledger import reconciliation, settlement, worker
 from credits.ledger.models import (
     CreditPosting,
     CreditSource,
@@ -488,3 +488,11 @@ async def test_postings_and_provenance_must_name_rows_that_exist(session_client)
                 await db.execute(
                     text(statement), {"t": transaction.id, "l": uuid.uuid4().hex, "ids": ids}
                 )
+
+
+def test_the_worker_pauses_the_interval_or_three_times_a_long_pass() -> None:
+    assert worker.pause_after(0.05, 2.0) == 2.0  # the usual pass: the configured interval
+    assert worker.pause_after(4.0, 2.0) == 12.0  # a pass grown long under a flood: 3 x it
+    # so settling takes at most a quarter of the process's time, however long its passes get
+    for took in (0.5, 1.0, 7.0, 60.0):
+        assert took / (took + worker.pause_after(took, 2.0)) <= 0.25
