@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import statistics
 import sys
 import time
@@ -46,6 +45,7 @@ from accounts.cli import DEMO_STAFF
 from bench.harness import running_stack
 from devstack.stack import Stack
 from testkit.http import bearer, new_partner, new_resident, password_token
+from testkit.redis import REDIS_URL, redis_answers
 
 YEARS = 10
 PERIODS = 20  # half-year terms; each has one activity per mode
@@ -581,8 +581,8 @@ def run(stack: Stack, credits_url: str, total: int, clients: int, requests: int)
     b_rate, b50, b95, b99 = _report("GET /api/v1/unit-levels", base, requests)
     # kept answers live 5 s: ten times the requests make those phases outlast a few lifetimes
     phases = [("kept (in process)", {}, requests * 10)]
-    if _redis_answers():
-        redis = {"GATEWAY_REDIS_URL": "redis://127.0.0.1:6379/0"}
+    if redis_answers():
+        redis = {"GATEWAY_REDIS_URL": REDIS_URL}
         phases.append(("kept (Redis)", redis, requests * 10))
     phases.append(("composed every time", {"GATEWAY_PORTFOLIO_CACHE_SECONDS": "0"}, requests))
     for name, gateway_env, total_requests in phases:
@@ -596,14 +596,6 @@ def run(stack: Stack, credits_url: str, total: int, clients: int, requests: int)
             f"{'':<28} ratio to baseline: throughput {o_rate / b_rate:.2f}, p50 {o50 / b50:.1f}x,"
             f" p95 {o95 / b95:.1f}x, p99 {o99 / b99:.1f}x; cache: {counts or 'off'}"
         )
-
-
-def _redis_answers() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def _restart_gateway(stack: Stack, env: dict[str, str]) -> None:

@@ -369,13 +369,28 @@ def main() -> None:
     parser.add_argument("--residents", type=int, default=300_000)
     parser.add_argument("--records", type=int, default=15_000_000)
     parser.add_argument("--quick", action="store_true", help="a tenth of the issue's size")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the databases and print their URLs"
+    )
+    parser.add_argument(
+        "--reuse",
+        nargs=2,
+        metavar=("CREDITS_URL", "ACCOUNTS_URL"),
+        help="time the reports on databases a --keep run left (no generating)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.residents, args.records = args.residents // 10, args.records // 10
     units = network()
+    if args.reuse:
+        time_reports(units, *args.reuse)
+        return
     with postgres_server() as server:
         credits_url = server.create_database("bench_stats_credits")
         accounts_url = server.create_database("bench_stats_accounts")
+        if args.keep:
+            print(f"kept: --reuse {credits_url} {accounts_url}")
+            server.created.clear()  # not dropped at the end
         upgrade_to_head(CREDITS_ROOT, credits_url)
         upgrade_to_head(ACCOUNTS_ROOT, accounts_url)
         asyncio.run(run_in_transaction(normalise_database_url(credits_url), seed_reference_data))
@@ -419,41 +434,45 @@ def main() -> None:
             print(line)
         for line in asyncio.run(sizes(accounts_dsn, ("learning_account", "unit"))):
             print(line)
-        town = next(u for u in units if u["key"] == "410711101")
-        district = next(u for u in units if u["key"] == "410711")
-        periods = {
-            "2025": Period(date(2025, 1, 1), date(2025, 12, 31)),
-            "2022-12..2026-11": Period(date(2022, 12, 1), date(2026, 11, 30)),
-        }
-        print("reports (seconds; the first run of each reads from disk, the second is warm):")
-        for unit in (district, town):
-            for label, period in periods.items():
-                for attempt in ("cold", "warm"):
-                    result = asyncio.run(report(credits_url, accounts_url, unit["path"], period))
-                    population = unit["population"]
-                    print(
-                        f"  {unit['key']:<10} {label:<17} {attempt}: {result['total']:.2f} s  "
-                        f"participants {result['participants']:,} of {population:,} "
-                        f"({result['participants'] / population:.1%}), registered "
-                        f"{result['registered']:,} ({result['registered'] / population:.1%}), "
-                        f"hours {result['minutes'] / 60:,.0f}, credits "
-                        f"{result['issued'] / 100:,.0f}, sessions {result['sessions']:,}, "
-                        f"check-ins {result['attendance']:,}"
-                    )
-                    if attempt == "warm":
-                        print(f"      learners, hours by group: {result['by_group']}")
-                    if attempt == "warm":
-                        print(
-                            "      "
-                            + ", ".join(f"{k} {v:.2f}" for k, v in result["timings"].items())
-                        )
-            for attempt in ("cold", "warm"):
-                elapsed, found = asyncio.run(star_time(credits_url, unit["path"], 2025))
-                print(
-                    f"  {unit['key']:<10} learning stars 2025 {attempt}: {elapsed:.2f} s, "
-                    f"{found} candidates"
-                )
+        time_reports(units, credits_url, accounts_url)
         print(json.dumps({"residents": args.residents, "records": args.records}))
+
+
+def time_reports(units: list[dict[str, Any]], credits_url: str, accounts_url: str) -> None:
+    """Every report for the district and a town, one year and four, cold then warm."""
+    town = next(u for u in units if u["key"] == "410711101")
+    district = next(u for u in units if u["key"] == "410711")
+    periods = {
+        "2025": Period(date(2025, 1, 1), date(2025, 12, 31)),
+        "2022-12..2026-11": Period(date(2022, 12, 1), date(2026, 11, 30)),
+    }
+    print("reports (seconds; the first run of each reads from disk, the second is warm):")
+    for unit in (district, town):
+        for label, period in periods.items():
+            for attempt in ("cold", "warm"):
+                result = asyncio.run(report(credits_url, accounts_url, unit["path"], period))
+                population = unit["population"]
+                print(
+                    f"  {unit['key']:<10} {label:<17} {attempt}: {result['total']:.2f} s  "
+                    f"participants {result['participants']:,} of {population:,} "
+                    f"({result['participants'] / population:.1%}), registered "
+                    f"{result['registered']:,} ({result['registered'] / population:.1%}), "
+                    f"hours {result['minutes'] / 60:,.0f}, credits "
+                    f"{result['issued'] / 100:,.0f}, sessions {result['sessions']:,}, "
+                    f"check-ins {result['attendance']:,}"
+                )
+                if attempt == "warm":
+                    print(f"      learners, hours by group: {result['by_group']}")
+                if attempt == "warm":
+                    print(
+                        "      " + ", ".join(f"{k} {v:.2f}" for k, v in result["timings"].items())
+                    )
+        for attempt in ("cold", "warm"):
+            elapsed, found = asyncio.run(star_time(credits_url, unit["path"], 2025))
+            print(
+                f"  {unit['key']:<10} learning stars 2025 {attempt}: {elapsed:.2f} s, "
+                f"{found} candidates"
+            )
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from kernel.settings import DEFAULT_AUDIENCE, DEFAULT_ISSUER
 from testkit.http import bearer, password_token
 from testkit.people import id_number, phone
 from testkit.postgres import free_port
+from testkit.redis import REDIS_URL, redis_answers
 from testkit.tokens import forged_tokens
 
 
@@ -284,18 +284,10 @@ def test_per_client_limit_follows_the_token_not_the_address(stack: Stack) -> Non
         assert httpx.get(f"{url}/api/v1/unit-levels").status_code == 200  # public: address only
 
 
-def _redis_answers() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not _redis_answers(), reason="no Redis at 127.0.0.1:6379")
+@pytest.mark.skipif(not redis_answers(), reason="no Redis at 127.0.0.1:6379")
 def test_two_gateways_share_one_limit_through_redis(stack: Stack) -> None:
     shared = {
-        "GATEWAY_REDIS_URL": "redis://127.0.0.1:6379/0",
+        "GATEWAY_REDIS_URL": REDIS_URL,
         "GATEWAY_RATE_LIMIT_PER_IP": "6/minute",
         "GATEWAY_RATE_LIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}",
     }

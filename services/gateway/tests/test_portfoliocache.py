@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
 from typing import Any
 
@@ -13,16 +12,7 @@ import pytest
 
 from gateway.portfoliocache import LocalGenerations, PortfolioCache, RedisGenerations
 from testkit.postgres import free_port
-
-REDIS = "redis://127.0.0.1:6379/0"
-
-
-def _redis_answers() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
-            return True
-    except OSError:
-        return False
+from testkit.redis import REDIS_URL, redis_answers
 
 
 class Composer:
@@ -36,11 +26,11 @@ class Composer:
         return {"complete": True, "missing": {}, "calls": self.calls}
 
 
-@pytest.mark.skipif(not _redis_answers(), reason="no Redis at 127.0.0.1:6379")
+@pytest.mark.skipif(not redis_answers(), reason="no Redis at 127.0.0.1:6379")
 async def test_a_write_through_one_gateway_process_is_seen_by_the_others() -> None:
     prefix = f"test-{uuid.uuid4().hex}"
-    one = PortfolioCache(RedisGenerations(REDIS, prefix), ttl_seconds=30, max_entries=10)
-    other = PortfolioCache(RedisGenerations(REDIS, prefix), ttl_seconds=30, max_entries=10)
+    one = PortfolioCache(RedisGenerations(REDIS_URL, prefix), ttl_seconds=30, max_entries=10)
+    other = PortfolioCache(RedisGenerations(REDIS_URL, prefix), ttl_seconds=30, max_entries=10)
     compose = Composer()
     try:
         subject = str(uuid.uuid4())
