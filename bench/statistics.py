@@ -124,10 +124,11 @@ AFTER_RECORDS = """
 INSERT INTO ledger_transaction (id, kind, created_by, created_at, memo)
   VALUES (1, 'accrual', 'bench', now(), 'bench');
 INSERT INTO credit_source (transaction_id, learner_id, key, clause, category_code, earned_on,
-                           amount_hundredths, record_ids)
+                           amount_hundredths, record_ids, unit_path)
   SELECT 1, learner_id, 'hours:' || id, 'hours', category_code,
          (started_at AT TIME ZONE 'Asia/Shanghai')::date,
-         CASE WHEN mode = 'online' THEN minutes / 9 ELSE minutes / 6 END, ARRAY[id]
+         CASE WHEN mode = 'online' THEN minutes / 9 ELSE minutes / 6 END, ARRAY[id],
+         host_unit_path
   FROM learning_record
   WHERE status = 'verified' OR (status = 'pending' AND source <> 'staff_entry');
 INSERT INTO activity_session (id, activity_id, starts_at, ends_at, planned_minutes)
@@ -162,6 +163,7 @@ DROPPED_INDEXES = (
     "ix_credit_source_earned_on",
     "ix_credit_source_learner_key",
     "ix_credit_source_transaction_id",
+    "ix_credit_source_unit_path_earned_on",
 )
 
 ACCOUNTS_LOAD = """
@@ -247,6 +249,8 @@ async def build_indexes(dsn: str) -> None:
             "INCLUDE (key, amount_hundredths)",
             "CREATE INDEX ix_credit_source_learner_key ON credit_source (learner_id, key)",
             "CREATE INDEX ix_credit_source_transaction_id ON credit_source (transaction_id)",
+            "CREATE INDEX ix_credit_source_unit_path_earned_on ON credit_source "
+            "(unit_path, earned_on) INCLUDE (key, amount_hundredths)",
         ):
             await connection.execute(statement)
         await connection.execute("VACUUM (ANALYZE)")

@@ -4,21 +4,28 @@ figure is computed by hand below; the downloads are opened and read back."""
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
+from types import ModuleType
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from openpyxl import load_workbook
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import col, select
 
 from credits import SERVICE_ROOT
+from credits.certification.models import Certification
 from credits.config import Settings
 from credits.conversion.models import Conversion
 from credits.incentives.models import VolunteerService
 from credits.ledger import settlement
+from credits.ledger.models import CreditSource
 from credits.main import create_app
 from credits.records.models import Attendance
 from credits.statistics import groups, stars
@@ -624,3 +631,99 @@ async def test_completion_awards_count_for_the_host_unit(
     elsewhere = issue_token("staff", role="school_staff", unit="410711101")
     other = (await _report(client, elsewhere, "410711101")).json()["credits"]
     assert other["issued_hundredths"] == 0
+
+
+def _unit_path_migration() -> ModuleType:
+    """The migration that gave provenance lines their unit, loaded from its file."""
+    path = SERVICE_ROOT / "alembic" / "versions" / "2026_11_25_credit_source_unit_path.py"
+    spec = importlib.util.spec_from_file_location("credit_source_unit_path", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+async def test_each_provenance_line_names_its_unit_and_the_migration_fills_old_lines(
+    session_client, factory, issue_token
+) -> None:
+    """Hours and completion lines count under the host unit (reversals too), a certification's
+    under the learner's; lines written before the column are filled the same way."""
+    client, db = session_client
+    learner = uuid.uuid4()
+    course, sessions = await factory.activity(unit="410711100201", sessions=4, start=MARCH)
+    records = await factory.records(
+        learner,
+        course,
+        count=4,
+        minutes=120,
+        status="verified",
+        host_path=POINT,
+        sessions=sessions,
+        every=timedelta(days=7),
+    )
+    await settlement.settle(db, [learner], actor="test")
+    await db.commit()
+    await db.execute(
+        text("UPDATE learning_record SET status = 'voided' WHERE id = :id"), {"id": records[0]}
+    )
+    await settlement.settle(db, [learner], actor="test")  # the hours and the award go back
+    await db.commit()
+    resident = issue_token("resident", subject=str(learner), unit="410711100")
+    college = issue_token("staff", role="college_staff", unit="410711")
+    submitted = await client.post(
+        "/api/v1/certifications",
+        json={
+            "outcome_type": "vocational_qualification",
+            "level": "4",
+            "title": "中式烹调师（四级）",
+            "issuer": "新乡市人力资源和社会保障局",
+            "issued_on": "2026-06-30",
+        },
+        headers=bearer(resident),
+    )
+    cid = submitted.json()["id"]
+    await client.post(
+        f"/api/v1/certifications/{cid}/evidence",
+        files={"file": ("证书.pdf", b"%PDF-1.7\n%%EOF\n", "application/octet-stream")},
+        headers=bearer(resident),
+    )
+    approved = await client.post(
+        f"/api/v1/certifications/{cid}/review",
+        json={"decision": "approve", "reason": "证书真实有效"},
+        headers=bearer(college),
+    )
+    assert approved.status_code == 200, approved.text
+    home = (
+        await db.execute(
+            select(Certification.learner_unit_path).where(col(Certification.id) == uuid.UUID(cid))
+        )
+    ).scalar_one()
+
+    def lines_of() -> Any:
+        return (
+            select(CreditSource.id, CreditSource.key, CreditSource.amount_hundredths)
+            .add_columns(CreditSource.unit_path)
+            .where(col(CreditSource.learner_id) == learner)
+            .order_by(col(CreditSource.id))
+        )
+
+    written = (await db.execute(lines_of())).all()
+    kinds = {(key.split(":")[0], amount > 0, unit) for _, key, amount, unit in written}
+    assert kinds == {
+        ("hours", True, POINT),
+        ("hours", False, POINT),  # the voided record's hours taken back
+        ("completion", True, POINT),
+        ("completion", False, POINT),  # three of four sessions left: no award
+        ("certification", True, home),
+    }
+    # as the lines were before the column: the migration's statements fill them again
+    migration, dialect = _unit_path_migration(), db.get_bind().dialect.name
+    for statement in migration.LIFT_GUARD[dialect]:
+        await db.execute(text(statement))
+    await db.execute(text("UPDATE credit_source SET unit_path = NULL"))
+    for statement in (*migration.BACKFILL[dialect], *migration.RESTORE_GUARD[dialect]):
+        await db.execute(text(statement))
+    assert (await db.execute(lines_of())).all() == written
+    with pytest.raises(DBAPIError, match="append only"):  # the guard is back
+        await db.execute(text("UPDATE credit_source SET unit_path = NULL"))
+    await db.rollback()

@@ -367,6 +367,7 @@ async def review(
                         amount=amount,
                         rule_version_id=None,
                         certification_id=certification.id,
+                        unit_path=certification.learner_unit_path,
                     )
                 ],
                 reference=f"certification:{certification.id}",

@@ -184,6 +184,13 @@ class CreditSource(Base, table=True):
             "earned_on",
             postgresql_include=["key", "amount_hundredths"],
         ),
+        # a unit's credits issued: one index range per unit path, read from the index alone
+        Index(
+            "ix_credit_source_unit_path_earned_on",
+            "unit_path",
+            "earned_on",
+            postgresql_include=["key", "amount_hundredths"],
+        ),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BIGINT, primary_key=True))
@@ -204,6 +211,10 @@ class CreditSource(Base, table=True):
     )
     # a certification's credits name it here instead of records
     certification_id: uuid.UUID | None = Field(default=None)
+    # the unit the line counts under in the statistics: where the learning was hosted (hours
+    # and completion lines: the activity's host unit) or where the certified learner lives
+    # (certifications); NULL for volunteer points, which are not credits
+    unit_path: str | None = Field(default=None, sa_column=Column(String(400), nullable=True))
 
 
 class LedgerOutbox(Base, table=True):

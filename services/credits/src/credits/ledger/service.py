@@ -77,6 +77,7 @@ class Source:
     rule_version_id: int | None
     record_ids: tuple[int, ...] = ()
     certification_id: uuid.UUID | None = None
+    unit_path: str | None = None  # where the line counts in the statistics (CreditSource)
 
 
 @dataclass
@@ -285,6 +286,7 @@ SOURCE_COLUMNS = (
     "amount_hundredths",
     "record_ids",
     "certification_id",
+    "unit_path",
 )
 
 
@@ -325,6 +327,7 @@ def _rows(
                 s.amount,
                 list(s.record_ids),
                 s.certification_id,
+                s.unit_path,
             )
             for s in d.sources
         )

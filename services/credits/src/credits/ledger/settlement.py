@@ -80,11 +80,12 @@ class _Granted:
     earned_on: date | None = None
     version: int | None = None
     record_ids: tuple[int, ...] = ()
+    unit_path: str | None = None
 
 
 RECORD_COLUMNS = (
     "r.id, r.learner_id, r.started_at, r.minutes, r.category_code, r.mode, r.source,"
-    " r.status, r.activity_id, r.session_id, a.kind"
+    " r.status, r.activity_id, r.session_id, a.kind, r.host_unit_path"
 )
 
 
@@ -118,6 +119,7 @@ async def _record_rows(session: AsyncSession, learners: Sequence[uuid.UUID]) -> 
             table.c.activity_id,
             table.c.session_id,
             activities.c.kind,
+            table.c.host_unit_path,
         )
         .join(activities, activities.c.id == table.c.activity_id)
         .where(table.c.learner_id.in_(learners))
@@ -125,23 +127,57 @@ async def _record_rows(session: AsyncSession, learners: Sequence[uuid.UUID]) -> 
     return list(result.all())
 
 
+@dataclass
+class _Hosts:
+    """Where the records and activities being settled are hosted: the unit each provenance
+    line counts under in the statistics."""
+
+    records: dict[int, str] = field(default_factory=dict)
+    activities: dict[str, str] = field(default_factory=dict)
+
+    def of(self, key: str) -> str | None:
+        """The host unit path of the record or activity an entitlement key names."""
+        kind, _, which = key.partition(":")
+        if kind == "hours":
+            return self.records.get(int(which))
+        if kind == "completion":
+            return self.activities.get(which)
+        return None
+
+
 async def _records(
     session: AsyncSession, learners: Sequence[uuid.UUID]
-) -> tuple[dict[uuid.UUID, list[engine.RecordFacts]], dict[str, int], int]:
+) -> tuple[dict[uuid.UUID, list[engine.RecordFacts]], dict[str, int], int, _Hosts]:
     by_learner: dict[uuid.UUID, list[engine.RecordFacts]] = defaultdict(list)
+    hosts = _Hosts()
     with_sessions: set[str] = set()
     rows = await _record_rows(session, learners)
     facts = engine.RecordFacts
     # the driver's UUID objects become standard ones (and strings) once per learner or activity
     learner_ids: dict[Any, uuid.UUID] = {}
     activity_ids: dict[Any, str] = {}
-    for rid, learner, started, minutes, category, mode, source, status, activity, sid, kind in rows:
+    for (
+        rid,
+        learner,
+        started,
+        minutes,
+        category,
+        mode,
+        source,
+        status,
+        activity,
+        sid,
+        kind,
+        host,
+    ) in rows:
         learner_id = learner_ids.get(learner)
         if learner_id is None:
             learner_id = learner_ids[learner] = uuid.UUID(bytes=learner.bytes)
         activity_id = activity_ids.get(activity)
         if activity_id is None:
             activity_id = activity_ids[activity] = str(activity)
+            hosts.activities[activity_id] = host
+        hosts.records[rid] = host
         session_id = None
         if sid is not None:
             session_id = str(sid)
@@ -168,7 +204,7 @@ async def _records(
             .group_by(col(ActivitySession.activity_id))
         )
         counts = {str(activity): int(n) for activity, n in counted.all()}
-    return by_learner, counts, len(rows)
+    return by_learner, counts, len(rows), hosts
 
 
 async def _granted(
@@ -184,6 +220,7 @@ async def _granted(
             col(CreditSource.rule_version_id),
             col(CreditSource.amount_hundredths),
             col(CreditSource.record_ids),
+            col(CreditSource.unit_path),
         )
         .where(
             ledger.one_of(session, col(CreditSource.learner_id), learners),
@@ -193,23 +230,30 @@ async def _granted(
         .order_by(col(CreditSource.id))
     )
     granted: dict[uuid.UUID, dict[tuple[str, str], _Granted]] = defaultdict(dict)
-    for learner, key, category, clause, earned_on, version, amount, record_ids in rows:
+    for learner, key, category, clause, earned_on, version, amount, record_ids, unit in rows:
         entry = granted[learner].setdefault((key, category), _Granted())
         entry.amount += amount
         if amount > 0:  # a reversal cites what the last grant cited
             entry.clause, entry.earned_on, entry.version = clause, earned_on, version
-            entry.record_ids = tuple(record_ids)
+            entry.record_ids, entry.unit_path = tuple(record_ids), unit
     return granted
 
 
 def _sources(
-    expected: list[engine.Credit], granted: dict[tuple[str, str], _Granted]
+    expected: list[engine.Credit], granted: dict[tuple[str, str], _Granted], hosts: _Hosts
 ) -> list[Source]:
     """Provenance lines of the difference between entitlements and grants."""
     if not granted:  # a first settlement (the usual case in bulk): every credit is new
         return [
             Source(
-                c.key, c.clause, c.category, c.earned_on, c.hundredths, c.version_id, c.record_ids
+                c.key,
+                c.clause,
+                c.category,
+                c.earned_on,
+                c.hundredths,
+                c.version_id,
+                c.record_ids,
+                unit_path=hosts.of(c.key),
             )
             for c in expected
         ]
@@ -227,6 +271,7 @@ def _sources(
                     amount=credit.hundredths - before,
                     rule_version_id=credit.version_id,
                     record_ids=credit.record_ids,
+                    unit_path=hosts.of(key),
                 )
             )
     for (key, category), grant in granted.items():
@@ -241,6 +286,7 @@ def _sources(
                     amount=-grant.amount,
                     rule_version_id=grant.version,
                     record_ids=grant.record_ids,
+                    unit_path=grant.unit_path or hosts.of(key),
                 )
             )
     return lines
@@ -283,7 +329,7 @@ async def settle(
     # read before the records: a change committed after this keeps the learner queued
     queued = await _queued_seqs(session, learners) if write else {}
     versions = [*await rules.published_rulesets(session), *extra_versions]
-    records, session_counts, outcome.records = await _records(session, learners)
+    records, session_counts, outcome.records, hosts = await _records(session, learners)
     granted = await _granted(session, learners)
     accounts = await ledger.learner_accounts(session, learners)
 
@@ -291,7 +337,7 @@ async def settle(
     for learner in learners:
         expected = engine.entitlements(records.get(learner, []), versions, session_counts)
         mine = granted.get(learner, {})
-        lines = _sources(expected, mine)
+        lines = _sources(expected, mine, hosts)
         if not write:  # the differences themselves are what a dry run or an audit wants
             for line in lines:
                 granted_before = mine.get((line.key, line.category), _Granted()).amount

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import BigInteger, String, and_, case, cast, func, or_, text
+from sqlalchemy import String, and_, case, cast, func, or_, text
 from sqlalchemy import select as sql_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -174,39 +174,19 @@ async def credit_figures(
     for_hours = 0
     for_completion = 0
     if paths:
-        # a record's hours line is earned on the record's Beijing day: both sides are read by
-        # period from their indexes alone and hashed on the record id the key names
-        key = col(CreditSource.key)
-        record_id = case((key.startswith("hours:"), cast(func.substr(key, 7), BigInteger)))
-        for_hours = (
+        # each line names the unit it counts under (the host of its record or activity): one
+        # index range per host path and day range, never the district's lines
+        key, amount = col(CreditSource.key), col(CreditSource.amount_hundredths)
+        for_hours, for_completion = (
             await session.execute(
-                sql_select(func.coalesce(func.sum(col(CreditSource.amount_hundredths)), 0))
-                .select_from(CreditSource)
-                .join(LearningRecord, col(LearningRecord.id) == record_id)
-                .where(*in_days, key.startswith("hours:"), *_records_in(paths, period))
+                sql_select(
+                    func.coalesce(func.sum(case((key.startswith("hours:"), amount), else_=0)), 0),
+                    func.coalesce(
+                        func.sum(case((key.startswith("completion:"), amount), else_=0)), 0
+                    ),
+                ).where(*in_days, col(CreditSource.unit_path).in_(paths))
             )
-        ).scalar_one()
-        # completion awards summed per activity in SQL, then kept if the activity is ours
-        # (the key holds the activity id as text, which SQLite and PostgreSQL spell apart)
-        per_activity = (
-            await session.execute(
-                sql_select(col(CreditSource.key), func.sum(col(CreditSource.amount_hundredths)))
-                .where(*in_days, col(CreditSource.key).startswith("completion:"))
-                .group_by(col(CreditSource.key))
-            )
-        ).all()
-        if per_activity:
-            hosted = {
-                str(a)
-                for a in (
-                    await session.execute(
-                        sql_select(col(Activity.id)).where(col(Activity.host_unit_path).in_(paths))
-                    )
-                ).scalars()
-            }
-            for_completion = sum(
-                int(total) for key, total in per_activity if key.split(":", 1)[1] in hosted
-            )
+        ).one()
     for_certification = (
         await session.execute(
             sql_select(func.coalesce(func.sum(col(CreditSource.amount_hundredths)), 0))
