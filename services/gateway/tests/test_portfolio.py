@@ -383,3 +383,20 @@ async def test_staff_views_and_a_switched_off_cache_compose_every_time() -> None
             own = await client.get("/api/v1/me/portfolio", headers=token)
             assert own.status_code == 200 and "age" not in own.headers
         assert _parts_asked(services) == 2
+
+
+async def test_an_older_composition_finishing_late_does_not_push_out_a_newer_answer() -> None:
+    async with _gateway(portfolio_cache_seconds=30) as (client, services, _):
+        token = bearer(_token("resident", "resident", str(LEARNER)))
+        services.credits_delay = 0.4
+        slow = asyncio.create_task(client.get("/api/v1/me/portfolio", headers=token))
+        await asyncio.sleep(0.1)
+        services.credits_delay = 0.0
+        services.credits_answer["conversions"] = [{"id": "c1"}]
+        await client.post("/api/v1/conversions", headers=token, json={})
+        fresh = await client.get("/api/v1/me/portfolio", headers=token)  # kept, newer
+        assert fresh.json()["conversions"] == [{"id": "c1"}]
+        assert (await slow).json()["conversions"] == []  # finishes last, under the old one
+        again = await client.get("/api/v1/me/portfolio", headers=token)
+        assert again.json()["conversions"] == [{"id": "c1"}] and again.headers["age"] == "0"
+        assert _parts_asked(services) == 2

@@ -195,16 +195,22 @@ class PortfolioCache:
         try:
             document = await compose()
             body = to_json(document)
-            if keepable(document):  # kept under the generation the reading began in
+            # kept under the generation the reading began in, unless a composition under a
+            # newer one has begun since (an older answer must not push out a newer one)
+            if keepable(document) and self._current_flight(subject):
                 self._entries[subject] = _Entry(generation, time.monotonic(), body)
                 self._entries.move_to_end(subject)
                 while len(self._entries) > self.max_entries:
                     self._entries.popitem(last=False)
             return body
         finally:
-            flight = self._flights.get(subject)
-            if flight is not None and flight.task is asyncio.current_task():
+            if self._current_flight(subject):
                 del self._flights[subject]
+
+    def _current_flight(self, subject: str) -> bool:
+        """Whether the running task is the subject's newest composition."""
+        flight = self._flights.get(subject)
+        return flight is not None and flight.task is asyncio.current_task()
 
     def _settled(self, task: asyncio.Task[bytes]) -> None:
         """A background composition ended: nobody awaits it, so its failure is logged here."""
