@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -20,7 +21,7 @@ from devstack.stack import ROOT, Stack
 from gateway.routes import AUTHENTICATED, PUBLIC, ROUTES
 from kernel.roles import STAFF_ROLES
 from kernel.settings import DEFAULT_AUDIENCE, DEFAULT_ISSUER
-from testkit.http import bearer, password_token
+from testkit.http import bearer, new_resident, password_token
 from testkit.people import id_number, phone
 from testkit.postgres import free_port
 from testkit.redis import REDIS_URL, redis_answers
@@ -295,3 +296,44 @@ def test_two_gateways_share_one_limit_through_redis(stack: Stack) -> None:
         codes = [httpx.get(f"{u}/api/v1/unit-levels").status_code for u in [url_a, url_b] * 4]
     assert codes[:6] == [200] * 6
     assert codes[6:] == [429, 429]
+
+
+@pytest.mark.skipif(not redis_answers(), reason="no Redis at 127.0.0.1:6379")
+def test_a_residents_write_through_one_gateway_is_in_their_portfolio_through_another(
+    stack: Stack,
+) -> None:
+    """Two gateway processes sharing the portfolio generations through Redis: a portfolio one
+    of them keeps is not served after the resident wrote through the other."""
+    shared = {"GATEWAY_REDIS_URL": REDIS_URL, "GATEWAY_RATE_LIMIT_KEY_PREFIX": uuid.uuid4().hex}
+    with _extra_gateway(stack, **shared) as url_a, _extra_gateway(stack, **shared) as url_b:
+        a, b = httpx.Client(base_url=url_a), httpx.Client(base_url=url_b)
+        admin = password_token(a, DEMO_STAFF["username"], DEMO_STAFF["password"])
+        account = new_resident(a, admin, town="410711100", password="zhao-gui-lan-pass")
+        resident = bearer(password_token(a, str(account["account_number"]), "zhao-gui-lan-pass"))
+        soon = datetime.now(UTC) + timedelta(days=2)
+        course = a.post(
+            "/api/v1/activities",
+            json={
+                "title": "家庭教育讲座",
+                "kind": "lecture",
+                "category": "family_education",
+                "mode": "offline",
+                "host_unit": "410711100",
+                "sessions": [
+                    {
+                        "starts_at": soon.isoformat(),
+                        "ends_at": (soon + timedelta(hours=2)).isoformat(),
+                        "place": "牧野区社区学院",
+                    }
+                ],
+            },
+            headers=bearer(admin),
+        ).json()
+        a.get("/api/v1/me/portfolio", headers=resident)
+        kept = a.get("/api/v1/me/portfolio", headers=resident)
+        assert "age" in kept.headers and kept.json()["enrolments"] == []
+        enrolled = b.post(f"/api/v1/activities/{course['id']}/enrolments", headers=resident)
+        assert enrolled.status_code == 201, enrolled.text
+        after = a.get("/api/v1/me/portfolio", headers=resident)
+        assert "age" not in after.headers
+        assert [e["activity_id"] for e in after.json()["enrolments"]] == [course["id"]]
