@@ -107,3 +107,12 @@ def test_issuer_and_audience_agree_across_services() -> None:
             _substituted(SERVICES[n]["environment"][f"{n.upper()}_{setting}"]) for n in SETTINGS
         }
         assert len(values) == 1, f"{setting} differs between services: {values}"
+
+
+def test_accounts_and_credits_share_one_service_call_key_the_operator_supplies() -> None:
+    keys = {
+        name: SERVICES[name]["environment"][f"{name.upper()}_SERVICE_CALL_KEY"]
+        for name in ("accounts", "credits")
+    }
+    assert keys["accounts"] == keys["credits"]
+    assert keys["accounts"].startswith("${SERVICE_CALL_KEY:?")  # no default: a secret

@@ -16,6 +16,7 @@ import httpx
 from openpyxl import load_workbook
 
 from accounts.cli import DEMO_STAFF
+from devstack.stack import Stack
 from testkit.http import bearer, new_resident, password_token
 
 TOWN = "410711400"  # the industrial park's school: its first learning point hosts the learning
@@ -39,7 +40,7 @@ def _staff(gateway: httpx.Client, admin: str, role: str, unit: str) -> str:
 
 
 def test_a_verified_session_shows_in_the_learning_points_statistics(
-    gateway: httpx.Client,
+    gateway: httpx.Client, stack: Stack
 ) -> None:
     admin = password_token(gateway, DEMO_STAFF["username"], DEMO_STAFF["password"])
     points = gateway.get("/api/v1/units", params={"under": TOWN, "level": "learning_point"})
@@ -156,6 +157,15 @@ def test_a_verified_session_shows_in_the_learning_points_statistics(
         headers=bearer(admin),
     )
     assert lookup.status_code == 404
+    # and inside, a staff token alone does not open it: only the credits service's signed call
+    accounts = stack.config.url(stack.config.accounts_port)
+    inside = httpx.post(
+        f"{accounts}/api/v1/learner-groups/lookup",
+        json={"unit": point, "learners": [account["id"]]},
+        headers=bearer(admin),
+    )
+    assert inside.status_code == 403
+    assert inside.json()["type"].endswith("/service-signature-required")
     auditor = _staff(gateway, admin, "auditor", "410711")
     district = gateway.get("/api/v1/statistics/410711", params=period, headers=bearer(auditor))
     assert district.status_code == 200 and district.json()["participants"] >= 1

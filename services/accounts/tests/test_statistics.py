@@ -5,6 +5,7 @@ the report's unit, in one statement beyond SQLite's and asyncpg's parameter limi
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 
@@ -13,6 +14,7 @@ from sqlalchemy import event, select
 from accounts.audit.models import AuditEntry
 from accounts.learners.models import LearningAccount
 from accounts.learners.statistics import GROUP_LOOKUP_LIMIT
+from kernel import servicecalls
 
 from .conftest import bearer, sign_in
 from .test_learners import MUYE_TOWN, WANGCUN, new_account, village
@@ -100,7 +102,19 @@ async def test_staff_of_another_unit_are_refused(session_client, staff_factory) 
 LOOKUP = "/api/v1/learner-groups/lookup"
 
 
-async def test_group_lookup_answers_places_per_group(session_client, staff_factory) -> None:
+async def _lookup(client, app, body: dict, token: str | None = None, *, key: bytes | None = None):  # type: ignore[no-untyped-def]
+    """POST the lookup as the credits service does: signed with the service call key."""
+    content = json.dumps(body).encode()
+    signature = servicecalls.sign(key or app.state.service_key, "POST", LOOKUP, content)
+    headers = {"content-type": "application/json", servicecalls.HEADER: signature}
+    return await client.post(
+        LOOKUP, content=content, headers=headers | (bearer(token) if token else {})
+    )
+
+
+async def test_group_lookup_answers_places_per_group(
+    session_client, staff_factory, accounts_app
+) -> None:
     client, db = session_client
     college = await staff_factory("college_staff", "410711")
     home = await village(client, WANGCUN)
@@ -114,9 +128,7 @@ async def test_group_lookup_answers_places_per_group(session_client, staff_facto
     unknown = str(uuid.uuid4())
     asked = [unknown, both, young, none, visitor, both]
     staff = await staff_factory("school_staff", WANGCUN)
-    response = await client.post(
-        LOOKUP, json={"unit": WANGCUN, "learners": asked}, headers=bearer(staff)
-    )
+    response = await _lookup(client, accounts_app, {"unit": WANGCUN, "learners": asked}, staff)
     assert response.status_code == 200, response.text
     answer = response.json()
     # the unknown id names no account; one named twice is answered at both places
@@ -146,7 +158,9 @@ async def test_group_lookup_answers_places_per_group(session_client, staff_facto
     assert entry.after_digest is not None
 
 
-async def test_group_lookup_is_for_reading_staff_of_the_unit(session_client, staff_factory) -> None:
+async def test_group_lookup_is_for_reading_staff_of_the_unit(
+    session_client, staff_factory, accounts_app
+) -> None:
     client, _ = session_client
     college = await staff_factory("college_staff", "410711")
     mine = await client.post(
@@ -158,19 +172,17 @@ async def test_group_lookup_is_for_reading_staff_of_the_unit(session_client, sta
     resident = (await sign_in(client, mine.json()["account_number"], "resident-pass-1"))[
         "access_token"
     ]
-    assert (await client.post(LOOKUP, json=body)).status_code == 401
+    assert (await _lookup(client, accounts_app, body)).status_code == 401
     for token in (resident, await staff_factory("school_staff", MUYE_TOWN)):
-        refused = await client.post(LOOKUP, json=body, headers=bearer(token))
+        refused = await _lookup(client, accounts_app, body, token)
         assert refused.status_code == 403, refused.text
         assert refused.headers["content-type"].startswith("application/problem+json")
         assert refused.json()["detail_zh"] and "disabled" not in refused.text
-    unknown_unit = await client.post(
-        LOOKUP, json={**body, "unit": "999999"}, headers=bearer(college)
-    )
+    unknown_unit = await _lookup(client, accounts_app, {**body, "unit": "999999"}, college)
     assert unknown_unit.status_code == 404
     for role, unit in (("auditor", "410711"), ("school_staff", WANGCUN)):
         token = await staff_factory(role, unit)
-        answer = await client.post(LOOKUP, json={**body, "unit": unit}, headers=bearer(token))
+        answer = await _lookup(client, accounts_app, {**body, "unit": unit}, token)
         assert answer.status_code == 200, answer.text
         assert answer.json()["groups"]["disabled"] == [0]
 
@@ -195,8 +207,8 @@ async def test_group_lookup_takes_fifty_thousand_ids_in_one_statement(
     engine = accounts_app.state.engine.sync_engine
     event.listen(engine, "before_cursor_execute", count)
     try:
-        response = await client.post(
-            LOOKUP, json={"unit": "410711", "learners": learners}, headers=bearer(auditor)
+        response = await _lookup(
+            client, accounts_app, {"unit": "410711", "learners": learners}, auditor
         )
     finally:
         event.remove(engine, "before_cursor_execute", count)
@@ -205,10 +217,37 @@ async def test_group_lookup_takes_fifty_thousand_ids_in_one_statement(
     answer = response.json()
     assert (answer["asked"], answer["found"]) == (GROUP_LOOKUP_LIMIT, 2)
     assert answer["groups"]["veterans"] == [40_000, GROUP_LOOKUP_LIMIT - 1]
-    too_many = await client.post(
-        LOOKUP,
-        json={"unit": "410711", "learners": [*learners, str(uuid.uuid4())]},
-        headers=bearer(auditor),
-    )
+    over = {"unit": "410711", "learners": [*learners, str(uuid.uuid4())]}
+    too_many = await _lookup(client, accounts_app, over, auditor)
     assert too_many.status_code == 422
     assert too_many.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_group_lookup_answers_the_credits_service_only(
+    session_client, staff_factory, accounts_app
+) -> None:
+    """A staff token that may read the unit is not enough: the request must be signed with the
+    service call key, for this very body (a signature cannot be reused to ask for other ids)."""
+    client, _ = session_client
+    college = await staff_factory("college_staff", "410711")
+    learner = await _open(client, college, await village(client, WANGCUN), ["disabled"])
+    body = {"unit": WANGCUN, "learners": [learner]}
+    staff = await staff_factory("school_staff", WANGCUN)
+    signed = json.dumps(body).encode()
+    signature = servicecalls.sign(accounts_app.state.service_key, "POST", LOOKUP, signed)
+    other_ids = json.dumps({**body, "learners": [learner, str(uuid.uuid4())]}).encode()
+    refused = [
+        await client.post(LOOKUP, json=body, headers=bearer(staff)),  # unsigned
+        await _lookup(client, accounts_app, body, staff, key=bytes(32)),  # another key
+        await client.post(  # the signature of one body sent with another
+            LOOKUP,
+            content=other_ids,
+            headers=bearer(staff)
+            | {"content-type": "application/json", servicecalls.HEADER: signature},
+        ),
+    ]
+    for response in refused:
+        assert response.status_code == 403, response.text
+        assert response.json()["type"].endswith("/service-signature-required")
+        assert "disabled" not in response.text
+    assert (await _lookup(client, accounts_app, body, staff)).status_code == 200

@@ -20,6 +20,7 @@ from credits.cli import seed_reference_data
 from credits.config import Settings
 from credits.main import create_app
 from credits.records.models import LearningRecord
+from kernel import servicecalls
 from kernel.tokens import StaticKeySource, TokenSigner, TokenVerifier, keys_from_jwks
 from testkit.apps import rolled_back_client, running
 from testkit.fixtures import BACKENDS, migrated_database
@@ -69,6 +70,7 @@ def client(session_client: tuple[httpx.AsyncClient, AsyncSession]) -> httpx.Asyn
 
 
 ISSUER_KEY = private_jwk("test-issuer")
+SERVICE_KEY = bytes(range(32))  # the service call key the stand-in accounts checks
 # learning accounts as the accounts service would report them: number -> (id, status)
 LEARNERS: dict[str, tuple[uuid.UUID, str]] = {}
 # learner id -> residence unit path, as the accounts service knows it
@@ -140,6 +142,7 @@ def install_test_neighbours(credits_app: FastAPI):  # type: ignore[no-untyped-de
     public unit API by a fixed table. The end-to-end tests use the real service.
     """
     settings = credits_app.state.settings
+    credits_app.state.service_key = SERVICE_KEY  # the key accounts would share with it
     credits_app.state.token_verifier = TokenVerifier(
         StaticKeySource(keys_from_jwks({"keys": [public_jwk(ISSUER_KEY)]})),
         issuer=settings.token_issuer,
@@ -152,7 +155,13 @@ def install_test_neighbours(credits_app: FastAPI):  # type: ignore[no-untyped-de
         if request.url.path in FAILING:
             return httpx.Response(FAILING[request.url.path], json={"type": "failed"})
         if request.url.path == "/api/v1/learner-groups/lookup":
-            # as accounts answers: reading staff of the unit; places per group, every group
+            # as accounts answers: signed by credits, reading staff of the unit; places per
+            # group, every group
+            signature = request.headers.get(servicecalls.HEADER)
+            if not servicecalls.verify(
+                SERVICE_KEY, signature, request.method, request.url.path, request.content
+            ):
+                return httpx.Response(403, json={"type": "service-signature-required"})
             body = json.loads(request.content)
             token = request.headers["authorization"].split()[-1]
             claims = jwt.get_unverified_claims(token)

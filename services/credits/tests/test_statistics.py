@@ -450,7 +450,7 @@ async def test_many_participants_are_looked_up_in_chunks(
 
 
 async def test_without_accounts_the_report_says_hours_by_group_are_missing(
-    client, issue_token, known
+    client, issue_token, known, credits_app
 ) -> None:
     staff = issue_token("staff", role="school_staff", unit="410711100")
     UNREACHABLE.add("/api/v1/learner-groups/lookup")
@@ -474,6 +474,16 @@ async def test_without_accounts_the_report_says_hours_by_group_are_missing(
     assert summary["暂缺"] == "按人群学时"
     lines = list(csv.reader(io.StringIO(group_csv.content.decode("utf-8-sig"))))
     assert lines[1][0] == "暂缺"
+    # so is a credits service without the service call key (accounts would refuse it), and
+    # one whose key accounts does not share (the stand-in checks the signature)
+    for key in (None, bytes(32)):
+        kept, credits_app.state.service_key = credits_app.state.service_key, key
+        try:
+            keyless = (await _report(client, staff, "410711100")).json()
+        finally:
+            credits_app.state.service_key = kept
+        assert keyless["hours_by_group"] is None, key
+        assert [m["figure"] for m in keyless["missing"]] == ["hours_by_group"]
     # an error status from the lookup is the same: null and said
     for status in (500, 403):
         FAILING["/api/v1/learner-groups/lookup"] = status

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import field_validator
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kernel.servicecalls import load_service_key
 
 DEFAULT_ISSUER = "https://muye.example.org/accounts"
 DEFAULT_AUDIENCE = "muye-credit-bank"
@@ -43,8 +45,26 @@ class DatabaseSettings(ServiceSettings):
     """A service that owns a database. ``database_url`` is the one setting to switch engines."""
 
     database_url: str = ""
+    # the key the services behind the gateway sign their calls to each other's internal routes
+    # with (kernel.servicecalls): hex here (a deployment's secret, the same for both), else the
+    # file (default: data_dir/keys/service-calls.key, made by `accounts-admin init-keys`)
+    service_call_key: SecretStr | None = None
+    service_call_key_file: Path | None = None
 
     @field_validator("database_url")
     @classmethod
     def _normalise(cls, value: str) -> str:
         return normalise_database_url(value)
+
+    def service_key(self, *, create: bool) -> bytes:
+        """The shared service call key; the file is made when missing and ``create``."""
+        if self.service_call_key is not None:
+            try:
+                return bytes.fromhex(self.service_call_key.get_secret_value())
+            except ValueError:
+                raise ValueError(
+                    "service_call_key must be hexadecimal, the same for accounts and credits"
+                    " (make one with: python -c 'import secrets; print(secrets.token_hex(32))')"
+                ) from None
+        path = self.service_call_key_file or self.data_dir / "keys" / "service-calls.key"
+        return load_service_key(path, create=create)

@@ -41,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="accounts-admin", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("migrate", help="apply every migration (alembic upgrade head)")
-    commands.add_parser("init-keys", help="create the signing key file if it is missing")
+    commands.add_parser(
+        "init-keys", help="create the signing key and service call key files if missing"
+    )
     rotate = commands.add_parser("rotate-keys", help="start signing with a new key")
     rotate.add_argument(
         "--overlap-seconds",
@@ -77,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "init-keys":
         ring = load_keyring(settings.keys_file, create=True)
         print(f"accounts: signing key {ring.signing_key['kid']} in {settings.keys_file}")
+        settings.service_key(create=True)  # shared with credits (kernel.servicecalls)
     elif args.command == "rotate-keys":
         ring = load_keyring(settings.keys_file, create=False, missing_hint=MISSING_HINT)
         overlap = args.overlap_seconds

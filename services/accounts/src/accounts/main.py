@@ -46,6 +46,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessionmaker = make_sessionmaker(engine)
         app.state.keyring = keyring
         app.state.pii = load_pii_cipher(settings.pii_file, create=settings.generate_pii_keys)
+        # credits signs its calls to the internal routes with it (kernel.servicecalls)
+        app.state.service_key = settings.service_key(create=settings.generate_signing_keys)
         app.state.signer = TokenSigner(
             keyring.signing_key, issuer=settings.token_issuer, audience=settings.token_audience
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -42,7 +43,10 @@ from kernel.auditapi import audit_router
 from kernel.db import make_engine, make_sessionmaker
 from kernel.health import database_readiness
 from kernel.logs import configure_logging
+from kernel.servicecalls import ServiceKeyMissing
 from kernel.tokens import JwksKeySource, TokenVerifier
+
+log = logging.getLogger("credits.main")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -69,6 +73,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.checkin_key, create=settings.generate_checkin_key
         )
         app.state.settings = settings
+        # signs the calls to accounts' internal routes (kernel.servicecalls); made by accounts
+        try:
+            app.state.service_key = settings.service_key(create=False)
+        except ServiceKeyMissing as missing:
+            log.warning("%s: reports will say hours by group are missing", missing)
+            app.state.service_key = None
         app.state.credential_issuer = Issuer(
             profile=IssuerProfile(
                 id=settings.credential_issuer_id,

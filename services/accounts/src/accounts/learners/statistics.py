@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import String, Uuid, bindparam, case, cast, func
 from sqlalchemy import select as sql_select
@@ -33,11 +33,12 @@ from accounts.learners.models import GROUPS, LearningAccount
 from accounts.network.models import Unit
 from accounts.network.repository import UnitRepository
 from accounts.network.service import UnitNotFound
+from kernel import servicecalls
 from kernel.access import READING_STAFF, covers, require_staff
 from kernel.auditapi import commit_query
 from kernel.auth import CurrentPrincipal
 from kernel.db import SessionDep
-from kernel.problems import Forbidden
+from kernel.problems import PROBLEMS, DomainError, Forbidden
 from kernel.roles import AUDITOR, DISTRICT_ADMIN
 from kernel.tokens import Principal
 
@@ -169,13 +170,42 @@ async def groups_at(session: AsyncSession, learners: Sequence[uuid.UUID]) -> lis
     return [(int(n), str(text)) for n, text in rows.all()]
 
 
-@router.post("/learner-groups/lookup", response_model=GroupMembership)
+class NotTheCreditsService(DomainError):
+    """An internal route called without the credits service's signature."""
+
+    type = PROBLEMS + "service-signature-required"
+    status = 403
+    title = "Only the credits service may call this"
+
+
+async def _signed_by_a_service(request: Request) -> None:
+    """Refuse a request that does not carry a valid service signature (kernel.servicecalls):
+    a staff token alone, even one that may read the unit, is not enough."""
+    if not servicecalls.verify(
+        request.app.state.service_key,
+        request.headers.get(servicecalls.HEADER),
+        request.method,
+        request.url.path,
+        await request.body(),
+    ):
+        raise NotTheCreditsService(
+            "This route answers the credits service's statistics only; its request must be"
+            " signed with the service call key."
+        )
+
+
+@router.post(
+    "/learner-groups/lookup",
+    response_model=GroupMembership,
+    dependencies=[Depends(_signed_by_a_service)],
+)
 async def learner_groups(
     body: GroupLookup, principal: CurrentPrincipal, session: SessionDep
 ) -> GroupMembership:
-    """For the statistics report of ``unit`` (asked by the credits service with the token of
-    staff who may read it): which of the learners it counts are in which group. Only the
-    places in the list come back, per group. Not routed by the gateway."""
+    """For the statistics report of ``unit`` (asked by the credits service, signed with the
+    service call key, with the token of staff who may read the unit): which of the learners
+    it counts are in which group. Only the places in the list come back, per group. Not
+    routed by the gateway."""
     unit = await _statistics_unit(session, principal, body.unit)
     found, groups = await group_membership(session, body.learners)
     # group membership is personal data (disability among it): every lookup is on the trail,

@@ -12,6 +12,7 @@ says so (``hours_by_group`` null, a ``missing`` note) rather than giving empty g
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -20,6 +21,7 @@ import httpx
 
 from credits.statistics.schemas import GroupHours, MissingFigure
 from credits.statistics.service import LearnerTotal, hours
+from kernel import servicecalls
 
 log = logging.getLogger("credits.statistics.groups")
 
@@ -52,20 +54,30 @@ async def group_places(
     authorization: str,
     unit: str,
     learners: Sequence[Any],
+    *,
+    service_key: bytes | None,
 ) -> dict[str, list[int]]:
     """Per group, the places in ``learners`` of those in it, as the accounts service says.
 
     One request per ``LOOKUP_CHUNK`` learners, one after the other (the chunks' places are
-    shifted back onto the whole list). Raises :class:`GroupsUnavailable` if any fails.
+    shifted back onto the whole list), each signed with the service call key (accounts answers
+    nobody else). Raises :class:`GroupsUnavailable` if any fails or there is no key.
     """
+    if service_key is None:
+        raise GroupsUnavailable("no service call key")
     places: dict[str, list[int]] = {}
     for start in range(0, len(learners), LOOKUP_CHUNK):
         chunk = [str(learner) for learner in learners[start : start + LOOKUP_CHUNK]]
+        body = json.dumps({"unit": unit, "learners": chunk}).encode()
         try:
             response = await accounts.post(
                 LOOKUP_PATH,
-                json={"unit": unit, "learners": chunk},
-                headers={"authorization": authorization},
+                content=body,
+                headers={
+                    "authorization": authorization,
+                    "content-type": "application/json",
+                    servicecalls.HEADER: servicecalls.sign(service_key, "POST", LOOKUP_PATH, body),
+                },
                 timeout=30.0,
             )
         except httpx.HTTPError as error:
@@ -96,13 +108,24 @@ def sum_by_group(totals: Sequence[LearnerTotal], places: dict[str, list[int]]) -
 
 
 async def hours_by_group(
-    accounts: httpx.AsyncClient, authorization: str, unit: str, totals: Sequence[LearnerTotal]
+    accounts: httpx.AsyncClient,
+    authorization: str,
+    unit: str,
+    totals: Sequence[LearnerTotal],
+    *,
+    service_key: bytes | None,
 ) -> tuple[list[GroupHours] | None, list[MissingFigure]]:
     """The report's hours by group, or None and the note saying why they are missing."""
     if not totals:
         return [GroupHours.empty(g, n) for g, n in GROUP_ZH.items()], []
     try:
-        places = await group_places(accounts, authorization, unit, [t.learner_id for t in totals])
+        places = await group_places(
+            accounts,
+            authorization,
+            unit,
+            [t.learner_id for t in totals],
+            service_key=service_key,
+        )
     except GroupsUnavailable as error:
         log.warning("group lookup for the statistics of %s failed: %s", unit, error)
         return None, [

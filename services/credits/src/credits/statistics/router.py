@@ -153,6 +153,7 @@ async def unit_statistics(
         request.headers["authorization"],
         str(unit["key"]),
         totals,
+        service_key=request.app.state.service_key,
     )
     participants = len(totals)
     population = unit.get("population")
