@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from kernel import servicecalls
-from kernel.servicecalls import ServiceKeyMissing, load_service_key, sign, verify
+from kernel.keyfiles import KeyFileMissing, load_hex_key
+from kernel.servicecalls import sign, verify
 
 KEY = bytes(range(32))
 BODY = b'{"unit": "410711", "learners": ["2b7f0d0e-8a43-4c6f-9a53-0d6a1b7c9e11"]}'
@@ -48,8 +49,8 @@ def test_malformed_headers_are_refused(header: str | None) -> None:
 
 def test_the_key_file_is_made_once_owner_only_and_read_back(tmp_path: Path) -> None:
     path = tmp_path / "keys" / "service-calls.key"
-    with pytest.raises(ServiceKeyMissing):
-        load_service_key(path, create=False)
-    made = load_service_key(path, create=True)
+    with pytest.raises(KeyFileMissing, match="init-keys"):
+        load_hex_key(path, create=False, hint="run init-keys")
+    made = load_hex_key(path, create=True)
     assert len(made) == 32 and path.stat().st_mode & 0o777 == 0o600
-    assert load_service_key(path, create=True) == made == load_service_key(path, create=False)
+    assert load_hex_key(path, create=True) == made == load_hex_key(path, create=False)

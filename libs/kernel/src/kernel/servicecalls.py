@@ -9,40 +9,18 @@ adds proof that the request was made by the service holding the key.
 The signature is HMAC-SHA256 over the time, the method, the path and a digest of the body,
 sent as ``X-Muye-Service-Signature: t=<unix seconds>,v1=<hex>``. A signature older or newer
 than :data:`TOLERANCE_SECONDS` is refused, so a captured request cannot be replayed later; the
-body digest ties the signature to the very ids asked for. Pure apart from the key file helper.
+body digest ties the signature to the very ids asked for. Pure; the key is kept by
+:mod:`kernel.keyfiles`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import os
-import secrets
 import time
-from pathlib import Path
 
 HEADER = "x-muye-service-signature"
 TOLERANCE_SECONDS = 300
-
-
-class ServiceKeyMissing(RuntimeError):
-    """No shared service key where the settings say."""
-
-
-def load_service_key(path: Path, *, create: bool) -> bytes:
-    """The key in ``path`` (hex), creating a 256-bit one (owner-only file) when allowed."""
-    if not path.exists():
-        if not create:
-            raise ServiceKeyMissing(f"no service call key at {path}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process made it meanwhile: theirs it is
-            pass
-        else:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_hex(32))
-    return bytes.fromhex(path.read_text().strip())
 
 
 def _mac(key: bytes, moment: int, method: str, path: str, body: bytes) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from kernel.servicecalls import load_service_key
+from kernel.keyfiles import load_hex_key
 
 DEFAULT_ISSUER = "https://muye.example.org/accounts"
 DEFAULT_AUDIENCE = "muye-credit-bank"
@@ -67,4 +67,4 @@ class DatabaseSettings(ServiceSettings):
                     " (make one with: python -c 'import secrets; print(secrets.token_hex(32))')"
                 ) from None
         path = self.service_call_key_file or self.data_dir / "keys" / "service-calls.key"
-        return load_service_key(path, create=create)
+        return load_hex_key(path, create=create, hint="run `accounts-admin init-keys`")

@@ -14,7 +14,6 @@ from fastapi import FastAPI
 
 from credits import SERVICE_ROOT
 from credits.activities.router import router as activities_router
-from credits.attendance.keys import load_checkin_secret
 from credits.attendance.router import router as attendance_router
 from credits.audit.models import TABLES as AUDIT_TABLES
 from credits.catalogue.router import router as catalogue_router
@@ -42,8 +41,8 @@ from kernel.app import build_service_app
 from kernel.auditapi import audit_router
 from kernel.db import make_engine, make_sessionmaker
 from kernel.health import database_readiness
+from kernel.keyfiles import KeyFileMissing, load_hex_key
 from kernel.logs import configure_logging
-from kernel.servicecalls import ServiceKeyMissing
 from kernel.tokens import JwksKeySource, TokenVerifier
 
 log = logging.getLogger("credits.main")
@@ -69,14 +68,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.learner_directory = LearnerDirectory(
             ttl_seconds=settings.learner_cache_seconds, max_entries=settings.learner_cache_size
         )
-        app.state.checkin_secret = load_checkin_secret(
-            settings.checkin_key, create=settings.generate_checkin_key
+        app.state.checkin_secret = load_hex_key(
+            settings.checkin_key,
+            create=settings.generate_checkin_key,
+            hint="set CREDITS_GENERATE_CHECKIN_KEY",
         )
         app.state.settings = settings
         # signs the calls to accounts' internal routes (kernel.servicecalls); made by accounts
         try:
             app.state.service_key = settings.service_key(create=False)
-        except ServiceKeyMissing as missing:
+        except KeyFileMissing as missing:
             log.warning("%s: reports will say hours by group are missing", missing)
             app.state.service_key = None
         app.state.credential_issuer = Issuer(
