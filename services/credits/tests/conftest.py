@@ -24,6 +24,7 @@ from kernel import servicecalls
 from kernel.tokens import StaticKeySource, TokenSigner, TokenVerifier, keys_from_jwks
 from testkit.apps import rolled_back_client, running
 from testkit.fixtures import BACKENDS, migrated_database
+from testkit.http import bearer
 from testkit.tokens import private_jwk, public_jwk
 
 
@@ -339,3 +340,36 @@ class Factory:
 @pytest.fixture
 def factory(session_client: tuple[httpx.AsyncClient, AsyncSession], issue_token) -> Factory:  # type: ignore[no-untyped-def]
     return Factory(session_client[0], session_client[1], issue_token)
+
+
+EVIDENCE_PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+async def certified(client, issue_token, resident: str) -> str:  # type: ignore[no-untyped-def]
+    """A certification of the resident, submitted with evidence and approved by the college;
+    its id."""
+    submitted = await client.post(
+        "/api/v1/certifications",
+        json={
+            "outcome_type": "vocational_qualification",
+            "level": "4",
+            "title": "中式烹调师（四级）",
+            "issuer": "新乡市人力资源和社会保障局",
+            "issued_on": "2026-06-30",
+        },
+        headers=bearer(resident),
+    )
+    cid = submitted.json()["id"]
+    await client.post(
+        f"/api/v1/certifications/{cid}/evidence",
+        files={"file": ("证书.png", EVIDENCE_PNG, "image/png")},
+        headers=bearer(resident),
+    )
+    college = issue_token("staff", role="college_staff", unit="410711")
+    reviewed = await client.post(
+        f"/api/v1/certifications/{cid}/review",
+        json={"decision": "approve", "reason": "证书真实有效"},
+        headers=bearer(college),
+    )
+    assert reviewed.status_code == 200, reviewed.text
+    return str(cid)

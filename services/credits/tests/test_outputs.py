@@ -15,11 +15,10 @@ from credits.ledger import settlement
 from testkit.documents import jwt_payload, read_pdf
 from testkit.http import bearer
 
-from .conftest import LEARNER_HOMES, PROFILES
+from .conftest import LEARNER_HOMES, PROFILES, certified
 
 DATA = Path(__file__).parent / "data" / "1edtech"
 OB_SCHEMA = json.loads((DATA / "ob_v3p0_achievementcredential_schema.json").read_text())
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
 async def _learner(factory, db, issue_token, *, name: str = "李小梅") -> tuple[uuid.UUID, str]:  # type: ignore[no-untyped-def]
@@ -44,34 +43,6 @@ async def _learner(factory, db, issue_token, *, name: str = "李小梅") -> tupl
     return learner, issue_token("resident", subject=str(learner), unit="410711100")
 
 
-async def _certified(client, issue_token, resident: str) -> str:  # type: ignore[no-untyped-def]
-    submitted = await client.post(
-        "/api/v1/certifications",
-        json={
-            "outcome_type": "vocational_qualification",
-            "level": "4",
-            "title": "中式烹调师（四级）",
-            "issuer": "新乡市人力资源和社会保障局",
-            "issued_on": "2026-06-30",
-        },
-        headers=bearer(resident),
-    )
-    cid = submitted.json()["id"]
-    await client.post(
-        f"/api/v1/certifications/{cid}/evidence",
-        files={"file": ("证书.png", PNG, "image/png")},
-        headers=bearer(resident),
-    )
-    college = issue_token("staff", role="college_staff", unit="410711")
-    reviewed = await client.post(
-        f"/api/v1/certifications/{cid}/review",
-        json={"decision": "approve", "reason": "证书真实有效"},
-        headers=bearer(college),
-    )
-    assert reviewed.status_code == 200, reviewed.text
-    return str(cid)
-
-
 async def _converted(client, issue_token, resident: str, target: str = "ou_course_credit") -> str:  # type: ignore[no-untyped-def]
     applied = await client.post(
         "/api/v1/conversions", json={"target": target}, headers=bearer(resident)
@@ -92,7 +63,7 @@ async def test_a_resident_transcript_reads_back_with_its_figures_and_qr_code(
 ) -> None:
     client, db = session_client
     learner, resident = await _learner(factory, db, issue_token)
-    await _certified(client, issue_token, resident)
+    await certified(client, issue_token, resident)
     await _converted(client, issue_token, resident)
     response = await client.post("/api/v1/me/transcripts", headers=bearer(resident))
     assert response.status_code == 201, response.text
@@ -248,7 +219,7 @@ async def test_a_clr_carries_the_whole_record_and_a_certification_its_own_creden
 ) -> None:
     client, db = session_client
     learner, resident = await _learner(factory, db, issue_token)
-    certification = await _certified(client, issue_token, resident)
+    certification = await certified(client, issue_token, resident)
     staff = issue_token("staff", role="college_staff", unit="410711")
     one = await client.post(
         f"/api/v1/learners/{learner}/credentials",

@@ -40,6 +40,7 @@ from .conftest import (
     REGISTRATIONS,
     UNREACHABLE,
     _seed,
+    certified,
     install_test_neighbours,
 )
 
@@ -679,30 +680,7 @@ async def test_each_provenance_line_names_its_unit_and_the_migration_fills_old_l
     await settlement.settle(db, [learner], actor="test")  # the hours and the award go back
     await db.commit()
     resident = issue_token("resident", subject=str(learner), unit="410711100")
-    college = issue_token("staff", role="college_staff", unit="410711")
-    submitted = await client.post(
-        "/api/v1/certifications",
-        json={
-            "outcome_type": "vocational_qualification",
-            "level": "4",
-            "title": "中式烹调师（四级）",
-            "issuer": "新乡市人力资源和社会保障局",
-            "issued_on": "2026-06-30",
-        },
-        headers=bearer(resident),
-    )
-    cid = submitted.json()["id"]
-    await client.post(
-        f"/api/v1/certifications/{cid}/evidence",
-        files={"file": ("证书.pdf", b"%PDF-1.7\n%%EOF\n", "application/octet-stream")},
-        headers=bearer(resident),
-    )
-    approved = await client.post(
-        f"/api/v1/certifications/{cid}/review",
-        json={"decision": "approve", "reason": "证书真实有效"},
-        headers=bearer(college),
-    )
-    assert approved.status_code == 200, approved.text
+    cid = await certified(client, issue_token, resident)
     home = (
         await db.execute(
             select(Certification.learner_unit_path).where(col(Certification.id) == uuid.UUID(cid))
