@@ -259,6 +259,16 @@ def test_per_address_limit_gives_429_with_retry_after(stack: Stack) -> None:
         assert refused.json()["type"].endswith("/rate-limited")
 
 
+def test_requests_with_a_bad_token_count_against_their_address(stack: Stack) -> None:
+    """The token is checked before the limits are counted (one round trip for all of them), but
+    a refused token is still counted: a flood of forged tokens is limited like any other."""
+    with _extra_gateway(stack, GATEWAY_RATE_LIMIT_PER_IP="3/minute") as url:
+        forged = {"Authorization": "Bearer not-a-token"}
+        codes = [httpx.get(f"{url}/api/v1/me", headers=forged).status_code for _ in range(4)]
+        assert codes == [401, 401, 401, 429]
+        assert httpx.get(f"{url}/api/v1/unit-levels").status_code == 429  # the same address
+
+
 def test_sign_in_limit_is_stricter_than_the_address_limit(stack: Stack) -> None:
     with _extra_gateway(stack, GATEWAY_RATE_LIMIT_SIGN_IN="2/minute") as url:
         client = httpx.Client(base_url=url)

@@ -71,3 +71,30 @@ async def test_the_least_recently_read_answers_are_let_go_beyond_the_limit() -> 
     assert (await cache.read(a, compose))[1] == 0
     assert (await cache.read(c, compose))[1] == 0
     assert (await cache.read(b, compose))[1] is None and compose.calls == 4
+
+
+async def test_a_generation_read_by_the_caller_is_used_without_asking_the_store() -> None:
+    """The gateway reads a resident's generation with the rate limits and hands it over; the
+    cache then keeps and serves by it, even where the store itself cannot be reached."""
+    closed = f"redis://127.0.0.1:{free_port()}/0"
+    cache = PortfolioCache(RedisGenerations(closed, "test"), ttl_seconds=30, max_entries=10)
+    compose = Composer()
+    try:
+        subject = str(uuid.uuid4())
+        assert cache.shared_key(subject) == f"test:portfolio-generation:{subject}"
+        assert (await cache.read(subject, compose, generation="4"))[1] is None
+        assert (await cache.read(subject, compose, generation="4"))[1] == 0  # kept under 4
+        assert (await cache.read(subject, compose, generation="5"))[1] is None  # it moved
+        assert compose.calls == 2
+    finally:
+        await cache.close()
+
+
+async def test_only_generations_kept_in_redis_have_a_key_to_read() -> None:
+    local = PortfolioCache(LocalGenerations(), ttl_seconds=30, max_entries=10)
+    off = PortfolioCache(RedisGenerations(REDIS_URL, "test"), ttl_seconds=0, max_entries=10)
+    try:
+        assert local.shared_key("someone") is None
+        assert off.shared_key("someone") is None  # the cache is off: nothing to read
+    finally:
+        await off.close()

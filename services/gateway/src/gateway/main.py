@@ -21,7 +21,7 @@ from gateway.openapi import merge as merge_openapi
 from gateway.portfolio import learner_portfolio, resident_portfolio
 from gateway.portfoliocache import LocalGenerations, PortfolioCache, RedisGenerations
 from gateway.proxy import Upstream, UpstreamUnavailable, forward, upstream_session
-from gateway.ratelimit import Limiter
+from gateway.ratelimit import Hit, Limiter
 from gateway.routes import AUTHENTICATED, COMPOSED, PUBLIC, Route, match
 from kernel import roles
 from kernel.app import build_service_app
@@ -33,6 +33,7 @@ from kernel.problems import PROBLEMS, DomainError, Forbidden, NotFound
 from kernel.tokens import JwksKeySource, Principal, TokenVerifier
 
 FORWARDED_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+PORTFOLIO = "/api/v1/me/portfolio"  # the route whose answers gateway.portfoliocache keeps
 
 
 def _json(document: Any) -> Response:
@@ -126,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await asyncio.gather(
                 app.state.portfolio_cache.close(),
+                app.state.limiter.close(),
                 *(client.aclose() for client in clients.values()),
                 *(upstream.session.close() for upstream in upstreams.values()),
             )
@@ -190,13 +192,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise Forbidden("Metrics are served to the monitoring network only.")
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    async def compose(request: Request, route: Route, principal: Principal) -> Response:
-        """Answer a route the gateway composes itself (the access checks are done)."""
+    async def compose(
+        request: Request, route: Route, principal: Principal, generation: str | None
+    ) -> Response:
+        """Answer a route the gateway composes itself (the access checks are done);
+        ``generation`` is the resident's portfolio generation when it was read with the limits."""
         upstreams: dict[str, Upstream] = request.app.state.upstreams
-        if route.template == "/api/v1/me/portfolio":
+        if route.template == PORTFOLIO:
             cache: PortfolioCache = request.app.state.portfolio_cache
             body, age = await cache.read(
-                principal.subject, lambda: resident_portfolio(request, upstreams)
+                principal.subject,
+                lambda: resident_portfolio(request, upstreams),
+                generation=generation,
             )
             headers = {"Age": str(age)} if age is not None else None
             return Response(body, media_type="application/json", headers=headers)
@@ -218,28 +225,44 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limiter: Limiter = request.app.state.limiter
         writer: str | None = None  # a resident writing: their kept portfolio must go
         principal: Principal | None = None
+        refused: DomainError | None = None  # a bad token, answered once its address is counted
         address = request.client.host if request.client else "unknown"
-        await limiter.check(limiter.per_ip, "address", address)
+        hits = [Hit(limiter.per_ip, "address", address)]
         if route.template == "/auth/token":
-            await limiter.check(limiter.sign_in, "sign-in address", address)
+            hits.append(Hit(limiter.sign_in, "sign-in address", address))
+        if route.access != PUBLIC:
+            try:
+                principal = await current_principal(request)
+            except DomainError as exc:
+                refused = exc
+            else:
+                hits.append(Hit(limiter.per_client, "client", principal.subject))
+        # every limit, and the resident's portfolio generation when it lives in Redis, in one
+        # round trip to Redis (gateway.ratelimit)
+        generation_key = None
+        if route.template == PORTFOLIO and principal is not None and limiter.shared:
+            cache: PortfolioCache = request.app.state.portfolio_cache
+            generation_key = cache.shared_key(principal.subject)
+        read = await limiter.hit(hits, read=(generation_key,) if generation_key else ())
+        generation = RedisGenerations.text(read[0]) if generation_key and read else None
+        if refused is not None:
+            raise refused
         limit = request.query_params.get("limit")
         if limit is not None and (not limit.isdigit() or int(limit) > MAX_PAGE_SIZE):
             raise PageTooLarge(
                 f"limit must be a whole number of at most {MAX_PAGE_SIZE}.",
                 detail_zh=f"每页最多 {MAX_PAGE_SIZE} 条。",
             )
-        if route.access != PUBLIC:
-            principal = await current_principal(request)
+        if principal is not None:
             if route.access != AUTHENTICATED and not principal.has_role(*route.access):
                 raise Forbidden(
                     "Your role does not allow this operation.", detail_zh="您的角色无权执行此操作。"
                 )
-            await limiter.check(limiter.per_client, "client", principal.subject)
             if request.method not in ("GET", "HEAD") and principal.has_role(roles.RESIDENT):
                 writer = principal.subject
         if route.upstream == COMPOSED:
             assert principal is not None  # composed routes are never public
-            return await compose(request, route, principal)
+            return await compose(request, route, principal, generation)
         try:
             return await forward(
                 request,

@@ -85,18 +85,23 @@ class RedisGenerations:
         self._redis = aioredis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
         self._prefix = prefix
 
-    def _key(self, subject: str) -> str:
+    def key(self, subject: str) -> str:
+        """The Redis key of the subject's generation (the gateway reads it with the rate limits)."""
         return f"{self._prefix}:portfolio-generation:{subject}"
 
-    async def current(self, subject: str) -> str:
-        value = await self._redis.get(self._key(subject))
+    @staticmethod
+    def text(value: Any) -> str:
+        """A generation as Redis answered it (bytes, or None before the first write)."""
         if isinstance(value, bytes):
             return value.decode()
         return "0" if value is None else str(value)
 
+    async def current(self, subject: str) -> str:
+        return self.text(await self._redis.get(self.key(subject)))
+
     async def move(self, subject: str) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
-            key = self._key(subject)
+            key = self.key(subject)
             pipe.incr(key)
             pipe.expire(key, GENERATION_KEY_SECONDS)
             await pipe.execute()
@@ -148,12 +153,28 @@ class PortfolioCache:
     def enabled(self) -> bool:
         return self.ttl > 0 and self.max_entries > 0
 
-    async def read(self, subject: str, compose: Compose) -> tuple[bytes, int | None]:
-        """The portfolio's JSON and, when it was kept, its age in whole seconds."""
+    def shared_key(self, subject: str) -> str | None:
+        """The Redis key of the subject's generation, when generations are kept there and the
+        cache is on: the gateway reads it in the same round trip as the request's rate limits
+        and hands it to :meth:`read`."""
+        if self.enabled and isinstance(self.generations, RedisGenerations):
+            return self.generations.key(subject)
+        return None
+
+    async def read(
+        self, subject: str, compose: Compose, *, generation: str | None = None
+    ) -> tuple[bytes, int | None]:
+        """The portfolio's JSON and, when it was kept, its age in whole seconds.
+
+        ``generation`` is the subject's generation when the caller has already read it (after
+        the request arrived, so after every write the resident has had an answer to); without
+        it the generation is read here.
+        """
         if not self.enabled:
             return to_json(await compose()), None
         try:
-            generation = await self.generations.current(subject)
+            if generation is None:
+                generation = await self.generations.current(subject)
         except Exception:  # the store failing must not fail the read: compose, keep nothing
             log.exception("portfolio generation unreadable; composed without the cache")
             self._count("bypass")
