@@ -245,9 +245,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # every limit, and the resident's portfolio generation when it lives in Redis, in one
         # round trip to Redis (gateway.ratelimit)
         generation_key = None
-        if route.template == PORTFOLIO and principal is not None and limiter.shared:
+        if route.template == PORTFOLIO and principal is not None:
             cache: PortfolioCache = request.app.state.portfolio_cache
-            generation_key = cache.shared_key(principal.subject)
+            generation_key = cache.shared_key(principal.subject)  # None unless kept in Redis
         read = await limiter.hit(hits, read=(generation_key,) if generation_key else ())
         generation = RedisGenerations.text(read[0]) if generation_key and read else None
         if refused is not None:

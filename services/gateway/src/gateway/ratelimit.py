@@ -90,11 +90,6 @@ class Limiter:
         self.per_client: RateLimitItem = parse(per_client)
         self.sign_in: RateLimitItem = parse(sign_in)
 
-    @property
-    def shared(self) -> bool:
-        """Whether the counts are shared through Redis (and :meth:`hit` can read keys there)."""
-        return self._redis is not None
-
     async def hit(self, hits: Sequence[Hit], *, read: Sequence[str] = ()) -> list[Any]:
         """Count one request under every limit in ``hits``.
 
