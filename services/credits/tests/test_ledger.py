@@ -89,7 +89,17 @@ async def test_voiding_a_verified_record_reverses_what_it_earned(
     latest = (await client.get("/api/v1/me/credit-history", headers=bearer(resident))).json()
     reversal = latest["items"][0]
     assert reversal["kind"] == "reversal" and reversal["net_hundredths"] == -50
-    assert reversal["sources"][0]["record_ids"] == [first]
+    (taken_back,) = reversal["sources"]
+    assert taken_back["record_ids"] == [first] and taken_back["amount_hundredths"] == -50
+    # the reversal cites what the grant it takes back cited
+    (grant,) = [
+        source
+        for entry in latest["items"][1:]
+        for source in entry["sources"]
+        if source["record_ids"] == [first]
+    ]
+    for cited in ("key", "clause", "category", "earned_on", "rule_version_id"):
+        assert taken_back[cited] == grant[cited], cited
 
 
 async def test_settling_twice_posts_nothing_the_second_time(session_client, factory) -> None:

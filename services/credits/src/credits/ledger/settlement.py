@@ -73,9 +73,10 @@ class Outcome:
     differences: list[Difference] = field(default_factory=list)
 
 
-@dataclass
-class _Granted:
-    amount: int = 0
+@dataclass(frozen=True)
+class _Citation:
+    """What a grant cited: its reversal cites the same."""
+
     clause: str = ""
     earned_on: date | None = None
     version: int | None = None
@@ -209,7 +210,61 @@ async def _records(
 
 async def _granted(
     session: AsyncSession, learners: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, dict[tuple[str, str], _Granted]]:
+) -> dict[uuid.UUID, dict[tuple[str, str], int]]:
+    """What the ledger has granted each learner per entitlement (key, category), net.
+
+    Only the sums: the citations of a grant (clause, day, version, records, unit) are read
+    for the few entitlements a settlement takes back (:func:`_grant_citations`). Next to the
+    records this is the hot read of every settlement, so on PostgreSQL it goes straight to
+    asyncpg and sums in the database.
+    """
+    granted: dict[uuid.UUID, dict[tuple[str, str], int]] = defaultdict(dict)
+    if session.get_bind().dialect.name == "postgresql":
+        connection = await session.connection()
+        raw: Any = (await connection.get_raw_connection()).driver_connection
+        rows = await raw.fetch(
+            "SELECT learner_id, key, category_code, sum(amount_hundredths)::bigint"
+            " FROM credit_source WHERE learner_id = ANY($1::uuid[])"
+            " AND certification_id IS NULL AND clause <> $2"
+            " GROUP BY learner_id, key, category_code",
+            list(learners),
+            POINTS_CLAUSE,
+        )
+        learner_ids: dict[Any, uuid.UUID] = {}
+        for learner, key, category, amount in rows:
+            learner_id = learner_ids.get(learner)
+            if learner_id is None:
+                learner_id = learner_ids[learner] = uuid.UUID(bytes=learner.bytes)
+            granted[learner_id][(key, category)] = int(amount)
+        return granted
+    table: Any = CreditSource.__table__  # type: ignore[attr-defined]
+    summed = await session.execute(
+        sql_select(
+            table.c.learner_id,
+            table.c.key,
+            table.c.category_code,
+            func.sum(table.c.amount_hundredths),
+        )
+        .where(
+            table.c.learner_id.in_(learners),
+            table.c.certification_id.is_(None),  # certified: not from records
+            table.c.clause != POINTS_CLAUSE,  # volunteer points: not credits
+        )
+        .group_by(table.c.learner_id, table.c.key, table.c.category_code)
+    )
+    for learner, key, category, amount in summed.all():
+        granted[learner][(key, category)] = int(amount)
+    return granted
+
+
+async def _grant_citations(
+    session: AsyncSession, wanted: dict[uuid.UUID, set[tuple[str, str]]]
+) -> dict[uuid.UUID, dict[tuple[str, str], _Citation]]:
+    """What the last grant of each of these entitlements cited: a reversal cites the same."""
+    wanted = {learner: pairs for learner, pairs in wanted.items() if pairs}
+    if not wanted:
+        return {}
+    keys = sorted({key for pairs in wanted.values() for key, _ in pairs})
     rows = await session.execute(
         sql_select(
             col(CreditSource.learner_id),
@@ -218,31 +273,51 @@ async def _granted(
             col(CreditSource.clause),
             col(CreditSource.earned_on),
             col(CreditSource.rule_version_id),
-            col(CreditSource.amount_hundredths),
             col(CreditSource.record_ids),
             col(CreditSource.unit_path),
         )
         .where(
-            ledger.one_of(session, col(CreditSource.learner_id), learners),
-            col(CreditSource.certification_id).is_(None),  # certified: not from records
-            col(CreditSource.clause) != POINTS_CLAUSE,  # volunteer points: not credits
+            ledger.one_of(session, col(CreditSource.learner_id), sorted(wanted)),
+            ledger.one_of(session, col(CreditSource.key), keys),
+            col(CreditSource.amount_hundredths) > 0,
+            col(CreditSource.certification_id).is_(None),
+            col(CreditSource.clause) != POINTS_CLAUSE,
         )
         .order_by(col(CreditSource.id))
     )
-    granted: dict[uuid.UUID, dict[tuple[str, str], _Granted]] = defaultdict(dict)
-    for learner, key, category, clause, earned_on, version, amount, record_ids, unit in rows:
-        entry = granted[learner].setdefault((key, category), _Granted())
-        entry.amount += amount
-        if amount > 0:  # a reversal cites what the last grant cited
-            entry.clause, entry.earned_on, entry.version = clause, earned_on, version
-            entry.record_ids, entry.unit_path = tuple(record_ids), unit
-    return granted
+    cited: dict[uuid.UUID, dict[tuple[str, str], _Citation]] = defaultdict(dict)
+    for learner, key, category, clause, earned_on, version, record_ids, unit in rows.all():
+        if (key, category) in wanted.get(learner, ()):
+            cited[learner][(key, category)] = _Citation(  # the last grant wins
+                clause=clause,
+                earned_on=earned_on,
+                version=version,
+                record_ids=tuple(record_ids),
+                unit_path=unit,
+            )
+    return cited
+
+
+def _taken_back(
+    expected: list[engine.Credit], granted: dict[tuple[str, str], int]
+) -> set[tuple[str, str]]:
+    """Entitlements granted before that the records no longer earn at all."""
+    if not granted:
+        return set()
+    wanted = {(c.key, c.category) for c in expected}
+    return {pair for pair, amount in granted.items() if amount != 0 and pair not in wanted}
 
 
 def _sources(
-    expected: list[engine.Credit], granted: dict[tuple[str, str], _Granted], hosts: _Hosts
+    expected: list[engine.Credit],
+    granted: dict[tuple[str, str], int],
+    cited: dict[tuple[str, str], _Citation],
+    hosts: _Hosts,
 ) -> list[Source]:
-    """Provenance lines of the difference between entitlements and grants."""
+    """Provenance lines of the difference between entitlements and grants.
+
+    ``cited`` holds what the last grant of each entitlement in :func:`_taken_back` cited.
+    """
     if not granted:  # a first settlement (the usual case in bulk): every credit is new
         return [
             Source(
@@ -260,7 +335,7 @@ def _sources(
     wanted = {(c.key, c.category): c for c in expected}
     lines: list[Source] = []
     for (key, category), credit in wanted.items():
-        before = granted.get((key, category), _Granted()).amount
+        before = granted.get((key, category), 0)
         if credit.hundredths != before:
             lines.append(
                 Source(
@@ -274,8 +349,9 @@ def _sources(
                     unit_path=hosts.of(key),
                 )
             )
-    for (key, category), grant in granted.items():
-        if (key, category) not in wanted and grant.amount != 0:
+    for (key, category), amount in granted.items():
+        if (key, category) not in wanted and amount != 0:
+            grant = cited[(key, category)]
             assert grant.earned_on is not None
             lines.append(
                 Source(
@@ -283,7 +359,7 @@ def _sources(
                     clause=grant.clause,
                     category=category,
                     earned_on=grant.earned_on,
-                    amount=-grant.amount,
+                    amount=-amount,
                     rule_version_id=grant.version,
                     record_ids=grant.record_ids,
                     unit_path=grant.unit_path or hosts.of(key),
@@ -333,14 +409,25 @@ async def settle(
     granted = await _granted(session, learners)
     accounts = await ledger.learner_accounts(session, learners)
 
+    expected_of = {
+        learner: engine.entitlements(records.get(learner, []), versions, session_counts)
+        for learner in learners
+    }
+    cited = await _grant_citations(
+        session,
+        {
+            learner: _taken_back(expected_of[learner], granted.get(learner, {}))
+            for learner in learners
+        },
+    )
+
     per_learner: list[tuple[uuid.UUID, list[Source]]] = []
     for learner in learners:
-        expected = engine.entitlements(records.get(learner, []), versions, session_counts)
         mine = granted.get(learner, {})
-        lines = _sources(expected, mine, hosts)
+        lines = _sources(expected_of[learner], mine, cited.get(learner, {}), hosts)
         if not write:  # the differences themselves are what a dry run or an audit wants
             for line in lines:
-                granted_before = mine.get((line.key, line.category), _Granted()).amount
+                granted_before = mine.get((line.key, line.category), 0)
                 outcome.differences.append(
                     Difference(
                         learner_id=learner,
