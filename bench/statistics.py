@@ -27,6 +27,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -38,8 +39,9 @@ from accounts.learners.statistics import group_membership
 from accounts.network.service import load_network
 from credits import SERVICE_ROOT as CREDITS_ROOT
 from credits.cli import seed_reference_data
-from credits.statistics import groups, service, stars
+from credits.statistics import figures, groups, service, stars
 from credits.statistics.period import Period
+from credits.statistics.schemas import GroupHours, MissingFigure
 from kernel.db import make_engine, make_sessionmaker, run_in_transaction
 from kernel.migrations import upgrade_to_head
 from kernel.packagedata import read_json
@@ -283,35 +285,22 @@ async def sizes(dsn: str, tables: tuple[str, ...]) -> list[str]:
 
 
 async def report(credits_url: str, accounts_url: str, path: str, period: Period) -> dict[str, Any]:
-    """Every figure of one report, each timed; the SQL the routes run."""
-    figures: dict[str, Any] = {}
+    """Every figure of one report, as the route reads them (``figures.unit_figures``: three
+    parts at once in one snapshot, the registrations in accounts meanwhile), each part timed.
+
+    The group lookup is the accounts service's own work, chunk by chunk as credits asks, with
+    the JSON both ends write and read, run in this process: the HTTP round trips are not in
+    it, and its Python work shares this process with credits' own (in the services it has a
+    process of its own), so the total is if anything pessimistic."""
     timings: dict[str, float] = {}
     credits_engine = make_engine(normalise_database_url(credits_url))
     accounts_engine = make_engine(normalise_database_url(accounts_url))
-    try:
-        async with make_sessionmaker(credits_engine)() as session:
-            began = time.perf_counter()
-            paths = await service.host_paths(session, path)
-            timings["unit paths"] = time.perf_counter() - began
-            step = time.perf_counter()
-            lines = await service.hours_by_category_mode(session, paths, period)
-            timings["hours"] = time.perf_counter() - step
-            step = time.perf_counter()
-            totals = await service.learner_totals(session, paths, period)
-            participants = len(totals)
-            timings["per-learner totals (participants)"] = time.perf_counter() - step
-            step = time.perf_counter()
-            credits = await service.credit_figures(session, path, paths, period)
-            timings["credits issued/converted"] = time.perf_counter() - step
-            step = time.perf_counter()
-            volunteers = await service.volunteer_years(session, path, period)
-            timings["volunteers"] = time.perf_counter() - step
-            step = time.perf_counter()
-            activities, _, _ = await service.activity_figures(session, paths, period)
-            timings["activities, sessions, attendance"] = time.perf_counter() - step
-        async with make_sessionmaker(accounts_engine)() as session:
-            step = time.perf_counter()
-            registered = (
+    accounts_sessions = make_sessionmaker(accounts_engine)
+
+    async def registrations() -> Any:
+        step = time.perf_counter()
+        async with accounts_sessions() as session:
+            row = (
                 await session.execute(
                     text(
                         "SELECT count(*), count(*) FILTER (WHERE groups::text LIKE '%\"elderly\"%')"
@@ -320,36 +309,46 @@ async def report(credits_url: str, accounts_url: str, path: str, period: Period)
                     {"p": path + "%", "e": period.ends_before},
                 )
             ).one()
-            timings["registrations (accounts)"] = time.perf_counter() - step
-            # hours by group: the lookup's work in accounts, chunk by chunk as credits asks,
-            # with the JSON both ends write and read (the HTTP round trips themselves are not
-            # in it), then the sums in credits
-            step = time.perf_counter()
-            places: dict[str, list[int]] = {}
+        timings["registrations (accounts)"] = time.perf_counter() - step
+        return row
+
+    async def groups_of(
+        totals: Sequence[service.LearnerTotal],
+    ) -> tuple[list[GroupHours] | None, list[MissingFigure]]:
+        places: dict[str, list[int]] = {}
+        async with accounts_sessions() as session:
             for start in range(0, len(totals), groups.LOOKUP_CHUNK):
                 chunk = [str(t.learner_id) for t in totals[start : start + groups.LOOKUP_CHUNK]]
                 asked = json.loads(json.dumps({"learners": chunk}))["learners"]
                 _, found = await group_membership(session, [uuid.UUID(a) for a in asked])
                 for group, at in json.loads(json.dumps({"groups": found}))["groups"].items():
                     places.setdefault(group, []).extend(start + n for n in at)
-            timings["group lookup (accounts)"] = time.perf_counter() - step
-            step = time.perf_counter()
-            by_group = groups.sum_by_group(totals, places)
-            timings["sums by group"] = time.perf_counter() - step
-        figures.update(
-            participants=participants,
-            minutes=sum(line.minutes for line in lines),
-            issued=credits.issued_hundredths,
-            volunteers=[(v.year, v.volunteers, v.volunteers_meeting_target) for v in volunteers],
-            sessions=activities.sessions,
-            attendance=activities.attendance,
-            registered=registered[0],
-            elderly=registered[1],
-            by_group={g.group: (g.learners, round(g.hours)) for g in by_group if g.learners},
-        )
-        figures["timings"] = timings
-        figures["total"] = time.perf_counter() - began
-        return figures
+        return groups.sum_by_group(totals, places), []
+
+    try:
+        async with make_sessionmaker(credits_engine)() as session:
+            began = time.perf_counter()
+            asked = asyncio.create_task(registrations())
+            found = await figures.unit_figures(session, path, period, groups_of, timings)
+            registered = await asked
+            total = time.perf_counter() - began
+        return {
+            "participants": len(found.totals),
+            "minutes": sum(line.minutes for line in found.hours),
+            "issued": found.credits.issued_hundredths,
+            "volunteers": [
+                (v.year, v.volunteers, v.volunteers_meeting_target) for v in found.volunteers
+            ],
+            "sessions": found.activities.sessions,
+            "attendance": found.activities.attendance,
+            "registered": registered[0],
+            "elderly": registered[1],
+            "by_group": {
+                g.group: (g.learners, round(g.hours)) for g in found.by_group or [] if g.learners
+            },
+            "timings": timings,
+            "total": total,
+        }
     finally:
         await credits_engine.dispose()
         await accounts_engine.dispose()

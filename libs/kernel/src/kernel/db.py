@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import asyncio
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import AsyncExitStack
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
-from sqlalchemy import MetaData, event
+from sqlalchemy import MetaData, event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -99,3 +102,55 @@ async def run_in_transaction(url: str, work: Callable[[AsyncSession], Awaitable[
             return await work(session)
     finally:
         await engine.dispose()
+
+
+# what pg_export_snapshot() gives: hexadecimal fields and dashes (it is written into the SET
+# statement, which takes no bound parameters)
+_SNAPSHOT_ID = re.compile(r"^[0-9A-F]+(-[0-9A-F]+)+$")
+Part = Callable[[AsyncSession], Coroutine[Any, Any, Any]]
+
+
+async def in_one_snapshot(session: AsyncSession, *parts: Part) -> list[Any]:
+    """Run read-only ``parts`` as if in one transaction, and give back what each returned.
+
+    On PostgreSQL they run at once, each on a connection of its own, and all see one snapshot:
+    the first part's transaction exports it (``pg_export_snapshot``) and the others import it
+    (``SET TRANSACTION SNAPSHOT``), all REPEATABLE READ and READ ONLY, so figures read by
+    different parts agree as if one statement had read them, whatever commits meanwhile. A
+    part may end its transaction early (``rollback``) to give its connection back, for
+    example before waiting on another service. Elsewhere (SQLite: one file, one writer), or
+    when ``session`` is bound to a connection rather than an engine, the parts run one after
+    the other on ``session`` itself. If a part fails, the others are
+    cancelled and the error is raised.
+    """
+    engine = session.bind
+    if (
+        session.get_bind().dialect.name != "postgresql"
+        or len(parts) < 2
+        # a session bound to one connection (a test's outer transaction): what it sees is
+        # that transaction's, which no other connection can share
+        or not isinstance(engine, AsyncEngine)
+    ):
+        return [await part(session) for part in parts]
+    async with AsyncExitStack() as stack:
+        readers = [
+            await stack.enter_async_context(AsyncSession(bind=engine, expire_on_commit=False))
+            for _ in parts
+        ]
+        isolation = text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        await readers[0].execute(isolation)
+        snapshot = str((await readers[0].execute(text("SELECT pg_export_snapshot()"))).scalar())
+        if not _SNAPSHOT_ID.match(snapshot):
+            raise RuntimeError(f"unexpected snapshot id {snapshot!r}")
+        for reader in readers[1:]:
+            await reader.execute(isolation)
+            await reader.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks: list[asyncio.Task[Any]] = [
+                    group.create_task(part(r)) for part, r in zip(parts, readers, strict=True)
+                ]
+        except ExceptionGroup as failed:
+            # the first failure, as a plain exception (what a caller of a single part expects)
+            raise failed.exceptions[0] from failed
+        return [task.result() for task in tasks]

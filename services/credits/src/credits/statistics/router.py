@@ -9,6 +9,7 @@ with the caller's own token.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -16,9 +17,11 @@ import httpx
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from credits.audit import service as audit
-from credits.statistics import groups, service, stars
+from credits.statistics import figures, groups, service, stars
 from credits.statistics.period import Period, beijing_today
 from credits.statistics.schemas import (
+    GroupHours,
+    MissingFigure,
     Rate,
     RegistrationFigures,
     StarCandidates,
@@ -133,28 +136,37 @@ async def unit_statistics(
 ) -> UnitStatistics:
     """The whole report of one unit and period."""
     path = str(unit["path"])
-    response = await _get(
-        request,
-        f"/api/v1/units/{unit['key']}/registrations",
-        **{"from": period.first.isoformat(), "to": period.last.isoformat()},
+
+    async def groups_of(
+        totals: Sequence[service.LearnerTotal],
+    ) -> tuple[list[GroupHours] | None, list[MissingFigure]]:
+        # groups are the accounts service's: asked for the participants, summed here
+        return await groups.hours_by_group(
+            request.app.state.accounts,
+            request.headers["authorization"],
+            str(unit["key"]),
+            totals,
+            service_key=request.app.state.service_key,
+        )
+
+    # the registrations (accounts) while the credits service reads its own figures
+    asked = asyncio.create_task(
+        _get(
+            request,
+            f"/api/v1/units/{unit['key']}/registrations",
+            **{"from": period.first.isoformat(), "to": period.last.isoformat()},
+        )
     )
+    try:
+        found = await figures.unit_figures(session, path, period, groups_of)
+    except BaseException:
+        asked.cancel()
+        raise
+    response = await asked
     if response.status_code != 200:
         raise _unavailable()
     registered: dict[str, Any] = response.json()
-    paths = await service.host_paths(session, path)
-    lines = await service.hours_by_category_mode(session, paths, period)
-    totals = await service.learner_totals(session, paths, period)
-    credits = await service.credit_figures(session, path, paths, period)
-    volunteers = await service.volunteer_years(session, path, period)
-    activities, sessions, truncated = await service.activity_figures(session, paths, period)
-    # groups are the accounts service's: asked for the participants, summed here
-    by_group, missing = await groups.hours_by_group(
-        request.app.state.accounts,
-        request.headers["authorization"],
-        str(unit["key"]),
-        totals,
-        service_key=request.app.state.service_key,
-    )
+    lines, totals = found.hours, found.totals
     participants = len(totals)
     population = unit.get("population")
     source = POPULATION_SOURCE + ("，演示数据" if unit.get("is_demo") else "")
@@ -176,13 +188,13 @@ async def unit_statistics(
         real_name_registration=_rate(registrations.registered, population, source),
         total_minutes=sum(line.minutes for line in lines),
         hours_by_category_mode=lines,
-        hours_by_group=by_group,
-        credits=credits,
-        volunteers=volunteers,
-        activities=activities,
-        sessions=sessions,
-        sessions_truncated=truncated,
-        missing=missing,
+        hours_by_group=found.by_group,
+        credits=found.credits,
+        volunteers=found.volunteers,
+        activities=found.activities,
+        sessions=found.sessions,
+        sessions_truncated=found.sessions_truncated,
+        missing=found.missing,
     )
 
 

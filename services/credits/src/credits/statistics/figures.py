@@ -1,0 +1,119 @@
+"""Every figure of a unit's report, read at once and from one snapshot.
+
+A report is a handful of independent aggregate statements (hours by category and mode; the
+per-learner totals, then the accounts service's group lookup for them; credits, volunteers,
+activities and sessions). On PostgreSQL they run in three parts at once, each on its own
+connection, all reading one snapshot (:func:`kernel.db.in_one_snapshot`): on two cores the
+district's hours and the group lookup behind hours by group overlap instead of following one
+another, and every figure is of the same moment, as if one statement had read them all. On
+SQLite the parts run one after the other on the request's session.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import NamedTuple
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from credits.statistics import service
+from credits.statistics.period import Period
+from credits.statistics.schemas import (
+    ActivityFigures,
+    CreditsFigures,
+    GroupHours,
+    HoursLine,
+    MissingFigure,
+    SessionLine,
+    VolunteerYear,
+)
+from credits.statistics.service import LearnerTotal
+from kernel.db import in_one_snapshot
+
+# what hours by group are for the per-learner totals (the route asks the accounts service)
+GroupsOf = Callable[
+    [Sequence[LearnerTotal]], Awaitable[tuple[list[GroupHours] | None, list[MissingFigure]]]
+]
+
+
+class Figures(NamedTuple):
+    """The figures of one report that the credits service reads itself."""
+
+    hours: list[HoursLine]
+    totals: list[LearnerTotal]
+    by_group: list[GroupHours] | None
+    missing: list[MissingFigure]
+    credits: CreditsFigures
+    volunteers: list[VolunteerYear]
+    activities: ActivityFigures
+    sessions: list[SessionLine]
+    sessions_truncated: bool
+
+
+class _Rest(NamedTuple):
+    credits: CreditsFigures
+    volunteers: list[VolunteerYear]
+    activities: ActivityFigures
+    sessions: list[SessionLine]
+    truncated: bool
+
+
+async def unit_figures(
+    session: AsyncSession,
+    unit_path: str,
+    period: Period,
+    groups_of: GroupsOf,
+    timings: dict[str, float] | None = None,
+) -> Figures:
+    """Every figure of the unit at ``unit_path`` and under it for ``period``; ``timings``, when
+    given, gets the seconds each part took (for the benchmark and the log)."""
+    spent = timings if timings is not None else {}
+
+    async def paths_of(reader: AsyncSession) -> list[str]:
+        # each part resolves the unit's host paths in its own snapshot (a small indexed read)
+        return await service.host_paths(reader, unit_path)
+
+    async def hours(reader: AsyncSession) -> list[HoursLine]:
+        began = time.perf_counter()
+        lines = await service.hours_by_category_mode(reader, await paths_of(reader), period)
+        spent["hours by category and mode"] = time.perf_counter() - began
+        return lines
+
+    async def learners(
+        reader: AsyncSession,
+    ) -> tuple[list[LearnerTotal], list[GroupHours] | None, list[MissingFigure]]:
+        began = time.perf_counter()
+        totals = await service.learner_totals(reader, await paths_of(reader), period)
+        spent["per-learner totals"] = time.perf_counter() - began
+        if reader is not session:
+            # its own snapshot reader: give the connection back before waiting on accounts
+            await reader.rollback()
+        began = time.perf_counter()
+        by_group, missing = await groups_of(totals)
+        spent["group lookup (accounts)"] = time.perf_counter() - began
+        return totals, by_group, missing
+
+    async def rest(reader: AsyncSession) -> _Rest:
+        began = time.perf_counter()
+        paths = await paths_of(reader)
+        credits = await service.credit_figures(reader, unit_path, paths, period)
+        volunteers = await service.volunteer_years(reader, unit_path, period)
+        activities, sessions, truncated = await service.activity_figures(reader, paths, period)
+        spent["credits, volunteers, activities"] = time.perf_counter() - began
+        return _Rest(credits, volunteers, activities, sessions, truncated)
+
+    lines, (totals, by_group, missing), other = await in_one_snapshot(
+        session, hours, learners, rest
+    )
+    return Figures(
+        hours=lines,
+        totals=totals,
+        by_group=by_group,
+        missing=missing,
+        credits=other.credits,
+        volunteers=other.volunteers,
+        activities=other.activities,
+        sessions=other.sessions,
+        sessions_truncated=other.truncated,
+    )
