@@ -31,6 +31,7 @@ from credits.records.models import LearningRecord
 from credits.rules import engine
 from credits.rules import service as rules
 from kernel.clock import aware_utc
+from kernel.db import raw_fetch
 
 SETTLEMENT_KINDS = ("accrual", "adjustment", "reversal")
 POINTS_CLAUSE = "volunteer_points"
@@ -97,14 +98,12 @@ async def _record_rows(session: AsyncSession, learners: Sequence[uuid.UUID]) -> 
     array parameter, no ORM row processing); elsewhere through SQLAlchemy Core.
     """
     if session.get_bind().dialect.name == "postgresql":
-        connection = await session.connection()
-        raw: Any = (await connection.get_raw_connection()).driver_connection
-        rows = await raw.fetch(
+        return await raw_fetch(
+            session,
             f"SELECT {RECORD_COLUMNS} FROM learning_record r JOIN activity a"
             " ON a.id = r.activity_id WHERE r.learner_id = ANY($1::uuid[])",
             list(learners),
         )
-        return list(rows)
     table: Any = LearningRecord.__table__  # type: ignore[attr-defined]
     activities: Any = Activity.__table__  # type: ignore[attr-defined]
     result = await session.execute(
@@ -220,9 +219,8 @@ async def _granted(
     """
     granted: dict[uuid.UUID, dict[tuple[str, str], int]] = defaultdict(dict)
     if session.get_bind().dialect.name == "postgresql":
-        connection = await session.connection()
-        raw: Any = (await connection.get_raw_connection()).driver_connection
-        rows = await raw.fetch(
+        rows = await raw_fetch(
+            session,
             "SELECT learner_id, key, category_code, sum(amount_hundredths)::bigint"
             " FROM credit_source WHERE learner_id = ANY($1::uuid[])"
             " AND certification_id IS NULL AND clause <> $2"

@@ -40,6 +40,7 @@ from credits.statistics.schemas import (
     VolunteerYear,
 )
 from kernel.clock import aware_utc
+from kernel.db import raw_fetch
 
 # seed 004: volunteers serve at least 10 hours a year
 VOLUNTEER_TARGET_MINUTES = 600
@@ -153,9 +154,8 @@ async def learner_totals(
         return []
     if session.get_bind().dialect.name == "postgresql":
         trusted = await records.trusted_sources(session)
-        connection = await session.connection()
-        raw: Any = (await connection.get_raw_connection()).driver_connection
-        rows = await raw.fetch(
+        rows = await raw_fetch(
+            session,
             "SELECT learner_id, sum(minutes), count(*) FROM learning_record"
             " WHERE host_unit_path = ANY($1::text[])"
             " AND started_at >= $2 AND started_at < $3"
