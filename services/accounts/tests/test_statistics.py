@@ -187,7 +187,7 @@ async def test_group_lookup_is_for_reading_staff_of_the_unit(
         assert answer.json()["groups"]["disabled"] == [0]
 
 
-async def test_group_lookup_takes_fifty_thousand_ids_in_one_statement(
+async def test_group_lookup_takes_its_whole_limit_in_one_statement(
     session_client, staff_factory, accounts_app
 ) -> None:
     """Beyond SQLite's 32,766 and asyncpg's 32,767 bound parameters; more is refused (422)."""
@@ -213,7 +213,7 @@ async def test_group_lookup_takes_fifty_thousand_ids_in_one_statement(
     finally:
         event.remove(engine, "before_cursor_execute", count)
     assert response.status_code == 200, response.text[:500]
-    assert len(read) == 1  # all 50,000 in one statement, not chunks
+    assert len(read) == 1  # all of them in one statement, not chunks
     answer = response.json()
     assert (answer["asked"], answer["found"]) == (GROUP_LOOKUP_LIMIT, 2)
     assert answer["groups"]["veterans"] == [40_000, GROUP_LOOKUP_LIMIT - 1]

@@ -26,8 +26,8 @@ from kernel import servicecalls
 log = logging.getLogger("credits.statistics.groups")
 
 LOOKUP_PATH = "/api/v1/learner-groups/lookup"
-# learner ids per lookup: the accounts service's limit
-LOOKUP_CHUNK = 50_000
+# learner ids per lookup: the accounts service's limit (a district's participants at once)
+LOOKUP_CHUNK = 400_000
 GROUP_ZH = {
     "elderly": "老年人",
     "youth": "青少年",
