@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import String, Uuid, bindparam, case, cast, func, text
+from sqlalchemy import String, bindparam, case, cast, func, text
 from sqlalchemy import select as sql_select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -147,26 +147,19 @@ class GroupMembership(BaseModel):
 
 
 async def groups_at(session: AsyncSession, learners: Sequence[uuid.UUID]) -> list[tuple[int, str]]:
-    """(place in ``learners``, groups as JSON text) of every learning account among them, in
-    one statement whatever their number: the ids go in as one array, unnested with their
-    places (PostgreSQL), or one JSON text read by ``json_each`` (SQLite), never as one bound
-    parameter each (both databases cap those at 32,767). Only places and text come back: no
-    id is turned back into Python."""
+    """(place in ``learners``, groups as JSON text) of every learning account among them, on
+    SQLite, in one statement whatever their number: the ids go in as one JSON text read by
+    ``json_each``, never as one bound parameter each (SQLite caps those at 32,766). Only places
+    and text come back: no id is turned back into Python. (PostgreSQL gathers the places per
+    group itself: ``_GROUP_PLACES``.)"""
     table: Any = LearningAccount.__table__  # type: ignore[attr-defined]
-    asked: Any
-    if session.get_bind().dialect.name == "postgresql":
-        ids = cast(
-            bindparam("learners", [str(u) for u in learners], type_=ARRAY(String)), ARRAY(Uuid())
-        )
-        asked = func.unnest(ids).table_valued("id", with_ordinality="place").render_derived()
-        place, on = asked.c.place - 1, asked.c.id == table.c.id
-    else:
-        # SQLite keeps a UUID as its 32 hex digits; json_each gives each element's index as key
-        listed = json.dumps([learner.hex for learner in learners])
-        asked = func.json_each(listed).table_valued("key", "value")
-        place, on = asked.c.key, asked.c.value == table.c.id
+    # SQLite keeps a UUID as its 32 hex digits; json_each gives each element's index as key
+    listed = json.dumps([learner.hex for learner in learners])
+    asked: Any = func.json_each(listed).table_valued("key", "value")
     rows = await session.execute(
-        sql_select(place, cast(table.c.groups, String)).select_from(asked.join(table, on))
+        sql_select(asked.c.key, cast(table.c.groups, String)).select_from(
+            asked.join(table, asked.c.value == table.c.id)
+        )
     )
     return [(int(n), str(text)) for n, text in rows.all()]
 
@@ -251,10 +244,13 @@ async def group_membership(
     come back as a handful of arrays, not a row each with its groups to parse here)."""
     if session.get_bind().dialect.name == "postgresql":
         rows = await session.execute(_GROUP_PLACES, {"learners": [str(u) for u in learners]})
-        counted: dict[str | None, tuple[int, list[int]]] = {
-            group: (int(n), list(places or [])) for group, n, places in rows.all()
-        }
-        return counted[None][0], {g: counted.get(g, (0, []))[1] for g in GROUPS}
+        named, places = 0, {g: list[int]() for g in GROUPS}
+        for group, n, at in rows.all():
+            if group is None:
+                named = int(n)
+            elif group in places:
+                places[group] = list(at)
+        return named, places
     found = await groups_at(session, learners)
     groups: dict[str, list[int]] = {g: [] for g in GROUPS}
     for place, listed in found:
