@@ -101,7 +101,15 @@ async def hours_by_category_mode(
         return []
     counts = await countable(session)
     where = [*_records_in(paths, period), counts]
-    category, mode = col(LearningRecord.category_code), col(LearningRecord.mode)
+    category: Any = col(LearningRecord.category_code)
+    mode: Any = col(LearningRecord.mode)
+    if session.get_bind().dialect.name == "postgresql":
+        # grouped bytewise: COUNT(DISTINCT) sorts the year's records on the group keys, and a
+        # sort under the database's locale (C.UTF-8, en_US.UTF-8) compares text through
+        # strcoll, slower than "C"'s memcmp (a district's year 3.9 -> 3.1 s).
+        # The groups are the same (equality is bytewise in a deterministic collation) and
+        # Python orders the lines.
+        category, mode = category.collate("C"), mode.collate("C")
     rows = (
         await session.execute(
             sql_select(
