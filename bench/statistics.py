@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import json
 import time
-import uuid
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
@@ -35,13 +34,14 @@ import asyncpg
 from sqlalchemy import text
 
 from accounts import SERVICE_ROOT as ACCOUNTS_ROOT
-from accounts.learners.statistics import group_membership
+from accounts.learners.statistics import GroupLookup, group_membership
 from accounts.network.service import load_network
 from credits import SERVICE_ROOT as CREDITS_ROOT
 from credits.cli import seed_reference_data
 from credits.statistics import figures, groups, service, stars
 from credits.statistics.period import Period
 from credits.statistics.schemas import GroupHours, MissingFigure
+from kernel import auditstore
 from kernel.db import make_engine, make_sessionmaker, run_in_transaction
 from kernel.migrations import upgrade_to_head
 from kernel.packagedata import read_json
@@ -289,9 +289,10 @@ async def report(credits_url: str, accounts_url: str, path: str, period: Period)
     parts at once in one snapshot, the registrations in accounts meanwhile), each part timed.
 
     The group lookup is the accounts service's own work, chunk by chunk as credits asks, with
-    the JSON both ends write and read, run in this process: the HTTP round trips are not in
-    it, and its Python work shares this process with credits' own (in the services it has a
-    process of its own), so the total is if anything pessimistic."""
+    the JSON both ends write and read, the route's check of the ids and its audit digest, run
+    in this process: the HTTP round trips are not in it, and its Python work shares this
+    process with credits' own (in the services it has a process of its own), so the total is
+    if anything pessimistic."""
     timings: dict[str, float] = {}
     credits_engine = make_engine(normalise_database_url(credits_url))
     accounts_engine = make_engine(normalise_database_url(accounts_url))
@@ -319,8 +320,11 @@ async def report(credits_url: str, accounts_url: str, path: str, period: Period)
         async with accounts_sessions() as session:
             for start in range(0, len(totals), groups.LOOKUP_CHUNK):
                 chunk = [str(t.learner_id) for t in totals[start : start + groups.LOOKUP_CHUNK]]
-                asked = json.loads(json.dumps({"learners": chunk}))["learners"]
-                _, found = await group_membership(session, [uuid.UUID(a) for a in asked])
+                body = json.dumps({"unit": "bench", "learners": chunk})
+                # as the route reads it: pydantic's check of each id, the audit entry's digest
+                asked = GroupLookup.model_validate_json(body).learners
+                auditstore.digest({"learners": sorted(asked)})
+                _, found = await group_membership(session, asked)
                 for group, at in json.loads(json.dumps({"groups": found}))["groups"].items():
                     places.setdefault(group, []).extend(start + n for n in at)
         return groups.sum_by_group(totals, places), []

@@ -223,6 +223,27 @@ async def test_group_lookup_takes_its_whole_limit_in_one_statement(
     assert too_many.headers["content-type"].startswith("application/problem+json")
 
 
+async def test_group_lookup_refuses_ids_not_written_as_credits_writes_them(
+    session_client, staff_factory, accounts_app
+) -> None:
+    """Ids are taken as text, lowercase and hyphenated (str(uuid)), and go to the database and
+    the audit digest as they came: any other spelling is refused, naming its place."""
+    client, _ = session_client
+    college = await staff_factory("college_staff", "410711")
+    learner = await _open(client, college, await village(client, WANGCUN), ["veterans"])
+    for spelling in (learner.upper(), learner.replace("-", ""), "{" + learner + "}", "x"):
+        body = {"unit": WANGCUN, "learners": [learner, spelling]}
+        refused = await _lookup(client, accounts_app, body, college)
+        assert refused.status_code == 422, (spelling, refused.text)
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        problem = refused.json()
+        assert problem["type"].endswith("/validation-error")
+        assert [e["location"] for e in problem["errors"]] == [["body", "learners", "1"]]
+    answer = await _lookup(client, accounts_app, {"unit": WANGCUN, "learners": [learner]}, college)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["groups"]["veterans"] == [0]
+
+
 async def test_group_lookup_answers_the_credits_service_only(
     session_client, staff_factory, accounts_app
 ) -> None:
