@@ -54,3 +54,11 @@ def test_gateway_serves_the_same_document(gateway) -> None:  # type: ignore[no-u
     served = gateway.get("/openapi.json")
     assert served.status_code == 200
     assert served.json()["paths"] == CURRENT["gateway.json"]["paths"]
+
+
+def test_credits_asks_for_groups_in_chunks_accounts_accepts() -> None:
+    # the two services keep the limit apart (neither imports the other): the contract joins them
+    from credits.statistics.groups import LOOKUP_CHUNK
+
+    lookup = CURRENT["accounts.json"]["components"]["schemas"]["GroupLookup"]
+    assert 1 <= LOOKUP_CHUNK <= lookup["properties"]["learners"]["maxItems"]

@@ -199,6 +199,11 @@ async def _signed_by_a_service(request: Request) -> None:
         )
 
 
+def learners_digest(learners: list[str]) -> str | None:
+    """The audit trail's digest of the ids a group lookup asked for (order does not matter)."""
+    return audit.digest({"learners": sorted(learners)})
+
+
 @router.post(
     "/learner-groups/lookup",
     response_model=GroupMembership,
@@ -224,7 +229,7 @@ async def learner_groups(
         after={
             "asked": len(body.learners),
             "found": found,
-            "learners_digest": audit.digest({"learners": sorted(body.learners)}),
+            "learners_digest": learners_digest(body.learners),
         },
     )
     await commit_query(session)
