@@ -2,12 +2,16 @@
 
 Makes fresh credits and accounts databases (migrated, seeded with the Muye network), then
 generates in SQL (generate_series, no rows through Python): the residents' learning accounts
-spread over the 94 learning points, activities hosted by every learning point, town and the
-college, weekly sessions with check-ins, learning records of the residents over four years
-(mostly at their own learning point, a fifth online at the college; verified, check-ins and a
-few pending staff entries and voided ones), one provenance line per countable record as the
-ledger writes it, and volunteer service. Triggers are off while loading (session_replication_role)
-and the indexes are built after, as a restore would.
+spread over the 94 learning points in proportion to their population, activities hosted by
+every learning point, town and the college, weekly sessions with check-ins, learning records
+of the residents over four years, one provenance line per countable record as the ledger
+writes it, and volunteer service. Each resident's records are mostly at their own learning
+point and one in five online at the college; their lengths and statuses vary record by
+record (verified, check-ins and a few pending staff entries and voided ones). A tenth of the
+records go to one resident in twenty: keen learners, with some 40 countable hours a year
+against the others' 13, so that the learning star rule (30 hours) finds candidates in every
+town. Triggers are off while loading (session_replication_role) and the indexes are built
+after, as a restore would.
 
 Then times every report (each figure of ``GET /api/v1/statistics/{unit}`` with the accounts
 registration count and the group lookup behind hours by group, and the learning star
@@ -34,14 +38,13 @@ import asyncpg
 from sqlalchemy import text
 
 from accounts import SERVICE_ROOT as ACCOUNTS_ROOT
-from accounts.learners.statistics import GroupLookup, group_membership
+from accounts.learners.statistics import GroupLookup, group_membership, learners_digest
 from accounts.network.service import load_network
 from credits import SERVICE_ROOT as CREDITS_ROOT
 from credits.cli import seed_reference_data
 from credits.statistics import figures, groups, service, stars
 from credits.statistics.period import Period
 from credits.statistics.schemas import GroupHours, MissingFigure
-from kernel import auditstore
 from kernel.db import make_engine, make_sessionmaker, run_in_transaction
 from kernel.migrations import upgrade_to_head
 from kernel.packagedata import read_json
@@ -97,7 +100,9 @@ INSERT INTO activity (id, title, kind, category_code, mode, host_unit, host_unit
          split_part(rtrim(path, '/'), '/', -1), path, 'open', 'bench', now()
   FROM bench_activity;
 CREATE TEMP TABLE bench_learner AS
-  SELECT n, md5('learner ' || n)::uuid AS id FROM generate_series(0, $5 - 1) AS n;
+  SELECT n, md5('learner ' || n)::uuid AS id,
+         (SELECT count(*) FROM unnest($6::text[]) AS e WHERE e::bigint <= n)::int AS point
+  FROM generate_series(0, $5 - 1) AS n;
 ALTER TABLE bench_learner ADD PRIMARY KEY (n);
 ANALYZE bench_activity; ANALYZE bench_learner;
 """
@@ -107,15 +112,18 @@ INSERT INTO learning_record (learner_id, activity_id, category_code, mode, host_
     started_at, ended_at, minutes, evidence, status, status_changed_at, status_changed_by,
     created_at)
 SELECT l.id, a.id, a.category, a.mode, a.path,
-       CASE WHEN g % 5 = 0 THEN 'partner' WHEN g % 17 = 1 THEN 'staff_entry' ELSE 'check_in' END,
-       s.at, s.at + make_interval(mins => (30 + (g % 4) * 30)::int),
-       (30 + (g % 4) * 30)::int, '{}'::json,
-       CASE WHEN g % 23 = 2 THEN 'voided' WHEN g % 3 = 0 THEN 'verified' ELSE 'pending' END,
+       CASE WHEN (g / $3) % 5 = 0 THEN 'partner' WHEN g % 17 = 1 THEN 'staff_entry'
+            ELSE 'check_in' END,
+       s.at, s.at + make_interval(mins => (30 + ((g + g / $3) % 4) * 30)::int),
+       (30 + ((g + g / $3) % 4) * 30)::int, '{}'::json,
+       CASE WHEN g % 23 = 2 THEN 'voided' WHEN (g + g / $3) % 3 = 0 THEN 'verified'
+            ELSE 'pending' END,
        s.at, 'bench', s.at
 FROM generate_series($1::bigint, $2::bigint - 1) AS g
-JOIN bench_learner l ON l.n = g % $3
+JOIN bench_learner l
+  ON l.n = CASE WHEN (g / $3) % 10 = 7 THEN (g % $3) - (g % $3) % 20 ELSE g % $3 END
 JOIN bench_activity a
-  ON a.point = CASE WHEN g % 5 = 0 THEN -1 ELSE (g % $3) % $5 END AND a.k = (g / $3) % $4
+  ON a.point = CASE WHEN (g / $3) % 5 = 0 THEN -1 ELSE l.point END AND a.k = (g / $3) % $4
 CROSS JOIN LATERAL (
   SELECT timestamptz '2022-12-01 00:00+08' + (((g * 7919) % 1460) || ' days')::interval
          + ((8 + g % 10) || ' hours')::interval AS at
@@ -153,7 +161,7 @@ INSERT INTO volunteer_service (id, learner_id, kind, unit, unit_path, activity_i
          a.id, 'activity:' || v, date '2023-01-01' + (v % 1400), 60 + (v % 5) * 30, 'bench', now()
   FROM generate_series(0, $2 - 1) AS v
   JOIN bench_learner l ON l.n = (v * 31) % ($1 / 50)
-  JOIN bench_activity a ON a.point = (v * 31) % ($1 / 50) % $3 AND a.k = 0;
+  JOIN bench_activity a ON a.point = l.point AND a.k = 0;
 """
 
 DROPPED_INDEXES = (
@@ -186,8 +194,21 @@ SELECT md5('learner ' || n)::uuid, 'B' || lpad(n::text, 13, '0'), '居民' || n,
 FROM generate_series(0, $1 - 1) AS n
 JOIN (SELECT row_number() OVER (ORDER BY path) - 1 AS i, id, path FROM unit
       WHERE level_code = 'learning_point') u
-  ON u.i = n % (SELECT count(*) FROM unit WHERE level_code = 'learning_point');
+  ON u.i = (SELECT count(*) FROM unnest($3::bigint[]) AS e WHERE e <= n);
 """
+
+
+def point_ends(units: list[dict[str, Any]], residents: int) -> list[int]:
+    """Where each learning point's residents end, in the order of the points' paths: resident
+    ``n`` lives at the first point whose end is above ``n`` (as many ends as are at or below
+    ``n``), so each point gets residents in proportion to its population."""
+    points = sorted((u for u in units if u["level"] == "learning_point"), key=lambda u: u["path"])
+    whole = sum(int(u["population"]) for u in points)
+    ends, running = [], 0
+    for unit in points:
+        running += int(unit["population"])
+        ends.append(-(-running * residents // whole))
+    return ends
 
 
 def _inline(statement: str, *values: object) -> str:
@@ -207,7 +228,14 @@ async def load_credits(dsn: str, units: list[dict[str, Any]], residents: int, re
     connection = await asyncpg.connect(dsn)
     try:
         for statement in [s for s in CREDITS_LOAD.split(";\n") if s.strip()]:
-            values = (points, towns, list(CATEGORIES), ACTIVITIES_PER_POINT, residents)
+            values = (
+                points,
+                towns,
+                list(CATEGORIES),
+                ACTIVITIES_PER_POINT,
+                residents,
+                [str(end) for end in point_ends(units, residents)],
+            )
             await connection.execute(_inline(statement, *values))
         for name in DROPPED_INDEXES:
             await connection.execute(f"DROP INDEX IF EXISTS {name}")
@@ -219,12 +247,11 @@ async def load_credits(dsn: str, units: list[dict[str, Any]], residents: int, re
                 min(first + chunk, records),
                 residents,
                 ACTIVITIES_PER_POINT,
-                len(points),
             )
             done = min(first + chunk, records)
             print(f"  records: {done:,} ({time.perf_counter() - began:.0f} s)", flush=True)
         for statement in [s for s in AFTER_RECORDS.split(";\n") if s.strip()]:
-            values = (residents, residents // 10, len(points))
+            values = (residents, residents // 10)
             await connection.execute(_inline(statement, *values))
         print(f"  provenance, sessions, check-ins, volunteers: {time.perf_counter() - began:.0f} s")
     finally:
@@ -323,7 +350,7 @@ async def report(credits_url: str, accounts_url: str, path: str, period: Period)
                 body = json.dumps({"unit": "bench", "learners": chunk})
                 # as the route reads it: pydantic's check of each id, the audit entry's digest
                 asked = GroupLookup.model_validate_json(body).learners
-                auditstore.digest({"learners": sorted(asked)})
+                learners_digest(asked)
                 _, found = await group_membership(session, asked)
                 for group, at in json.loads(json.dumps({"groups": found}))["groups"].items():
                     places.setdefault(group, []).extend(start + n for n in at)
@@ -415,7 +442,9 @@ def main() -> None:
         async def load_accounts() -> None:
             connection = await asyncpg.connect(accounts_dsn)
             try:
-                await connection.execute(ACCOUNTS_LOAD, args.residents, list(GROUPS))
+                await connection.execute(
+                    ACCOUNTS_LOAD, args.residents, list(GROUPS), point_ends(units, args.residents)
+                )
                 await connection.execute("VACUUM (ANALYZE) learning_account")
             finally:
                 await connection.close()
