@@ -86,12 +86,15 @@ def _jwks_transport(
 
 async def test_unknown_kid_refreshes_once_for_many_concurrent_requests() -> None:
     calls: list[int] = []
+    now = [1000.0]  # the source's clock, moved by the test (a loaded machine cannot stretch it)
     async with httpx.AsyncClient(transport=_jwks_transport(calls, JWKS)) as client:
-        source = JwksKeySource(client, "http://issuer.test/jwks", min_refresh_seconds=0.2)
+        source = JwksKeySource(
+            client, "http://issuer.test/jwks", min_refresh_seconds=0.2, clock=lambda: now[0]
+        )
         verifier = TokenVerifier(source, issuer=ISSUER, audience=AUDIENCE)
         assert (await verifier.verify(_good())).subject == "s-1"
         assert len(calls) == 1
-        await asyncio.sleep(0.25)  # the initial fetch counts against the refresh interval
+        now[0] += 0.25  # the initial fetch counts against the refresh interval
         stranger = _signer({**OURS, "kid": "rotated"}).sign(
             subject="s", kind="staff", lifetime_seconds=60
         )
@@ -100,11 +103,18 @@ async def test_unknown_kid_refreshes_once_for_many_concurrent_requests() -> None
         )
         assert all(isinstance(r, InvalidToken) for r in results)
         assert len(calls) == 2  # one refresh shared by all twenty
+        now[0] += 0.1
         again = await asyncio.gather(
             *(verifier.verify(stranger) for _ in range(5)), return_exceptions=True
         )
         assert all(isinstance(r, InvalidToken) for r in again)
         assert len(calls) == 2  # and none more within the interval
+        now[0] += 0.2
+        assert isinstance(
+            (await asyncio.gather(verifier.verify(stranger), return_exceptions=True))[0],
+            InvalidToken,
+        )
+        assert len(calls) == 3  # once the interval has passed, an unknown kid refreshes again
 
 
 async def test_jwks_unavailable_fails_closed() -> None:

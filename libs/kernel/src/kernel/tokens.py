@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -113,8 +113,10 @@ class JwksKeySource:
         ttl_seconds: float = 300.0,
         min_refresh_seconds: float = 30.0,
         max_stale_seconds: float = 900.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
+        self._clock = clock  # a test's own clock makes the intervals exact, whatever the load
         self._url = url
         self._ttl = ttl_seconds
         self._min_refresh = min_refresh_seconds
@@ -129,7 +131,7 @@ class JwksKeySource:
 
     async def _refresh(self, *, reason_kid: str | None) -> None:
         async with self._lock:
-            now = time.monotonic()
+            now = self._clock()
             # someone else refreshed while we waited, or we tried too recently
             if reason_kid is not None and reason_kid in self._keys:
                 return
@@ -143,15 +145,15 @@ class JwksKeySource:
                 response = await self._client.get(self._url, timeout=5.0)
                 response.raise_for_status()
                 self._keys = keys_from_jwks(response.json())
-                self._fetched_at = time.monotonic()
+                self._fetched_at = self._clock()
             except (httpx.HTTPError, ValueError, JOSEError):
                 return
 
     async def get(self, kid: str) -> Key | None:
         """Return the key for ``kid``, refreshing the cached set when due."""
-        if time.monotonic() - self._fetched_at >= self._ttl:
+        if self._clock() - self._fetched_at >= self._ttl:
             await self._refresh(reason_kid=None)
-        if time.monotonic() - self._fetched_at >= self._ttl + self._max_stale:
+        if self._clock() - self._fetched_at >= self._ttl + self._max_stale:
             raise KeysUnavailable(
                 "The token signing keys cannot be fetched right now; try again shortly.",
                 detail_zh="暂时无法获取令牌验证密钥，请稍后再试。",
