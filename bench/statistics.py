@@ -227,15 +227,15 @@ async def load_credits(dsn: str, units: list[dict[str, Any]], residents: int, re
     towns = [u["path"] for u in units if u["level"] == "town_school"]
     connection = await asyncpg.connect(dsn)
     try:
+        values = (
+            points,
+            towns,
+            list(CATEGORIES),
+            ACTIVITIES_PER_POINT,
+            residents,
+            [str(end) for end in point_ends(units, residents)],
+        )
         for statement in [s for s in CREDITS_LOAD.split(";\n") if s.strip()]:
-            values = (
-                points,
-                towns,
-                list(CATEGORIES),
-                ACTIVITIES_PER_POINT,
-                residents,
-                [str(end) for end in point_ends(units, residents)],
-            )
             await connection.execute(_inline(statement, *values))
         for name in DROPPED_INDEXES:
             await connection.execute(f"DROP INDEX IF EXISTS {name}")
@@ -251,8 +251,7 @@ async def load_credits(dsn: str, units: list[dict[str, Any]], residents: int, re
             done = min(first + chunk, records)
             print(f"  records: {done:,} ({time.perf_counter() - began:.0f} s)", flush=True)
         for statement in [s for s in AFTER_RECORDS.split(";\n") if s.strip()]:
-            values = (residents, residents // 10)
-            await connection.execute(_inline(statement, *values))
+            await connection.execute(_inline(statement, residents, residents // 10))
         print(f"  provenance, sessions, check-ins, volunteers: {time.perf_counter() - began:.0f} s")
     finally:
         await connection.close()

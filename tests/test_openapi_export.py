@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from credits.statistics.groups import LOOKUP_CHUNK
 from devstack.openapi import OPENAPI_DIR, documents, render
 from gateway.routes import ROUTES
 
@@ -58,7 +59,5 @@ def test_gateway_serves_the_same_document(gateway) -> None:  # type: ignore[no-u
 
 def test_credits_asks_for_groups_in_chunks_accounts_accepts() -> None:
     # the two services keep the limit apart (neither imports the other): the contract joins them
-    from credits.statistics.groups import LOOKUP_CHUNK
-
     lookup = CURRENT["accounts.json"]["components"]["schemas"]["GroupLookup"]
     assert 1 <= LOOKUP_CHUNK <= lookup["properties"]["learners"]["maxItems"]
