@@ -3,6 +3,7 @@ figure is computed by hand below; the downloads are opened and read back."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import importlib.util
 import io
@@ -15,11 +16,12 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from openpyxl import load_workbook
-from sqlalchemy import text
+from sqlalchemy import func, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import col, select
 
 from credits import SERVICE_ROOT
+from credits.audit.models import AuditEntry
 from credits.certification.models import Certification
 from credits.config import Settings
 from credits.conversion.models import Conversion
@@ -29,6 +31,10 @@ from credits.ledger.models import CreditSource
 from credits.main import create_app
 from credits.records.models import Attendance
 from credits.statistics import groups, stars
+from credits.statistics.keeping import Fresh, KeptReports
+from credits.statistics.models import KeptReport
+from credits.statistics.period import CHINA
+from kernel.auditstore import digest
 from testkit.apps import running
 from testkit.fixtures import BACKENDS, migrated_database
 from testkit.http import bearer
@@ -714,4 +720,168 @@ async def test_each_provenance_line_names_its_unit_and_the_migration_fills_old_l
     assert (await db.execute(lines_of())).all() == written
     with pytest.raises(DBAPIError, match="append only"):  # the guard is back
         await db.execute(text("UPDATE credit_source SET unit_path = NULL"))
+    await db.rollback()
+
+
+# --- kept reports -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def keep_every_report(credits_app: FastAPI):  # type: ignore[no-untyped-def]
+    """Keep every report, however quickly it was read (the district's take seconds at full
+    size; these small ones take milliseconds)."""
+    before = credits_app.state.kept_reports
+    credits_app.state.kept_reports = KeptReports(keep_after=0, keep_for=600)
+    yield credits_app.state.kept_reports
+    credits_app.state.kept_reports = before
+
+
+def _at(moment: str) -> datetime:
+    return datetime.fromisoformat(moment)
+
+
+def _iso(moment: str) -> str:
+    return _at(moment).isoformat()
+
+
+def _figures(report: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in report.items() if k not in ("kept", "registrations")}
+
+
+async def test_a_kept_report_is_given_again_until_it_is_old_or_fresh_is_asked(
+    session_client, issue_token, known, factory, keep_every_report
+) -> None:
+    _, db = session_client
+    client = session_client[0]
+    staff = issue_token("staff", role="school_staff", unit="410711100")
+    first = (await _report(client, staff, "410711100")).json()
+    assert (first["kept"], first["participants"], first["total_minutes"]) == (False, 4, 2091)
+    assert abs(datetime.now(UTC) - datetime.fromisoformat(first["as_of"])) < timedelta(minutes=1)
+    # a new participant at the town after the first reading
+    newcomer = uuid.uuid4()
+    LEARNER_GROUPS[str(newcomer)] = ["youth"]
+    await factory.records(newcomer, known["a1"], minutes=60, status="verified", host_path=TOWN)
+    await db.commit()
+    # the registrations are asked of accounts every time, kept figures or not
+    REGISTRATIONS["410711100"] = dict(REGISTRATIONS["410711100"], registered=31)
+    again = (await _report(client, staff, "410711100")).json()
+    assert again["kept"] is True
+    assert _figures(again) | {"real_name_registration": None} == _figures(first) | {
+        "real_name_registration": None
+    }
+    assert again["participants"] == 4  # the newcomer is not in what was kept
+    assert again["registrations"]["registered"] == 31
+    assert again["real_name_registration"]["rate"] == pytest.approx(31 / 400)
+    # the workbook says which it is and when it was read
+    book = load_workbook(
+        io.BytesIO((await _report(client, staff, "410711100", format="xlsx")).content),
+        read_only=True,
+    )
+    summary = {r[0]: (r[1], r[2]) for r in book["汇总"].iter_rows(min_row=2, values_only=True)}
+    read_at, said = summary["数据截至(北京时间)"]
+    assert read_at == datetime.fromisoformat(first["as_of"]).astimezone(CHINA).replace(
+        tzinfo=None, microsecond=read_at.microsecond
+    )
+    assert "保存" in said
+    # fresh: read now, and what it read is kept in turn
+    fresh = (await _report(client, staff, "410711100", fresh="true")).json()
+    assert (fresh["kept"], fresh["participants"], fresh["total_minutes"]) == (False, 5, 2151)
+    assert _at(fresh["as_of"]) > _at(first["as_of"])
+    after = (await _report(client, staff, "410711100")).json()
+    assert (after["kept"], after["as_of"], after["participants"]) == (True, fresh["as_of"], 5)
+    # another period, another unit: other reports
+    half = (await _report(client, staff, "410711100", to="2026-06-30")).json()
+    point = (await _report(client, staff, "410711100201")).json()
+    assert half["kept"] is False and point["kept"] is False
+    # kept figures as old as the keeping time are read again
+    await db.execute(update(KeptReport).values(as_of=datetime.now(UTC) - timedelta(seconds=600)))
+    await db.commit()
+    old = (await _report(client, staff, "410711100")).json()
+    assert (old["kept"], old["participants"]) == (False, 5)
+    assert _at(old["as_of"]) > _at(after["as_of"])
+    # the audit trail says what each answer was: kept figures and their time, or a reading
+    entries = (
+        (
+            await db.execute(
+                select(AuditEntry.after_digest)
+                .where(col(AuditEntry.action) == "statistics.report")
+                .order_by(col(AuditEntry.seq))
+            )
+        )
+        .scalars()
+        .all()
+    )
+    period = {"from": "2026-01-01", "to": "2026-12-31", "format": "json"}
+    assert entries[-1] == digest(period | {"as_of": _iso(old["as_of"]), "kept": False})
+    assert digest(period | {"as_of": _iso(fresh["as_of"]), "kept": True}) in entries
+
+
+async def test_a_report_lacking_a_figure_is_not_kept(
+    session_client, issue_token, known, keep_every_report
+) -> None:
+    client, db = session_client
+    staff = issue_token("staff", role="school_staff", unit="410711100")
+    UNREACHABLE.add("/api/v1/learner-groups/lookup")
+    try:
+        lacking = (await _report(client, staff, "410711100")).json()
+    finally:
+        UNREACHABLE.discard("/api/v1/learner-groups/lookup")
+    assert lacking["hours_by_group"] is None and lacking["kept"] is False
+    whole = (await _report(client, staff, "410711100")).json()
+    assert whole["kept"] is False and whole["hours_by_group"] is not None
+    assert whole["missing"] == []
+    assert (await _report(client, staff, "410711100")).json()["kept"] is True
+
+
+async def test_a_quick_report_is_not_kept(session_client, issue_token, known) -> None:
+    client, db = session_client
+    staff = issue_token("staff", role="school_staff", unit="410711100")
+    answers = [(await _report(client, staff, "410711100")).json() for _ in range(2)]
+    assert [a["kept"] for a in answers] == [False, False]
+    assert _at(answers[1]["as_of"]) > _at(answers[0]["as_of"])
+    assert (await db.execute(select(func.count()).select_from(KeptReport))).scalar_one() == 0
+
+
+async def test_kept_learning_stars(client, issue_token, star_data, keep_every_report) -> None:
+    staff = issue_token("staff", role="school_staff", unit="410711100")
+
+    async def ask(**params: str) -> dict[str, Any]:
+        response = await client.get(
+            "/api/v1/statistics/410711100/learning-stars",
+            params={"year": "2026", **params},
+            headers=bearer(staff),
+        )
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    first, again, fresh = await ask(), await ask(), await ask(fresh="true")
+    assert first["candidates"] and again["candidates"] == first["candidates"]
+    assert (first["kept"], again["kept"], fresh["kept"]) == (False, True, False)
+    assert again["as_of"] == first["as_of"]
+    assert _at(fresh["as_of"]) > _at(first["as_of"])
+    assert fresh["candidates"] == first["candidates"]
+
+
+async def test_the_same_report_asked_at_once_is_read_once(session_client) -> None:
+    _, db = session_client
+    reads: list[int] = []
+
+    async def compute() -> Fresh:
+        reads.append(1)
+        await asyncio.sleep(0.05)
+        return Fresh({"reading": len(reads)}, keepable=True)
+
+    keeping = KeptReports(keep_after=0, keep_for=600)
+    one, two = await asyncio.gather(
+        *(keeping.read(db, "report", "/test/", "2026", compute) for _ in range(2))
+    )
+    assert reads == [1]
+    assert (one.kept, two.kept) == (False, True)
+    assert one.figures == two.figures == {"reading": 1}
+    assert one.as_of == two.as_of
+    # a keeping time of 0 keeps nothing: every request reads
+    never = KeptReports(keep_after=0, keep_for=0)
+    answers = [await never.read(db, "report", "/test/", "2027", compute) for _ in range(2)]
+    assert [a.figures["reading"] for a in answers] == [2, 3]
+    assert not any(a.kept for a in answers)
     await db.rollback()

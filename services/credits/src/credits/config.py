@@ -29,6 +29,10 @@ class Settings(DatabaseSettings):
     # how often the ledger's outbox worker looks for unsettled records (0: never; then
     # POST /api/v1/ledger/settlements or `credits-admin accrue` settles them)
     accrual_interval_seconds: float = 2.0
+    # statistics: a report whose figures took this long to read is kept, and answered again
+    # from what was read (with its time, ``as_of``) for ``statistics_keep_seconds`` (0: never)
+    statistics_keep_after_seconds: float = 2.0
+    statistics_keep_seconds: float = 600.0
     # the largest evidence file a certification accepts (kept under data_dir/evidence)
     evidence_max_bytes: int = 5_000_000
     # the public address of the system (the gateway): verification pages, status lists and

@@ -34,6 +34,7 @@ from credits.ledger.worker import accrual_worker
 from credits.portfolio.router import router as portfolio_router
 from credits.records.router import router as records_router
 from credits.rules.router import router as rules_router
+from credits.statistics.keeping import KeptReports
 from credits.statistics.router import router as statistics_router
 from credits.transcript.router import router as transcript_router
 from credits.xapi.router import router as xapi_router
@@ -74,6 +75,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             hint="set CREDITS_GENERATE_CHECKIN_KEY",
         )
         app.state.settings = settings
+        app.state.kept_reports = KeptReports(
+            keep_after=settings.statistics_keep_after_seconds,
+            keep_for=settings.statistics_keep_seconds,
+        )
         # signs the calls to accounts' internal routes (kernel.servicecalls); made by accounts
         try:
             app.state.service_key = settings.service_key(create=False)

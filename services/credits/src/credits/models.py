@@ -14,3 +14,4 @@ def load_all() -> None:
     from credits.ledger import models as _ledger  # noqa: F401
     from credits.records import models as _records  # noqa: F401
     from credits.rules import models as _rules  # noqa: F401
+    from credits.statistics import models as _statistics  # noqa: F401

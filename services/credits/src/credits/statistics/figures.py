@@ -18,6 +18,7 @@ from typing import NamedTuple
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from credits.statistics import service
+from credits.statistics.keeping import Fresh
 from credits.statistics.period import Period
 from credits.statistics.schemas import (
     ActivityFigures,
@@ -25,6 +26,7 @@ from credits.statistics.schemas import (
     GroupHours,
     HoursLine,
     MissingFigure,
+    ReportFigures,
     SessionLine,
     VolunteerYear,
 )
@@ -117,3 +119,21 @@ async def unit_figures(
         sessions=other.sessions,
         sessions_truncated=other.truncated,
     )
+
+
+def keepable(found: Figures) -> Fresh:
+    """The report's figures as a kept report holds them (the participants counted, not
+    listed). A report lacking a figure (accounts did not answer) may not be kept: the next
+    one asks again."""
+    report = ReportFigures(
+        participants=len(found.totals),
+        hours_by_category_mode=found.hours,
+        hours_by_group=found.by_group,
+        missing=found.missing,
+        credits=found.credits,
+        volunteers=found.volunteers,
+        activities=found.activities,
+        sessions=found.sessions,
+        sessions_truncated=found.sessions_truncated,
+    )
+    return Fresh(report.model_dump(mode="json"), keepable=not found.missing)

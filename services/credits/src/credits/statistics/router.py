@@ -18,12 +18,15 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from credits.audit import service as audit
 from credits.statistics import figures, groups, service, stars
+from credits.statistics.keeping import Fresh, KeptReports
 from credits.statistics.period import Period, beijing_today
 from credits.statistics.schemas import (
     GroupHours,
     MissingFigure,
     Rate,
     RegistrationFigures,
+    ReportFigures,
+    StarCandidate,
     StarCandidates,
     UnitRef,
     UnitStatistics,
@@ -131,11 +134,10 @@ def _rate(numerator: int, denominator: int | None, source: str) -> Rate:
     )
 
 
-async def unit_statistics(
+async def _read_figures(
     request: Request, session: SessionDep, unit: dict[str, Any], period: Period
-) -> UnitStatistics:
-    """The whole report of one unit and period."""
-    path = str(unit["path"])
+) -> Fresh:
+    """The credits service's own figures of the report, read now."""
 
     async def groups_of(
         totals: Sequence[service.LearnerTotal],
@@ -149,6 +151,22 @@ async def unit_statistics(
             service_key=request.app.state.service_key,
         )
 
+    found = await figures.unit_figures(session, str(unit["path"]), period, groups_of)
+    return figures.keepable(found)
+
+
+async def unit_statistics(
+    request: Request,
+    session: SessionDep,
+    unit: dict[str, Any],
+    period: Period,
+    *,
+    fresh: bool = False,
+) -> UnitStatistics:
+    """The whole report of one unit and period: the credits service's figures (kept ones
+    when a recent reading of this report took long, unless ``fresh``), the unit and its
+    registrations from the accounts service."""
+    path = str(unit["path"])
     # the registrations (accounts) while the credits service reads its own figures
     asked = asyncio.create_task(
         _get(
@@ -157,8 +175,16 @@ async def unit_statistics(
             **{"from": period.first.isoformat(), "to": period.last.isoformat()},
         )
     )
+    kept_reports: KeptReports = request.app.state.kept_reports
     try:
-        found = await figures.unit_figures(session, path, period, groups_of)
+        reading = await kept_reports.read(
+            session,
+            "report",
+            path,
+            f"{period.first.isoformat()}..{period.last.isoformat()}",
+            lambda: _read_figures(request, session, unit, period),
+            fresh=fresh,
+        )
     except BaseException:
         asked.cancel()
         raise
@@ -166,8 +192,8 @@ async def unit_statistics(
     if response.status_code != 200:
         raise _unavailable()
     registered: dict[str, Any] = response.json()
-    lines, totals = found.hours, found.totals
-    participants = len(totals)
+    found = ReportFigures.model_validate(reading.figures)
+    lines, participants = found.hours_by_category_mode, found.participants
     population = unit.get("population")
     source = POPULATION_SOURCE + ("，演示数据" if unit.get("is_demo") else "")
     registrations = RegistrationFigures(
@@ -188,13 +214,15 @@ async def unit_statistics(
         real_name_registration=_rate(registrations.registered, population, source),
         total_minutes=sum(line.minutes for line in lines),
         hours_by_category_mode=lines,
-        hours_by_group=found.by_group,
+        hours_by_group=found.hours_by_group,
         credits=found.credits,
         volunteers=found.volunteers,
         activities=found.activities,
         sessions=found.sessions,
         sessions_truncated=found.sessions_truncated,
         missing=found.missing,
+        as_of=reading.as_of,
+        kept=reading.kept,
     )
 
 
@@ -211,6 +239,9 @@ async def statistics(
         Literal["summary", "hours", "hours_by_group", "groups", "volunteers", "sessions"],
         Query(description="the table a CSV holds (a workbook holds them all)"),
     ] = "summary",
+    fresh: Annotated[
+        bool, Query(description="read the figures now, not a kept reading of this report")
+    ] = False,
 ) -> Any:
     """统计: participation, registration, hours by category and mode and by learner group,
     credits issued and converted, volunteer hours against the yearly target, activities,
@@ -219,14 +250,20 @@ async def statistics(
     group) is null and named in ``missing``."""
     found = await visible_unit(request, principal, unit)
     period = _period(first, last)
-    report = await unit_statistics(request, session, found, period)
+    report = await unit_statistics(request, session, found, period, fresh=fresh)
     await audit.record_query(
         session,
         actor=principal,
         action="statistics.report" if format == "json" else "statistics.export",
         target_type="unit",
         target_id=str(found["key"]),
-        after={"from": period.first.isoformat(), "to": period.last.isoformat(), "format": format},
+        after={
+            "from": period.first.isoformat(),
+            "to": period.last.isoformat(),
+            "format": format,
+            "as_of": report.as_of.isoformat(),
+            "kept": report.kept,
+        },
     )
     if format == "json":
         return report
@@ -248,15 +285,27 @@ async def learning_stars(
     session: SessionDep,
     year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
     format: Format = "json",
+    fresh: Annotated[
+        bool, Query(description="rank the candidates now, not a kept reading of them")
+    ] = False,
 ) -> Response | StarCandidates:
     """百姓学习之星: the candidates of every town at or under the unit for a Beijing year
     (default: this year), by the rule shipped as data; the rule and its version are given."""
     found = await visible_unit(request, principal, unit)
     rule = stars.load_rule()
     chosen_year = year or beijing_today().year
-    listed = await stars.candidates(
-        session, unit_path=str(found["path"]), year=chosen_year, rule=rule
+
+    async def rank() -> Fresh:
+        ranked = await stars.candidates(
+            session, unit_path=str(found["path"]), year=chosen_year, rule=rule
+        )
+        return Fresh({"candidates": [c.model_dump(mode="json") for c in ranked]}, keepable=True)
+
+    kept_reports: KeptReports = request.app.state.kept_reports
+    reading = await kept_reports.read(
+        session, "stars", str(found["path"]), f"{chosen_year}|{rule.version}", rank, fresh=fresh
     )
+    listed = [StarCandidate.model_validate(c) for c in reading.figures["candidates"]]
     towns = sorted({c.town for c in listed})
     answers = await asyncio.gather(*(_get(request, f"/api/v1/units/{t}") for t in towns))
     names = {
@@ -270,6 +319,8 @@ async def learning_stars(
         rule_version=rule.version,
         rule=rule.document,
         candidates=listed,
+        as_of=reading.as_of,
+        kept=reading.kept,
     )
     await audit.record_query(
         session,
@@ -277,7 +328,13 @@ async def learning_stars(
         action="statistics.learning_stars" if format == "json" else "statistics.export",
         target_type="unit",
         target_id=str(found["key"]),
-        after={"year": chosen_year, "rule": rule.version, "format": format},
+        after={
+            "year": chosen_year,
+            "rule": rule.version,
+            "format": format,
+            "as_of": reading.as_of.isoformat(),
+            "kept": reading.kept,
+        },
     )
     if format == "json":
         return result

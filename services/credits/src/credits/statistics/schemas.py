@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class UnitRef(BaseModel):
@@ -119,6 +119,28 @@ class RegistrationFigures(BaseModel):
     by_group: dict[str, int]
 
 
+class ReportFigures(BaseModel):
+    """The credits service's own figures of a report: what a kept report holds."""
+
+    participants: int
+    hours_by_category_mode: list[HoursLine]
+    hours_by_group: list[GroupHours] | None
+    missing: list[MissingFigure]
+    credits: CreditsFigures
+    volunteers: list[VolunteerYear]
+    activities: ActivityFigures
+    sessions: list[SessionLine]
+    sessions_truncated: bool
+
+
+AS_OF = "when the credits service read these figures (the registrations are read now)"
+KEPT = (
+    "true when the figures are a kept reading of this report (one that took long to read),"
+    " given again until it is older than the service's keeping time; ask with fresh=true to"
+    " read them now"
+)
+
+
 class UnitStatistics(BaseModel):
     """统计: one unit and everything under it, for one period (Beijing days, both included)."""
 
@@ -140,6 +162,8 @@ class UnitStatistics(BaseModel):
     sessions: list[SessionLine]
     sessions_truncated: bool
     missing: list[MissingFigure]
+    as_of: datetime = Field(description=AS_OF)
+    kept: bool = Field(description=KEPT)
 
 
 class StarCandidate(BaseModel):
@@ -162,3 +186,5 @@ class StarCandidates(BaseModel):
     rule_version: str
     rule: dict[str, object]
     candidates: list[StarCandidate]
+    as_of: datetime = Field(description="when the credits service read these candidates")
+    kept: bool = Field(description=KEPT)

@@ -11,6 +11,7 @@ MODE_ZH = {"offline": "线下", "online": "线上", "blended": "混合"}
 REPORT_SHEETS = ("summary", "hours", "hours_by_group", "groups", "volunteers", "sessions")
 FIGURE_ZH = {"hours_by_group": "按人群学时"}
 MISSING = "暂缺"
+KEPT_ZH = "保存的统计结果（该报表计算耗时较长，短时间内重复查询时使用）"
 
 
 def _percent(rate: float | None) -> float | None:
@@ -49,6 +50,11 @@ def report_sheets(report: UnitStatistics) -> dict[str, Sheet]:
         ("签到人次", a.attendance, ""),
         ("场均签到人次", a.attendance_per_session, ""),
         ("单场最多签到人次", a.max_attendance, ""),
+        (
+            "数据截至(北京时间)",
+            report.as_of.astimezone(CHINA).replace(tzinfo=None),
+            KEPT_ZH if report.kept else "实时统计",
+        ),
         *((MISSING, FIGURE_ZH.get(m.figure, m.figure), m.reason_zh) for m in report.missing),
     ]
     by_group: list[tuple[Cell, ...]]
