@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from openpyxl import load_workbook
-from sqlalchemy import func, text, update
+from sqlalchemy import delete, func, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import col, select
 
@@ -35,6 +35,8 @@ from credits.statistics.keeping import Fresh, KeptReports
 from credits.statistics.models import KeptReport
 from credits.statistics.period import CHINA
 from kernel.auditstore import digest
+from kernel.db import make_engine, make_sessionmaker
+from kernel.settings import normalise_database_url
 from testkit.apps import running
 from testkit.fixtures import BACKENDS, migrated_database
 from testkit.http import bearer
@@ -862,8 +864,10 @@ async def test_kept_learning_stars(client, issue_token, star_data, keep_every_re
     assert fresh["candidates"] == first["candidates"]
 
 
-async def test_the_same_report_asked_at_once_is_read_once(session_client) -> None:
-    _, db = session_client
+async def test_the_same_report_asked_at_once_is_read_once(credits_db: str) -> None:
+    # two requests, two sessions of their own: the second finds the first's reading committed
+    engine = make_engine(normalise_database_url(credits_db))
+    sessions = make_sessionmaker(engine)
     reads: list[int] = []
 
     async def compute() -> Fresh:
@@ -872,16 +876,24 @@ async def test_the_same_report_asked_at_once_is_read_once(session_client) -> Non
         return Fresh({"reading": len(reads)}, keepable=True)
 
     keeping = KeptReports(keep_after=0, keep_for=600)
-    one, two = await asyncio.gather(
-        *(keeping.read(db, "report", "/test/", "2026", compute) for _ in range(2))
-    )
-    assert reads == [1]
-    assert (one.kept, two.kept) == (False, True)
-    assert one.figures == two.figures == {"reading": 1}
-    assert one.as_of == two.as_of
-    # a keeping time of 0 keeps nothing: every request reads
-    never = KeptReports(keep_after=0, keep_for=0)
-    answers = [await never.read(db, "report", "/test/", "2027", compute) for _ in range(2)]
-    assert [a.figures["reading"] for a in answers] == [2, 3]
-    assert not any(a.kept for a in answers)
-    await db.rollback()
+
+    async def ask(period: str, keeping: KeptReports = keeping) -> Any:
+        async with sessions() as session:
+            return await keeping.read(session, "report", "/test/", period, compute)
+
+    try:
+        one, two = await asyncio.gather(ask("2026"), ask("2026"))
+        assert reads == [1]
+        assert (one.kept, two.kept) == (False, True)
+        assert one.figures == two.figures == {"reading": 1}
+        assert one.as_of == two.as_of
+        # a keeping time of 0 keeps nothing: every request reads
+        never = KeptReports(keep_after=0, keep_for=0)
+        answers = [await ask("2027", never) for _ in range(2)]
+        assert [a.figures["reading"] for a in answers] == [2, 3]
+        assert not any(a.kept for a in answers)
+    finally:
+        async with sessions() as session:
+            await session.execute(delete(KeptReport).where(col(KeptReport.unit_path) == "/test/"))
+            await session.commit()
+        await engine.dispose()

@@ -121,8 +121,9 @@ class KeptReports:
         seconds: float,
     ) -> None:
         """Upsert the figures (two processes may have read the same report at once: the
-        later reading wins) and forget this unit's figures of a day ago or more. Committed
-        with the request's audit entry."""
+        later reading wins), forget this unit's figures of a day ago or more, and commit, so
+        that a request waiting for this reading finds it when the lock is let go (a read
+        request has written nothing else by now; its audit entry is committed after)."""
         insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         values = {"as_of": as_of, "seconds": round(seconds, 3), "figures": figures}
         await session.execute(
@@ -137,3 +138,4 @@ class KeptReports:
                 col(KeptReport.as_of) < datetime.now(UTC) - FORGET_AFTER,
             )
         )
+        await session.commit()
