@@ -366,17 +366,19 @@ async def report(credits_url: str, accounts_url: str, path: str, period: Period)
             total = time.perf_counter() - began
         return {
             "participants": len(found.totals),
-            "minutes": sum(line.minutes for line in found.hours),
-            "issued": found.credits.issued_hundredths,
+            "minutes": sum(line.minutes for line in found.report.hours_by_category_mode),
+            "issued": found.report.credits.issued_hundredths,
             "volunteers": [
-                (v.year, v.volunteers, v.volunteers_meeting_target) for v in found.volunteers
+                (v.year, v.volunteers, v.volunteers_meeting_target) for v in found.report.volunteers
             ],
-            "sessions": found.activities.sessions,
-            "attendance": found.activities.attendance,
+            "sessions": found.report.activities.sessions,
+            "attendance": found.report.activities.attendance,
             "registered": registered[0],
             "elderly": registered[1],
             "by_group": {
-                g.group: (g.learners, round(g.hours)) for g in found.by_group or [] if g.learners
+                g.group: (g.learners, round(g.hours))
+                for g in found.report.hours_by_group or []
+                if g.learners
             },
             "timings": timings,
             "total": total,

@@ -40,17 +40,11 @@ GroupsOf = Callable[
 
 
 class Figures(NamedTuple):
-    """The figures of one report that the credits service reads itself."""
+    """The figures of one report that the credits service reads itself, and the
+    per-learner totals behind its participants and hours by group."""
 
-    hours: list[HoursLine]
     totals: list[LearnerTotal]
-    by_group: list[GroupHours] | None
-    missing: list[MissingFigure]
-    credits: CreditsFigures
-    volunteers: list[VolunteerYear]
-    activities: ActivityFigures
-    sessions: list[SessionLine]
-    sessions_truncated: bool
+    report: ReportFigures
 
 
 class _Rest(NamedTuple):
@@ -109,15 +103,18 @@ async def unit_figures(
         session, hours, learners, rest
     )
     return Figures(
-        hours=lines,
         totals=totals,
-        by_group=by_group,
-        missing=missing,
-        credits=other.credits,
-        volunteers=other.volunteers,
-        activities=other.activities,
-        sessions=other.sessions,
-        sessions_truncated=other.truncated,
+        report=ReportFigures(
+            participants=len(totals),
+            hours_by_category_mode=lines,
+            hours_by_group=by_group,
+            missing=missing,
+            credits=other.credits,
+            volunteers=other.volunteers,
+            activities=other.activities,
+            sessions=other.sessions,
+            sessions_truncated=other.truncated,
+        ),
     )
 
 
@@ -125,15 +122,4 @@ def keepable(found: Figures) -> Fresh:
     """The report's figures as a kept report holds them (the participants counted, not
     listed). A report lacking a figure (accounts did not answer) may not be kept: the next
     one asks again."""
-    report = ReportFigures(
-        participants=len(found.totals),
-        hours_by_category_mode=found.hours,
-        hours_by_group=found.by_group,
-        missing=found.missing,
-        credits=found.credits,
-        volunteers=found.volunteers,
-        activities=found.activities,
-        sessions=found.sessions,
-        sessions_truncated=found.sessions_truncated,
-    )
-    return Fresh(report.model_dump(mode="json"), keepable=not found.missing)
+    return Fresh(found.report.model_dump(mode="json"), keepable=not found.report.missing)

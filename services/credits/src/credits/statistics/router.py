@@ -193,7 +193,7 @@ async def unit_statistics(
         raise _unavailable()
     registered: dict[str, Any] = response.json()
     found = ReportFigures.model_validate(reading.figures)
-    lines, participants = found.hours_by_category_mode, found.participants
+    participants = found.participants
     population = unit.get("population")
     source = POPULATION_SOURCE + ("，演示数据" if unit.get("is_demo") else "")
     registrations = RegistrationFigures(
@@ -203,24 +203,17 @@ async def unit_statistics(
         by_group={str(k): int(v) for k, v in registered["by_group"].items()},
     )
     return UnitStatistics(
+        # the credits service's figures as read (or kept), and around them the unit's
+        **dict(found),
         unit=UnitRef(key=str(unit["key"]), name=unit.get("name"), path=path),
         period_from=period.first,
         period_to=period.last,
         population=population,
         population_source=source,
-        participants=participants,
         participation=_rate(participants, population, source),
         registrations=registrations,
         real_name_registration=_rate(registrations.registered, population, source),
-        total_minutes=sum(line.minutes for line in lines),
-        hours_by_category_mode=lines,
-        hours_by_group=found.hours_by_group,
-        credits=found.credits,
-        volunteers=found.volunteers,
-        activities=found.activities,
-        sessions=found.sessions,
-        sessions_truncated=found.sessions_truncated,
-        missing=found.missing,
+        total_minutes=sum(line.minutes for line in found.hours_by_category_mode),
         as_of=reading.as_of,
         kept=reading.kept,
     )
