@@ -34,6 +34,7 @@ from credits.statistics import groups, stars
 from credits.statistics.keeping import Fresh, KeptReports
 from credits.statistics.models import KeptReport
 from credits.statistics.period import CHINA
+from credits.statistics.sheets import KEPT_ZH
 from kernel.auditstore import digest
 from kernel.db import make_engine, make_sessionmaker
 from kernel.settings import normalise_database_url
@@ -594,8 +595,14 @@ async def test_stars_come_with_the_rule_and_download(client, issue_token, star_d
         "年度学分",
         "年度学时(小时)",
         "规则版本",
+        "数据截至(北京时间)",
+        "数据说明",
     )
-    assert rows[1] == (
+    # a quick ranking is not kept: the download was ranked when it was asked for
+    read_at = rows[1][7]
+    assert _at(body["as_of"]).astimezone(CHINA).replace(tzinfo=None, microsecond=0) <= read_at
+    assert read_at <= datetime.now(CHINA).replace(tzinfo=None)
+    assert rows[1][:7] + rows[1][8:] == (
         "410711100",
         "王村镇社区教育学校",
         1,
@@ -603,6 +610,7 @@ async def test_stars_come_with_the_rule_and_download(client, issue_token, star_d
         4,
         40,
         "muye-learning-star-2026.1",
+        "实时统计",
     )
     csv_rows = list(
         csv.reader(
@@ -862,6 +870,17 @@ async def test_kept_learning_stars(client, issue_token, star_data, keep_every_re
     assert again["as_of"] == first["as_of"]
     assert _at(fresh["as_of"]) > _at(first["as_of"])
     assert fresh["candidates"] == first["candidates"]
+    # the download of a kept ranking says so on every row, with the time it was read
+    sheet = await client.get(
+        "/api/v1/statistics/410711100/learning-stars",
+        params={"year": "2026", "format": "csv"},
+        headers=bearer(staff),
+    )
+    rows = list(csv.reader(io.StringIO(sheet.content.decode("utf-8-sig"))))
+    assert rows[0][-2:] == ["数据截至(北京时间)", "数据说明"]
+    assert len(rows) == len(fresh["candidates"]) + 1
+    read_at = _at(fresh["as_of"]).astimezone(CHINA).replace(tzinfo=None, microsecond=0)
+    assert {(r[-2], r[-1]) for r in rows[1:]} == {(str(read_at), KEPT_ZH)}
 
 
 async def test_the_same_report_asked_at_once_is_read_once(credits_db: str) -> None:

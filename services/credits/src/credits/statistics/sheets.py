@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from credits.statistics.groups import GROUP_ZH
 from credits.statistics.period import CHINA
 from credits.statistics.schemas import StarCandidates, UnitStatistics
@@ -16,6 +18,11 @@ KEPT_ZH = "保存的统计结果（该报表计算耗时较长，短时间内重
 
 def _percent(rate: float | None) -> float | None:
     return None if rate is None else round(rate * 100, 2)
+
+
+def _beijing(moment: datetime) -> datetime:
+    """A time as Beijing wall clock to the second, as the sheets show when figures were read."""
+    return moment.astimezone(CHINA).replace(tzinfo=None, microsecond=0)
 
 
 def _credits(hundredths: int) -> float:
@@ -52,7 +59,7 @@ def report_sheets(report: UnitStatistics) -> dict[str, Sheet]:
         ("单场最多签到人次", a.max_attendance, ""),
         (
             "数据截至(北京时间)",
-            report.as_of.astimezone(CHINA).replace(tzinfo=None),
+            _beijing(report.as_of),
             KEPT_ZH if report.kept else "实时统计",
         ),
         *((MISSING, FIGURE_ZH.get(m.figure, m.figure), m.reason_zh) for m in report.missing),
@@ -118,10 +125,23 @@ def report_sheets(report: UnitStatistics) -> dict[str, Sheet]:
 
 
 def stars_sheet(stars: StarCandidates) -> Sheet:
-    """The candidates as one table."""
+    """The candidates as one table; each row says when the ranking was read and whether it
+    is a kept reading (a CSV has no summary sheet to say it once)."""
+    as_of = _beijing(stars.as_of)
+    reading = KEPT_ZH if stars.kept else "实时统计"
     return Sheet(
         f"百姓学习之星候选{stars.year}",
-        ("镇/街道代码", "镇/街道", "名次", "学习者编号", "年度学分", "年度学时(小时)", "规则版本"),
+        (
+            "镇/街道代码",
+            "镇/街道",
+            "名次",
+            "学习者编号",
+            "年度学分",
+            "年度学时(小时)",
+            "规则版本",
+            "数据截至(北京时间)",
+            "数据说明",
+        ),
         [
             (
                 c.town,
@@ -131,6 +151,8 @@ def stars_sheet(stars: StarCandidates) -> Sheet:
                 c.credits_hundredths / 100,
                 c.hours,
                 stars.rule_version,
+                as_of,
+                reading,
             )
             for c in stars.candidates
         ],
