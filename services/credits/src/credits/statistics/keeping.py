@@ -4,8 +4,10 @@
 read as before; when reading them took at least ``keep_after`` seconds they are kept, and the
 same report (kind, unit path, period) asked within ``keep_for`` seconds is answered from
 them, with the time they were read. ``fresh`` reads them again whatever is kept. Requests for
-the same report wait for one another in this process (one reads, the others get its
-figures), so ten staff opening the district's report at once cost one reading, not ten.
+the same report wait for one another (one reads, the others get its figures), so ten staff
+opening the district's report at once cost one reading, not ten: within a process on an
+asyncio lock, and on PostgreSQL across processes too, on a transaction-level advisory lock
+(``REPORT_LOCK_CLASS``, the report's key hashed) that the reading's commit lets go.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete
+from sqlalchemy import delete, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +31,11 @@ from kernel.clock import aware_utc
 
 # kept figures of other periods (yesterday's "this year to date") go after a day
 FORGET_AFTER = timedelta(days=1)
+# advisory lock keys (REPORT_LOCK_CLASS, hashtext(report key)): one reading of a report at a
+# time across credits processes; 7411 is the ingestion's learner buckets (migration
+# 2026_11_25_learner_lock_buckets). Two reports whose keys hash alike merely take turns.
+REPORT_LOCK_CLASS = 7412
+_REPORT_LOCK = text("SELECT pg_advisory_xact_lock(:lock_class, hashtext(:report))")
 
 
 class Reading(NamedTuple):
@@ -58,11 +65,21 @@ class KeptReports:
         )
 
     @asynccontextmanager
-    async def _one_at_a_time(self, key: tuple[str, str, str]) -> AsyncIterator[None]:
+    async def _one_at_a_time(
+        self, session: AsyncSession, key: tuple[str, str, str]
+    ) -> AsyncIterator[None]:
+        """Hold the report's lock: this process's first (so a process waits on the database
+        with one connection, not one per request), then on PostgreSQL the database's, held
+        by ``session``'s transaction until the reading is kept and committed (or, when it is
+        not kept, until the request's own commit)."""
         lock = self._locks.get(key)
         if lock is None:
             lock = self._locks[key] = asyncio.Lock()
         async with lock:
+            if session.get_bind().dialect.name == "postgresql":
+                await session.execute(
+                    _REPORT_LOCK, {"lock_class": REPORT_LOCK_CLASS, "report": "|".join(key)}
+                )
             yield
 
     async def read(
@@ -80,8 +97,15 @@ class KeptReports:
         if self.keep_for <= 0:
             began = datetime.now(UTC)
             return Reading((await compute()).figures, began, kept=False)
-        async with self._one_at_a_time((kind, unit_path, period)):
+        if not fresh:
+            # kept figures are given without waiting on any lock (the database's would be held
+            # to this request's commit, making every reader of a kept report take turns)
+            row = await self._find(session, kind, unit_path, period)
+            if row is not None:
+                return Reading(row.figures, aware_utc(row.as_of), kept=True)
+        async with self._one_at_a_time(session, (kind, unit_path, period)):
             if not fresh:
+                # kept meanwhile by the request this one waited for
                 row = await self._find(session, kind, unit_path, period)
                 if row is not None:
                     return Reading(row.figures, aware_utc(row.as_of), kept=True)
@@ -98,11 +122,14 @@ class KeptReports:
     ) -> KeptReport | None:
         row = (
             await session.execute(
-                select(KeptReport).where(
+                select(KeptReport)
+                .where(
                     col(KeptReport.kind) == kind,
                     col(KeptReport.unit_path) == unit_path,
                     col(KeptReport.period) == period,
                 )
+                # a row this session saw before (too old then) is read again as it is now
+                .execution_options(populate_existing=True)
             )
         ).scalar_one_or_none()
         age = timedelta(seconds=self.keep_for)
