@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 from credits.ledger import reconciliation, settlement
+from credits.transcript import figures as transcript_figures
 from testkit.http import bearer
 
 from .conftest import UNIT_PATHS
@@ -192,6 +193,114 @@ async def test_voiding_spent_credits_writes_off_the_rest_and_never_overdraws(
     reversal = history["items"][0]
     legs = {(p["account_kind"], p["side"], p["amount_hundredths"]) for p in reversal["postings"]}
     assert legs == {("writeoff", "debit", 100), ("issuing", "credit", 100)}
+    report = await reconciliation.reconcile(db, [learner])
+    assert report.healthy, report.discrepancies
+
+
+async def test_cancelling_after_its_records_were_voided_gives_back_only_what_stands(
+    session_client, issue_token, factory
+) -> None:
+    # 300 earned, 200 converted, then two of the three records voided: 100 taken back from
+    # the balance, 100 written off. Undoing the conversion gives back what the last record
+    # still backs (100), and the 100 written off goes back to the write-off account: a
+    # cancellation must not turn voided learning into credits to spend again.
+    client, db = session_client
+    learner = uuid.uuid4()
+    activity, _ = await factory.activity()
+    records = await factory.records(learner, activity, count=3, minutes=600, status="verified")
+    await settlement.settle(db, [learner], actor="test")
+    await db.commit()
+    resident = issue_token("resident", subject=str(learner), unit="410711100")
+    college = issue_token("staff", role="college_staff", unit="410711")
+    school = issue_token("staff", role="school_staff", unit="410711100")
+    applied = await _apply(client, resident, "ou_course_credit")
+    assert (await _decide(client, college, applied["id"], "v-1")).status_code == 200
+    assert await _total(client, resident) == 100
+    for record in records[:2]:
+        voided = await client.post(
+            f"/api/v1/learning-records/{record}/status",
+            json={"status": "voided", "reason": "冒名签到"},
+            headers=bearer(school),
+        )
+        assert voided.status_code == 200, voided.text
+    assert await _total(client, resident) == 0
+    cancelled = await client.post(
+        f"/api/v1/conversions/{applied['id']}/cancel",
+        json={"reason": "选错了课程"},
+        headers=bearer(resident),
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    assert await _total(client, resident) == 100
+    reversal = await client.get(
+        f"/api/v1/credit-transactions/{cancelled.json()['cancel_transaction_id']}",
+        headers=bearer(resident),
+    )
+    legs = {
+        (p["account_kind"], p["side"], p["amount_hundredths"]) for p in reversal.json()["postings"]
+    }
+    assert legs == {
+        ("learner", "credit", 100),
+        ("writeoff", "credit", 100),
+        ("conversion", "debit", 200),
+    }
+    # the e-portfolio's figures still add up: nothing converted, nothing written off
+    figures = await transcript_figures.gather(db, learner)
+    assert (figures.earned, figures.converted, figures.written_off, figures.held) == (
+        100,
+        0,
+        0,
+        100,
+    )
+    report = await reconciliation.reconcile(db, [learner])
+    assert report.healthy, report.discrepancies
+    # and the 200 the voided records were worth cannot be converted again
+    again = await _apply(client, resident, "ou_course_credit")
+    short = await _decide(client, college, again["id"], "v-2")
+    assert short.status_code == 409 and short.json()["short_hundredths"] == 100
+
+
+async def test_a_cancellation_first_makes_good_an_earlier_write_off(
+    session_client, issue_token, factory
+) -> None:
+    # X spends 200, its records are voided (200 written off); new learning earns 200 and Y
+    # spends it. Undoing Y leaves 200 earned and X's 200 converted: the learner may hold
+    # nothing, so the 200 goes to the write-off account, not to the learner a second time.
+    client, db = session_client
+    learner = uuid.uuid4()
+    activity, _ = await factory.activity()
+    early = await factory.records(learner, activity, count=2, minutes=600, status="verified")
+    await settlement.settle(db, [learner], actor="test")
+    await db.commit()
+    resident = issue_token("resident", subject=str(learner), unit="410711100")
+    college = issue_token("staff", role="college_staff", unit="410711")
+    school = issue_token("staff", role="school_staff", unit="410711100")
+    x = await _apply(client, resident, "ou_course_credit")
+    assert (await _decide(client, college, x["id"], "x-1")).status_code == 200
+    for record in early:
+        voided = await client.post(
+            f"/api/v1/learning-records/{record}/status",
+            json={"status": "voided", "reason": "冒名签到"},
+            headers=bearer(school),
+        )
+        assert voided.status_code == 200, voided.text
+    await _with_credits(factory, db, learner, law=200)
+    assert await _total(client, resident) == 200
+    y = await _apply(client, resident, "ou_course_credit")
+    assert (await _decide(client, college, y["id"], "y-1")).status_code == 200
+    cancelled = await client.post(
+        f"/api/v1/conversions/{y['id']}/cancel",
+        json={"reason": "选错了课程"},
+        headers=bearer(resident),
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    assert await _total(client, resident) == 0
+    figures = await transcript_figures.gather(db, learner)
+    assert (figures.earned, figures.converted, figures.written_off, figures.held) == (
+        200,
+        200,
+        0,
+        0,
+    )
     report = await reconciliation.reconcile(db, [learner])
     assert report.healthy, report.discrepancies
 

@@ -235,8 +235,12 @@ class LedgerMachine(RuleBasedStateMachine):
 
         self.step(work)
         for category, amount in self.debits.pop(conversion).items():
-            self.balance[category] += amount
             self.spent[category] -= amount
+            # given back: the debit, but never more than the learner may now hold (earned,
+            # less the conversions that stand, less expired); the rest was written off when
+            # its records were voided, and goes back to the write-off account
+            may_hold = self.entitled[category] - self.spent[category] - self.expired[category]
+            self.balance[category] += max(0, min(amount, may_hold - self.balance[category]))
 
     @rule()
     def expire(self) -> None:

@@ -13,6 +13,7 @@ from sqlmodel import col, select
 from credits.conversion.models import Conversion, ConversionTarget
 from credits.conversion.schemas import ConversionApply, ConversionPublic, TargetPublic
 from credits.credentials import revocation
+from credits.ledger import holdings
 from credits.ledger import service as ledger
 from credits.ledger.service import Draft, InsufficientCredits, Leg
 from credits.rules import engine
@@ -304,10 +305,25 @@ async def decide(
     return conversion, False
 
 
+async def given_back(session: AsyncSession, conversion: Conversion) -> dict[str, int]:
+    """Per category, what cancelling ``conversion`` gives back to the learner: its debit,
+    but never more than brings the balance to what the learner may hold without it
+    (:mod:`credits.ledger.holdings`). Less only when records whose credits it spent were
+    voided or rejected since (settlement wrote those credits off); the learner's lock held."""
+    may = await holdings.may_hold(session, conversion.learner_id, leaving_out=conversion.id)
+    held = await ledger.balances(session, conversion.learner_id)
+    return {
+        category: max(0, min(int(amount), may.get(category, 0) - held.get(category, 0)))
+        for category, amount in conversion.debits.items()
+    }
+
+
 async def cancel(
     *, session: AsyncSession, conversion_id: uuid.UUID, reason: str, actor: str
 ) -> Conversion:
-    """Cancel an approved conversion within its window: a reversal restores the credits."""
+    """Cancel an approved conversion within its window: a reversal restores the credits it
+    debited, less any of them taken back since (written off when they were taken back; see
+    :func:`given_back`), which go back to the write-off account instead."""
     learner = (await get_or_raise(session, conversion_id)).learner_id
     await ledger.lock_learners(session, [learner])
     conversion = await _locked(session, conversion_id)
@@ -329,11 +345,15 @@ async def cancel(
         )
     accounts = await ledger.ensure_accounts(session, [(learner, c) for c in conversion.debits])
     sink = await ledger.system_account(session, "conversion")
-    legs = [
-        Leg(accounts[(learner, c)], "credit", int(amount))
-        for c, amount in sorted(conversion.debits.items())
-    ]
-    legs.append(Leg(sink, "debit", sum(int(a) for a in conversion.debits.values())))
+    back = await given_back(session, conversion)
+    legs = [Leg(accounts[(learner, c)], "credit", n) for c, n in sorted(back.items()) if n]
+    debited = sum(int(a) for a in conversion.debits.values())
+    if debited - sum(back.values()):
+        # credits spent by this conversion whose records were voided since: the college wrote
+        # them off; the conversion undone, nothing is lost any more and the write-off goes back
+        writeoff = await ledger.system_account(session, "writeoff")
+        legs.append(Leg(writeoff, "credit", debited - sum(back.values())))
+    legs.append(Leg(sink, "debit", debited))
     (reversal,) = await ledger.write(
         session,
         [

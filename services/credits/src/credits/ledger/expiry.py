@@ -11,14 +11,13 @@ from sqlalchemy import select as sql_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from credits.ledger import holdings
 from credits.ledger import service as ledger
 from credits.ledger.models import CreditPosting, CreditSource, LedgerAccount, LedgerTransaction
 from credits.ledger.schemas import ExpiryLine, ExpiryResult
 from credits.ledger.service import SIGNED_AMOUNT, Draft, Leg
 from credits.rules import engine
 from credits.rules import service as rules
-
-SPENDING = ("conversion", "conversion_cancel")
 
 
 async def run_expiry(
@@ -61,22 +60,23 @@ async def run_expiry(
         .group_by(col(CreditSource.learner_id), col(CreditSource.category_code), year)
     ):
         earned[(learner, category)][int(y)] = int(amount)
-    # per account: debits of conversions net of cancellations, and earlier expiry
-    moved: dict[tuple[int, str], int] = defaultdict(int)
-    for account_id, kind, total in await session.execute(
-        sql_select(
-            col(CreditPosting.account_id), col(LedgerTransaction.kind), func.sum(SIGNED_AMOUNT)
-        )
+    # per account: earlier expiry; and per category the debits of the conversions that stand
+    # (read from the conversions: a cancellation that reversed a write-off gave the account
+    # back less than was debited, yet spends nothing)
+    expired: dict[int, int] = defaultdict(int)
+    for account_id, total in await session.execute(
+        sql_select(col(CreditPosting.account_id), func.sum(SIGNED_AMOUNT))
         .join(LedgerTransaction, col(LedgerTransaction.id) == col(CreditPosting.transaction_id))
         .join(LedgerAccount, col(LedgerAccount.id) == col(CreditPosting.account_id))
         .where(
             col(LedgerAccount.kind) == "learner",
             col(LedgerAccount.learner_id).in_(candidates),
-            col(LedgerTransaction.kind).in_((*SPENDING, "expiry")),
+            col(LedgerTransaction.kind) == "expiry",
         )
-        .group_by(col(CreditPosting.account_id), col(LedgerTransaction.kind))
+        .group_by(col(CreditPosting.account_id))
     ):
-        moved[(int(account_id), "expiry" if kind == "expiry" else "spent")] -= int(total)
+        expired[int(account_id)] -= int(total)
+    spent = await holdings.converted(session, candidates)
     accounts = await ledger.learner_accounts(session, candidates)
     expiry_account = await ledger.system_account(session, "expiry")
     drafts: list[Draft] = []
@@ -86,8 +86,8 @@ async def run_expiry(
         assert account.id is not None
         amount = engine.expiring_hundredths(
             earned_by_year=earned.get((learner, category), {}),
-            spent=moved[(account.id, "spent")],
-            expired=moved[(account.id, "expiry")],
+            spent=spent.get((learner, category), 0),
+            expired=expired[account.id],
             balance=account.balance_hundredths,
             expiry_years=years,
             today=as_of,

@@ -186,13 +186,15 @@ async def _certifications(session: AsyncSession, learners: Learners) -> list[Dis
 
 
 async def _conversions(session: AsyncSession, learners: Learners) -> list[Discrepancy]:
-    """Each conversion's net debit from the learner against what its status says."""
+    """Each conversion's net debit from the learner against what its status says. What a
+    cancellation gave back to the write-off account (credits the conversion spent whose
+    records were voided since) counts as given back: a cancelled conversion nets to zero."""
     moved = await session.execute(
         sql_select(col(LedgerTransaction.reference), -func.sum(SIGNED_AMOUNT))
         .join(CreditPosting, col(CreditPosting.transaction_id) == col(LedgerTransaction.id))
         .join(LedgerAccount, col(LedgerAccount.id) == col(CreditPosting.account_id))
         .where(
-            col(LedgerAccount.kind) == "learner",
+            col(LedgerAccount.kind).in_(("learner", "writeoff")),
             col(LedgerTransaction.kind).in_(("conversion", "conversion_cancel")),
             _of(session, col(LedgerTransaction.learner_id), learners),
         )

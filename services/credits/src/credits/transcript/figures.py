@@ -179,8 +179,12 @@ async def gather(session: AsyncSession, learner: uuid.UUID) -> Figures:
     figures.earned_by_category = {c: int(s) for c, s in earned.all() if int(s)}
     figures.earned = sum(figures.earned_by_category.values())
     sums = await _ledger_sums(session, learner)
+    # a cancellation gives back to the account, and to the write-off account what was taken
+    # back meanwhile: both undo the conversion
     figures.converted = -(
-        sums.get("conversion/learner", 0) + sums.get("conversion_cancel/learner", 0)
+        sums.get("conversion/learner", 0)
+        + sums.get("conversion_cancel/learner", 0)
+        + sums.get("conversion_cancel/writeoff", 0)
     )
     figures.expired = -sums.get("expiry/learner", 0)
     figures.written_off = -sum(v for k, v in sums.items() if k.endswith("/writeoff"))
