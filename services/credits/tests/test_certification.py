@@ -88,6 +88,12 @@ async def test_an_approved_certificate_is_credited_as_the_standard_says(
     assert download.status_code == 200 and download.content == PDF
     assert download.headers["content-type"] == "application/pdf"
     assert download.headers["x-content-type-options"] == "nosniff"
+    # a stale evidence link the resident follows: a 404 they can read
+    stale = await client.get(
+        f"/api/v1/certifications/{submitted['id']}/evidence/{uuid.uuid4()}",
+        headers=bearer(resident),
+    )
+    assert stale.status_code == 404 and "佐证材料" in stale.json()["detail_zh"]
     twice = await _review(client, college, submitted["id"])
     assert twice.status_code == 409
     late = await _upload(client, resident, submitted["id"], PNG, name="more.png")

@@ -4,7 +4,14 @@ the balance or the limits do not allow, cancel with a reversal, write off what w
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
+import pytest
+from sqlalchemy import update
+from sqlmodel import col
+
+from credits.conversion import service as conversions
+from credits.conversion.models import Conversion, ConversionTarget
 from credits.ledger import reconciliation, settlement
 from credits.transcript import figures as transcript_figures
 from testkit.http import bearer
@@ -79,6 +86,26 @@ async def test_approval_debits_once_and_a_replayed_key_changes_nothing(
     assert report.healthy, report.discrepancies
 
 
+async def test_an_idempotency_key_of_the_longest_allowed_length_approves(
+    session_client, issue_token, factory
+) -> None:
+    client, db = session_client
+    learner = uuid.uuid4()
+    await _with_credits(factory, db, learner, law=300)
+    resident = issue_token("resident", subject=str(learner), unit="410711100")
+    college = issue_token("staff", role="college_staff", unit="410711")
+    applied = await _apply(client, resident, "ou_course_credit")
+    key = "k" * 200
+    first = await _decide(client, college, applied["id"], key)
+    assert first.status_code == 200, first.text
+    replay = await _decide(client, college, applied["id"], key)
+    assert replay.status_code == 200 and replay.headers["Idempotent-Replay"] == "true"
+    assert await _total(client, resident) == 100
+    too_long = await _decide(client, college, applied["id"], key + "k")
+    assert too_long.status_code == 422
+    assert too_long.headers["content-type"].startswith("application/problem+json")
+
+
 async def test_a_short_balance_is_refused_and_the_application_stays_open(
     session_client, issue_token, factory
 ) -> None:
@@ -131,6 +158,36 @@ async def test_yearly_limit_and_units_per_request(session_client, issue_token, f
         headers=bearer(resident),
     )
     assert sneaky.status_code == 422  # no mass assignment
+
+
+async def test_the_yearly_limit_counts_the_first_hours_of_the_beijing_year(
+    session_client, issue_token, factory
+) -> None:
+    # approved at 03:30 on New Year's Day in Beijing (19:30 UTC the day before): it is that
+    # year's, on SQLite too, where a +08:00 bound's digits would be compared as UTC
+    client, db = session_client
+    learner = uuid.uuid4()
+    await _with_credits(factory, db, learner, law=1000, health=1000)
+    resident = issue_token("resident", subject=str(learner), unit="410711100")
+    college = issue_token("staff", role="college_staff", unit="410711")
+    first = await _apply(client, resident, "completion_certificate")
+    assert (await _decide(client, college, first["id"], "ny-1")).status_code == 200
+    new_year = datetime(2026, 12, 31, 19, 30, tzinfo=UTC)
+    await db.execute(
+        update(Conversion)
+        .where(col(Conversion.id) == uuid.UUID(first["id"]))
+        .values(decided_at=new_year)
+    )
+    second = await _apply(client, resident, "completion_certificate")
+    pending = await db.get(Conversion, uuid.UUID(second["id"]))
+    assert pending is not None
+    target = await db.get(ConversionTarget, "completion_certificate")
+    assert target is not None and target.max_units_per_year == 1
+    with pytest.raises(conversions.ConversionRefused) as refused:
+        await conversions._check_limits(db, pending, target, datetime(2027, 3, 1, tzinfo=UTC))
+    assert "1 units a year; 1 already" in str(refused.value)
+    # and the year before does not count it
+    await conversions._check_limits(db, pending, target, datetime(2026, 12, 31, 15, tzinfo=UTC))
 
 
 async def test_cancelling_within_the_window_restores_the_credits(

@@ -191,6 +191,48 @@ async def test_rule_correction_dry_run_lists_changes_and_applying_cites_the_new_
     assert report.healthy, report.discrepancies
 
 
+async def test_publishing_reaches_records_of_the_first_hours_of_its_first_day(
+    session_client, issue_token, factory
+) -> None:
+    # a record at 03:00 Beijing time on 1 July (19:00 UTC on 30 June) is the new version's:
+    # its learner is among those the version changes, on SQLite too
+    client, db = session_client
+    learner = uuid.uuid4()
+    activity, _ = await factory.activity()
+    await factory.records(
+        learner,
+        activity,
+        minutes=600,
+        status="verified",
+        start=datetime(2026, 6, 30, 19, tzinfo=UTC),
+    )
+    await settlement.settle(db, [learner], actor="test")
+    await db.commit()
+    college = issue_token("staff", role="college_staff", unit="410711")
+    (default,) = await published(db)
+    body = dict(default.body)
+    body["minutes_per_credit"] = {"offline": 300, "online": 900, "blended": 720}
+    draft = await client.post(
+        "/api/v1/rule-versions",
+        json={
+            "code": "muye-default",
+            "title": "下半年：线下 5 学时 1 学分",
+            "effective_from": "2026-07-01",
+            "body": body,
+        },
+        headers=bearer(college),
+    )
+    assert draft.status_code == 201, draft.text
+    dry = await client.post(
+        f"/api/v1/rule-versions/{draft.json()['id']}/publish",
+        json={"dry_run": True, "reason": "offline hours were undervalued"},
+        headers=bearer(college),
+    )
+    assert dry.status_code == 200, dry.text
+    mine = [c for c in dry.json()["changes"] if c["learner_id"] == str(learner)]
+    assert [(c["before_hundredths"], c["after_hundredths"]) for c in mine] == [(100, 200)]
+
+
 async def test_invalid_rule_sets_are_refused_with_the_field_named(client, issue_token) -> None:
     college = issue_token("staff", role="college_staff", unit="410711")
     response = await client.post(

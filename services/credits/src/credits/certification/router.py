@@ -163,7 +163,10 @@ async def download_evidence(
     await _visible(session, principal, certification_id)
     evidence = await session.get(CertificationEvidence, evidence_id)
     if evidence is None or evidence.certification_id != certification_id:
-        raise service.CertificationNotFound(f"No evidence {evidence_id} of this certification.")
+        raise service.CertificationNotFound(
+            f"No evidence {evidence_id} of this certification.",
+            detail_zh="找不到该认证的这份佐证材料，请返回认证详情重新打开。",
+        )
     return FileResponse(
         storage.path_of(_evidence_folder(request), evidence.sha256),
         media_type=evidence.media_type,
@@ -240,7 +243,10 @@ async def review(
     path = require_staff(principal, REVIEWERS)
     found = await session.get(Certification, certification_id)
     if found is None or not found.learner_unit_path.startswith(path):
-        raise service.CertificationNotFound(f"No certification {certification_id} you may review.")
+        raise service.CertificationNotFound(
+            f"No certification {certification_id} you may review.",
+            detail_zh="找不到您可以审核的该认证申请。",
+        )
     certification = await service.review(
         session=session, certification_id=certification_id, data=body, actor=principal.subject
     )

@@ -298,7 +298,9 @@ async def review(
     """Approve (credits posted in the same transaction) or reject with a reason."""
     found = await session.get(Certification, certification_id)
     if found is None:
-        raise CertificationNotFound(f"No certification {certification_id}.")
+        raise CertificationNotFound(
+            f"No certification {certification_id}.", detail_zh="找不到该认证申请。"
+        )
     await ledger.lock_learners(session, [found.learner_id])
     certification = (
         await session.execute(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -178,10 +179,12 @@ async def _locked(session: AsyncSession, conversion_id: uuid.UUID) -> Conversion
 
 
 def _year_bounds(moment: datetime) -> tuple[datetime, datetime]:
+    """The Beijing year of ``moment`` as UTC instants (SQLite compares the stored UTC digits
+    as text: a +08:00 bound would leave out the first eight hours of the year)."""
     year = moment.astimezone(engine.CHINA).year
     start = datetime.combine(datetime(year, 1, 1).date(), time.min, engine.CHINA)
     end = datetime.combine(datetime(year + 1, 1, 1).date(), time.min, engine.CHINA)
-    return start, end
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 async def _check_limits(
@@ -292,7 +295,9 @@ async def decide(
                 created_by=actor,
                 legs=legs,
                 reference=f"conversion:{conversion.id}",
-                idempotency_key=f"conversion:{approval_key}",
+                # the key digested: the conversion id and a 200-character header do not fit
+                # the ledger's 200 characters, and the same approval still gives the same key
+                idempotency_key="conversion:" + hashlib.sha256(approval_key.encode()).hexdigest(),
                 memo=f"{target.code} x {conversion.units}",
             )
         ],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 
 from fastapi import APIRouter, Depends
 from sqlalchemy import select as sql_select
@@ -72,12 +72,14 @@ async def create_version(
 
 
 async def _affected_learners(session: AsyncSession, version: RuleVersion) -> list[uuid.UUID]:
-    start = datetime.combine(version.effective_from, time.min, engine.CHINA)
+    # as UTC: SQLite compares the stored UTC digits as text, and would read a +08:00 bound's
+    # digits as UTC (missing the first eight hours of the version's first day)
+    start = datetime.combine(version.effective_from, time.min, engine.CHINA).astimezone(UTC)
     query = sql_select(col(LearningRecord.learner_id)).where(
         col(LearningRecord.started_at) >= start
     )
     if version.effective_to is not None:
-        end = datetime.combine(version.effective_to, time.min, engine.CHINA)
+        end = datetime.combine(version.effective_to, time.min, engine.CHINA).astimezone(UTC)
         query = query.where(col(LearningRecord.started_at) < end)
     rows = await session.execute(
         query.group_by(col(LearningRecord.learner_id)).order_by(col(LearningRecord.learner_id))
