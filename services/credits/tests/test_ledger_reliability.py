@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from credits.conversion.models import ConversionTarget
 from credits.ledger import reconciliation, settlement
+from credits.ledger import service as ledger
 from credits.ledger.models import LedgerTransaction
 from credits.records.models import LearningRecord
 from testkit.http import bearer
@@ -221,3 +222,57 @@ async def test_concurrent_settlements_of_one_learner_post_once(committed, issue_
     results = await asyncio.gather(*(settle_once() for _ in range(8)))
     assert sorted(results) == [0] * 7 + [1]  # the lock makes the others see the first's work
     assert await _balance(client, issue_token, learner) == 5 * 60 * 100 // 600
+
+
+async def test_nothing_settles_while_a_rule_version_is_being_published(
+    committed, issue_token
+) -> None:
+    # publishing holds the rule versions' lock exclusively to its commit: a settlement begun
+    # meanwhile (a voided record, the outbox worker) waits, and then reads the versions as
+    # the publication left them, instead of settling under the old ones a learner the
+    # publication's own settlement never saw
+    client, maker = committed
+    learner = await _learner_with_balance(client, maker, issue_token, 100)
+    async with maker() as db, db.begin():
+        start = datetime(2026, 5, 4, 1, tzinfo=UTC)
+        db.add(
+            LearningRecord(
+                learner_id=learner,
+                activity_id=(
+                    await db.execute(
+                        select(LearningRecord.activity_id).where(
+                            LearningRecord.learner_id == learner
+                        )
+                    )
+                )
+                .scalars()
+                .first(),
+                category_code="law",
+                mode="offline",
+                host_unit_path="/410711/410711100/",
+                source="check_in",
+                started_at=start,
+                ended_at=start + timedelta(minutes=600),
+                minutes=600,
+                status="verified",
+                status_changed_by="test",
+            )
+        )
+
+    async def settle_one() -> int:
+        async with maker() as db, db.begin():
+            return (await settlement.settle(db, [learner], actor="test")).transactions
+
+    async def work_the_outbox() -> list[uuid.UUID]:
+        async with maker() as db, db.begin():
+            return (await settlement.accrue_pending(db, learners_per_batch=1)).learners
+
+    async with maker() as publishing:
+        await ledger.lock_rules(publishing, exclusive=True)
+        waiting = [asyncio.create_task(settle_one()), asyncio.create_task(work_the_outbox())]
+        await asyncio.sleep(0.5)
+        assert not any(task.done() for task in waiting)
+        await publishing.rollback()
+    settled, _ = await asyncio.wait_for(asyncio.gather(*waiting), timeout=30)
+    assert settled in (0, 1)  # the worker may have settled the learner first
+    assert await _balance(client, issue_token, learner) == 200

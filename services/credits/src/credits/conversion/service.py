@@ -264,6 +264,7 @@ async def decide(
         conversion.status = "rejected"
         await session.flush()
         return conversion, False
+    assert approval_key is not None  # an approval carries its key (checked above)
     target = await _target_or_refuse(session, conversion.target_code)
     await _check_limits(session, conversion, target, now)
     balances = await ledger.balances(session, learner)
@@ -297,7 +298,7 @@ async def decide(
                 reference=f"conversion:{conversion.id}",
                 # the key digested: the conversion id and a 200-character header do not fit
                 # the ledger's 200 characters, and the same approval still gives the same key
-                idempotency_key="conversion:" + hashlib.sha256(approval_key.encode()).hexdigest(),
+                idempotency_key=f"conversion:{hashlib.sha256(approval_key.encode()).hexdigest()}",
                 memo=f"{target.code} x {conversion.units}",
             )
         ],

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import any_, bindparam, case, func, insert
+from sqlalchemy import any_, bindparam, case, func, insert, text
 from sqlalchemy import select as sql_select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -136,6 +136,23 @@ async def system_account(session: AsyncSession, kind: str) -> int:
     return int(found)
 
 
+# PostgreSQL advisory lock of the published rule versions (7411: ingestion's learner buckets,
+# 7412: statistics reports). Whoever locks learners holds it shared first; publishing a rule
+# version holds it exclusively to its commit. So no settlement reads the versions while one
+# is being published (it would settle under the old versions a learner the publication's
+# own settlement never saw), and the order is always rules, then learners: no cycle.
+RULES_LOCK = 7413
+
+
+async def lock_rules(session: AsyncSession, *, exclusive: bool = False) -> None:
+    """Hold the rule versions' lock to this transaction's end: shared to settle (taken by
+    :func:`lock_learners` and the outbox claim), exclusive to publish. SQLite has one writer
+    at a time already."""
+    if _dialect(session) == "postgresql":
+        take = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        await session.execute(text(f"SELECT {take}(:key)"), {"key": RULES_LOCK})
+
+
 async def lock_learners(
     session: AsyncSession, learner_ids: Iterable[uuid.UUID], *, skip_locked: bool = False
 ) -> list[uuid.UUID]:
@@ -143,11 +160,13 @@ async def lock_learners(
 
     Everything that changes a learner's credits takes this lock first, so balances change one
     transaction at a time and two transactions never wait on each other in a cycle. With
-    ``skip_locked`` a learner someone else holds is left out (for background workers).
+    ``skip_locked`` a learner someone else holds is left out (for background workers). The
+    rule versions' lock is taken (shared) before any learner's: see :data:`RULES_LOCK`.
     """
     ids = sorted(set(learner_ids))
     if not ids:
         return []
+    await lock_rules(session)
     await session.execute(
         _insert(session, LearnerLedger)
         .values([{"learner_id": learner} for learner in ids])

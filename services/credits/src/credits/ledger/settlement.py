@@ -575,6 +575,7 @@ async def claim_queued(
     """
     if session.get_bind().dialect.name != "postgresql":
         return sorted(await queued_learners(session, limit, up_to_seq=up_to_seq))
+    await ledger.lock_rules(session)  # before any learner's lock, as lock_learners does
     rows = await session.execute(
         text(
             "SELECT o.learner_id FROM ledger_outbox o"

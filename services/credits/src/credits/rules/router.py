@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from credits.audit import service as audit
+from credits.ledger import service as ledger
 from credits.ledger import settlement
 from credits.records.models import LearningRecord
 from credits.rules import engine
@@ -98,6 +99,11 @@ async def publish(
     citing it are posted in the same transaction. History is never rewritten.
     """
     require_staff(principal, RULE_AUTHORS)
+    if not body.dry_run:
+        # no settlement may read the versions until this one is committed with its own
+        # settlement (ledger.RULES_LOCK), taken before any learner's lock; and the version
+        # is read under it, so two publications of one draft cannot both find it a draft
+        await ledger.lock_rules(session, exclusive=True)
     version = await rules.get_or_raise(session, version_id)
     if body.dry_run:
         rules.require_draft(version)
