@@ -9,8 +9,9 @@ from __future__ import annotations
 
 
 def mod11_2(digits: str) -> str:
-    """Return the MOD 11-2 check character (0-9 or X) of a string of digits."""
-    if not digits.isdigit():
+    """Return the MOD 11-2 check character (0-9 or X) of a string of ASCII digits."""
+    # str.isdigit() alone accepts "４" and "²", which int() reads as 4 and refuses
+    if not (digits.isascii() and digits.isdigit()):
         raise ValueError("only digits carry a MOD 11-2 check character")
     total = 0
     for digit in digits:

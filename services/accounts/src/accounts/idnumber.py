@@ -7,12 +7,13 @@ a 3-digit sequence (odd for men, even for women) and an ISO 7064 MOD 11-2 check 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
 from accounts.checkdigits import mod11_2
 
-_SHAPE = re.compile(r"^\d{17}[\dX]$")
+_SHAPE = re.compile(r"^[0-9]{17}[0-9X]$")  # ASCII only: \d also matches "４" or "٤"
 EARLIEST_BIRTH = date(1900, 1, 1)
 
 
@@ -26,7 +27,7 @@ class InvalidIdNumber(ValueError):
 
 def check_character(first17: str) -> str:
     """Return the GB 11643 check character for 17 digits."""
-    if len(first17) != 17 or not first17.isdigit():
+    if len(first17) != 17 or not (first17.isascii() and first17.isdigit()):
         raise InvalidIdNumber("the first 17 characters must be digits")
     return mod11_2(first17)
 
@@ -49,8 +50,13 @@ class CitizenId:
 
 
 def normalise(value: str) -> str:
-    """Strip spaces and upper-case a trailing x."""
-    return value.strip().replace(" ", "").upper()
+    """Fold full-width characters to ASCII (NFKC), strip spaces and upper-case a trailing x.
+
+    A number typed with a Chinese input method ("４１０７１１…", "ｘ") is the same number as its
+    ASCII form and must meet the same duplicate check; digits NFKC leaves alone (Arabic-Indic,
+    Devanagari) are then refused by the shape check.
+    """
+    return unicodedata.normalize("NFKC", value).strip().replace(" ", "").upper()
 
 
 def parse(value: str, *, today: date | None = None) -> CitizenId:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
-_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+_MOBILE = re.compile(r"^1[3-9][0-9]{9}$")  # ASCII only: \d also matches "４" or "٤"
 
 
 class InvalidPhone(ValueError):
@@ -12,8 +13,12 @@ class InvalidPhone(ValueError):
 
 
 def normalise_mobile(value: str) -> str:
-    """Return the 11-digit mainland mobile number, dropping spaces, dashes and +86."""
-    digits = re.sub(r"[\s-]", "", value)
+    """Return the 11-digit mainland mobile number, dropping spaces, dashes and +86.
+
+    Full-width digits, dashes and plus signs are folded to ASCII first (NFKC), so the number
+    typed either way gets the same blind index and signs in the same.
+    """
+    digits = re.sub(r"[\s-]", "", unicodedata.normalize("NFKC", value))
     if digits.startswith("+86"):
         digits = digits[3:]
     elif digits.startswith("0086"):

@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import re
 import secrets
+import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -32,7 +33,7 @@ from kernel.tokens import TokenSigner
 
 STAFF_SCOPES = ("profile", "network:read")
 RESIDENT_SCOPES = ("profile",)
-_PHONE = re.compile(r"^1[3-9]\d{9}$")
+_PHONE = re.compile(r"^1[3-9][0-9]{9}$")
 
 
 class OAuthError(DomainError):
@@ -124,10 +125,18 @@ async def identity_of_resident(session: AsyncSession, account: LearningAccount) 
 async def _find_user(
     session: AsyncSession, cipher: PiiCipher, username: str
 ) -> StaffUser | LearningAccount | None:
-    name = username.strip()
+    # NFKC folds full-width digits and letters (what a Chinese input method types) to ASCII,
+    # so "１３８..." names the same resident as "138..."; the checks below then accept ASCII only
+    name = unicodedata.normalize("NFKC", username).strip()
+    # populate_existing: the lockout fields are changed by plain UPDATEs, so a user already in
+    # the session's identity map must be read again, never trusted from memory
     if accountno.is_valid(name):
-        query = select(LearningAccount).where(col(LearningAccount.account_number) == name.upper())
-        return (await session.execute(query)).scalar_one_or_none()
+        query = select(LearningAccount).where(
+            col(LearningAccount.account_number) == accountno.normalise(name)
+        )
+        return (
+            await session.execute(query.execution_options(populate_existing=True))
+        ).scalar_one_or_none()
     if _PHONE.match(name):
         index = cipher.blind_index(name, field="phone")
         rows = (
@@ -136,6 +145,7 @@ async def _find_user(
                     select(LearningAccount)
                     .where(col(LearningAccount.phone_index) == index)
                     .limit(2)
+                    .execution_options(populate_existing=True)
                 )
             )
             .scalars()
@@ -143,7 +153,9 @@ async def _find_user(
         )
         return rows[0] if len(rows) == 1 else None  # a shared phone must sign in by number
     staff_query = select(StaffUser).where(col(StaffUser.username) == name)
-    return (await session.execute(staff_query)).scalar_one_or_none()
+    return (
+        await session.execute(staff_query.execution_options(populate_existing=True))
+    ).scalar_one_or_none()
 
 
 async def password_sign_in(
@@ -182,11 +194,19 @@ async def password_sign_in(
         await session.commit()
         raise invalid_grant()
     if not ok:
-        user.failed_sign_ins += 1
-        locking = user.failed_sign_ins >= settings.max_failed_sign_ins
+        failures = await _count_failure(session, user)
+        # counted in SQL, so concurrent wrong guesses each add one (an increment read in Python
+        # and written back loses all but one of them); every max_failed_sign_ins-th failure
+        # locks, so the count keeps every failure since the last success and each lock still
+        # ends with a fresh round of tries
+        locking = failures % settings.max_failed_sign_ins == 0
         if locking:
-            user.locked_until = now + timedelta(minutes=settings.lockout_minutes)
-            user.failed_sign_ins = 0
+            await session.execute(
+                update(type(user))
+                .where(col(type(user).id) == user.id)
+                .values(locked_until=now + timedelta(minutes=settings.lockout_minutes))
+                .execution_options(synchronize_session=False)
+            )
         audit.record(
             session,
             actor=str(user.id),
@@ -205,6 +225,19 @@ async def password_sign_in(
     if isinstance(user, StaffUser):
         return await identity_of_staff(session, user)
     return await identity_of_resident(session, user)
+
+
+async def _count_failure(session: AsyncSession, user: StaffUser | LearningAccount) -> int:
+    """Add one failed sign-in to the row itself and return the new count."""
+    table = type(user)
+    counted = await session.execute(
+        update(table)
+        .where(col(table.id) == user.id)
+        .values(failed_sign_ins=col(table.failed_sign_ins) + 1)
+        .returning(col(table.failed_sign_ins))
+        .execution_options(synchronize_session=False)
+    )
+    return int(counted.scalar_one())
 
 
 async def _audit_refusal(
@@ -258,18 +291,52 @@ def new_refresh_token(
     return token
 
 
+async def _refuse_refresh(
+    session: AsyncSession, stored: RefreshToken | None, reason: str, detail: str | None = None
+) -> InvalidGrant:
+    """Audit a refused refresh and commit it, so the entry survives the error that follows.
+
+    The entry names the token's family and owner where the token is known, never the token.
+    """
+    audit.record(
+        session,
+        actor=stored.subject if stored is not None else "anonymous",
+        action="refresh_token.refused",
+        target_type="refresh_token_family",
+        target_id=str(stored.family_id) if stored is not None else "unknown",
+        reason=reason,
+        outcome="refused",
+    )
+    await session.commit()
+    return invalid_grant(detail) if detail else invalid_grant()
+
+
 async def rotate_refresh_token(
     *, session: AsyncSession, settings: Settings, token: str
 ) -> tuple[Identity, str]:
-    """Use a refresh token once: a new one in the same family; a reused one kills the family."""
+    """Use a refresh token once: a new one in the same family; a reused one kills the family.
+
+    Every refusal is audited (like a failed password): unknown, revoked and expired tokens,
+    reuse, and tokens of accounts no longer active.
+    """
     stored = (
         await session.execute(
             select(RefreshToken).where(col(RefreshToken.token_hash) == _hash(token))
         )
     ).scalar_one_or_none()
     now = _now()
-    if stored is None or stored.revoked_at is not None or aware(stored.expires_at) <= now:  # type: ignore[operator]
-        raise invalid_grant("The refresh token is not valid; sign in again.")
+    not_valid = "The refresh token is not valid; sign in again."
+    if stored is None:
+        raise await _refuse_refresh(session, None, "unknown", not_valid)
+    if stored.revoked_at is not None:
+        raise await _refuse_refresh(session, stored, "revoked", not_valid)
+    if aware(stored.expires_at) <= now:  # type: ignore[operator]
+        raise await _refuse_refresh(session, stored, "expired", not_valid)
+    # checked before the token is marked used, so committing this refusal does not spend it:
+    # the token works again if the account is unfrozen
+    identity = await load_identity(session, stored.kind, stored.subject)
+    if identity is None:
+        raise await _refuse_refresh(session, stored, "account not active")
     # a guarded update: of two concurrent uses of one token, only one can mark it used
     marked = await session.execute(
         update(RefreshToken)
@@ -292,9 +359,6 @@ async def rotate_refresh_token(
         )
         await session.commit()
         raise invalid_grant("The refresh token was used before; every session of it is revoked.")
-    identity = await load_identity(session, stored.kind, stored.subject)
-    if identity is None:
-        raise invalid_grant()
     return identity, new_refresh_token(
         session, identity, settings.refresh_token_days, stored.family_id
     )

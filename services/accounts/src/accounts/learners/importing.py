@@ -225,6 +225,65 @@ async def _reserve_numbers(session: AsyncSession, district_code: str, count: int
     return [accountno.make(district_code, n) for n in range(last - count + 1, last + 1)]
 
 
+def _audit_matches(
+    session: AsyncSession,
+    actor: Principal | str,
+    report: ImportReport,
+    matches: list[tuple[uuid.UUID, str]],
+    now: datetime,
+) -> None:
+    """Stage an entry for every registered account a sheet's ID number matched, and for a dry
+    run one entry with the counts.
+
+    "Unchanged" or "registered outside your unit" confirms an ID number exists, so a dry run
+    with guessed numbers is a way to find a resident's real one (a masked number, birth date
+    and gender leave about nine candidates). Accounts an import really updates are named by
+    their update entries already; every other match is named here. The caller commits these
+    even for a dry run.
+    """
+    request_id = current_request_id()
+    mode = "dry run" if report.dry_run else "import"
+    entries = [
+        {
+            "at": now,
+            **audit.actor_fields(actor),
+            "action": "learning_account.import.match",
+            "target_type": "learning_account",
+            "target_id": str(account_id),
+            "reason": f"{mode}: a row's ID number is registered",
+            "request_id": request_id,
+            "outcome": outcome,
+        }
+        for account_id, outcome in matches
+    ]
+    if report.dry_run:
+        counts = {
+            "total": report.total,
+            "matched": len(matches),
+            "created": report.created,
+            "updated": report.updated,
+            "unchanged": report.unchanged,
+            "rejected": report.rejected,
+        }
+        entries.insert(
+            0,
+            {
+                "at": now,
+                **audit.actor_fields(actor),
+                "action": "learning_account.import.dry_run",
+                "target_type": "import",
+                "target_id": str(uuid.uuid4()),
+                "after_digest": audit.digest(counts),
+                "reason": f"dry run: {len(matches)} of {report.total} rows matched registered "
+                "accounts",
+                "request_id": request_id,
+                "outcome": "ok",
+            },
+        )
+    if entries:
+        audit.record_many(session, entries)
+
+
 async def import_residents(
     *,
     session: AsyncSession,
@@ -285,6 +344,8 @@ async def import_residents(
 
     creates: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
+    # (account id, what the row would do to it): each is an answer that the number is registered
+    matches: list[tuple[uuid.UUID, str]] = []
     now = datetime.now(UTC)
     for candidate, unit, index in located:
         values = dict(candidate.values)
@@ -311,6 +372,7 @@ async def import_residents(
             creates.append(values)
             continue
         if not current.residence_path.startswith(covering_path):
+            matches.append((current.id, "outside_unit"))
             report.problems.append(
                 RowProblem(
                     candidate.row,
@@ -324,8 +386,11 @@ async def import_residents(
             k: values[k] for k in _COMPARED if k in values and getattr(current, k) != values[k]
         }
         if not changed:
+            matches.append((current.id, "unchanged"))
             report.unchanged += 1
             continue
+        if dry_run:
+            matches.append((current.id, "would_update"))
         if "phone_index" in changed:
             assert candidate.phone is not None
             changed["phone_cipher"] = cipher.encrypt(candidate.phone, field="phone")
@@ -337,6 +402,7 @@ async def import_residents(
     report.created, report.updated = len(creates), len(updates)
     report.rejected = len({p.row for p in report.problems})
     report.problems.sort(key=lambda p: p.row)
+    _audit_matches(session, actor, report, matches, now)
     if dry_run:
         return report
     for values, number in zip(

@@ -187,6 +187,31 @@ async def find_by_id_number(
     return result.scalar_one_or_none()
 
 
+async def _refuse_duplicate(
+    session: AsyncSession, actor: Principal | str, existing: LearningAccount | None
+) -> DuplicateAccount:
+    """Audit a duplicate refusal and commit it before the error is raised.
+
+    The 409 tells the caller that the ID number is registered: from a masked number, a birth
+    date and a gender a caller can try the few candidates left, so each such answer is kept in
+    the trail, naming the account it confirmed, even though the request fails.
+    """
+    audit.record(
+        session,
+        actor=actor,
+        action="learning_account.create.duplicate",
+        target_type="learning_account",
+        target_id=str(existing.id) if existing is not None else "unknown",
+        reason="ID number already registered",
+        outcome="refused",
+    )
+    await session.commit()
+    return DuplicateAccount(
+        "An account with this ID number exists already.",
+        detail_zh="该身份证号码已注册学习账号。",
+    )
+
+
 async def create_account(
     *,
     session: AsyncSession,
@@ -210,11 +235,9 @@ async def create_account(
             "A resident under 14 needs a guardian's consent (guardian.name, guardian.consent_at).",
             detail_zh="未满14周岁的居民需要监护人同意。",
         )
-    if await find_by_id_number(session, cipher, citizen.number) is not None:
-        raise DuplicateAccount(
-            "An account with this ID number exists already.",
-            detail_zh="该身份证号码已注册学习账号。",
-        )
+    existing = await find_by_id_number(session, cipher, citizen.number)
+    if existing is not None:
+        raise await _refuse_duplicate(session, actor, existing)
     password_hash = await asyncio.to_thread(hash_password, data.password) if data.password else None
     account = LearningAccount(
         account_number=await next_account_number(session, district_code),
@@ -244,9 +267,11 @@ async def create_account(
             session.add(account)
             await session.flush()
     except IntegrityError:
-        raise DuplicateAccount(
-            "An account with this ID number exists already.",
-            detail_zh="该身份证号码已注册学习账号。",
+        # another request registered the number since the check above: name that account;
+        # rolled back first, so committing the refusal does not spend the account number
+        await session.rollback()
+        raise await _refuse_duplicate(
+            session, actor, await find_by_id_number(session, cipher, citizen.number)
         ) from None
     audit.record(
         session,

@@ -38,8 +38,9 @@ class PartnerSecret(BaseModel):
 async def register(
     body: PartnerCreate, principal: CurrentPrincipal, session: SessionDep
 ) -> PartnerSecret:
-    """Register a partner platform; the response holds its secret, shown only now."""
-    require_staff(principal, PARTNER_MANAGERS)
+    """Register a partner platform for the caller's unit or one under it; the response holds
+    its secret, shown only now."""
+    covering = require_staff(principal, PARTNER_MANAGERS)
     client, secret = await service.register(
         session=session,
         client_id=body.client_id,
@@ -47,6 +48,7 @@ async def register(
         unit_key=body.unit,
         scopes=list(body.scopes),
         actor=principal,
+        covering_path=covering,
     )
     await session.commit()
     return PartnerSecret(client_id=client.client_id, client_secret=secret, scopes=client.scopes)
@@ -54,10 +56,11 @@ async def register(
 
 @router.post("/partner-clients/{client_id}/secret", response_model=PartnerSecret)
 async def rotate(client_id: str, principal: CurrentPrincipal, session: SessionDep) -> PartnerSecret:
-    """Issue a new secret; the old one stops working at once."""
-    require_staff(principal, PARTNER_MANAGERS)
+    """Issue a new secret for a partner of the caller's unit or one under it (404 for any
+    other); the old secret stops working at once."""
+    covering = require_staff(principal, PARTNER_MANAGERS)
     client, secret = await service.rotate_secret(
-        session=session, client_id=client_id, actor=principal
+        session=session, client_id=client_id, actor=principal, covering_path=covering
     )
     await session.commit()
     return PartnerSecret(client_id=client.client_id, client_secret=secret, scopes=client.scopes)

@@ -1,0 +1,134 @@
+"""The sign-in lockout counts every wrong password, also when many arrive at once."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accounts import SERVICE_ROOT
+from accounts.config import Settings
+from accounts.main import create_app
+from accounts.network.service import load_network, muye_network
+from accounts.staff.service import ensure_staff
+from kernel.clock import aware
+from testkit.apps import running
+from testkit.fixtures import migrated_database
+
+from .test_signin import _resident
+
+VICTIM = {
+    "username": "victim",
+    "display_name": "受害者",
+    "password": "correct horse battery",
+    "role": "learning_point_staff",
+    "unit_key": "410711100",
+}
+
+
+async def _seed(session: AsyncSession) -> None:
+    await load_network(session=session, data=muye_network())
+    await ensure_staff(session=session, **VICTIM)
+
+
+@pytest.fixture
+def fresh_postgres_db(request: pytest.FixtureRequest) -> str:
+    """A database of its own: these requests really commit, each in its own session."""
+    return migrated_database(
+        request,
+        backend="postgresql",
+        service="accounts_lockout",
+        service_root=SERVICE_ROOT,
+        seed=_seed,
+    )
+
+
+async def _failures(session: AsyncSession, table: str, key: str, value: str) -> tuple:
+    row = (
+        await session.execute(
+            text(f"SELECT failed_sign_ins, locked_until FROM {table} WHERE {key} = :v"),
+            {"v": value},
+        )
+    ).one()
+    return int(row[0]), row[1]  # a datetime on PostgreSQL, text on SQLite
+
+
+async def test_concurrent_wrong_passwords_are_all_counted_and_lock(
+    fresh_postgres_db: str, tmp_path: Path
+) -> None:
+    limit = 8
+    settings = Settings(
+        database_url=fresh_postgres_db,
+        data_dir=tmp_path,
+        log_level="WARNING",
+        max_failed_sign_ins=limit,
+    )
+    async with running(create_app(settings)) as app:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+
+            async def guess(n: int) -> int:
+                answer = await client.post(
+                    "/auth/token",
+                    data={"grant_type": "password", "username": "victim", "password": f"g{n}"},
+                )
+                return answer.status_code
+
+            # as many at once as the limit: the last one to be counted locks, so every one of
+            # them is checked and counted whatever order they finish in
+            codes = await asyncio.gather(*(guess(n) for n in range(limit)))
+            assert codes == [400] * limit
+            right = await client.post(
+                "/auth/token",
+                data={
+                    "grant_type": "password",
+                    "username": "victim",
+                    "password": VICTIM["password"],
+                },
+            )
+        async with AsyncSession(app.state.engine) as session:
+            failed, locked_until = await _failures(session, "staff_user", "username", "victim")
+            outcomes = (
+                await session.execute(
+                    text(
+                        "SELECT outcome, count(*) FROM audit_entry"
+                        " WHERE action = 'sign_in.failed' GROUP BY outcome"
+                    )
+                )
+            ).all()
+    assert failed == limit
+    assert locked_until is not None and aware(locked_until) > datetime.now(UTC)
+    assert right.status_code == 429
+    assert dict(outcomes) == {"refused": limit - 1, "locked": 1, "locked_out": 1}
+
+
+async def test_wrong_passwords_count_one_by_one_for_staff_and_residents(
+    session_client, staff_factory, accounts_settings
+) -> None:
+    client, session = session_client
+    limit = accounts_settings.max_failed_sign_ins
+    resident = await _resident(client, await staff_factory("school_staff", "410711100"))
+    await staff_factory("learning_point_staff", "410711100")
+    staff = (
+        await session.execute(
+            text("SELECT username FROM staff_user ORDER BY created_at DESC LIMIT 1")
+        )
+    ).scalar_one()
+    for username, table, key in (
+        (resident["account_number"], "learning_account", "account_number"),
+        (staff, "staff_user", "username"),
+    ):
+        form = {"grant_type": "password", "username": username, "password": "wrong-password"}
+        for n in range(1, limit + 1):
+            assert (await client.post("/auth/token", data=form)).status_code == 400
+            failed, locked_until = await _failures(session, table, key, username)
+            assert failed == n
+            assert (locked_until is not None) == (n == limit)
+        locked = await client.post("/auth/token", data=form)
+        assert locked.status_code == 429
+        assert (await _failures(session, table, key, username))[0] == limit
