@@ -64,7 +64,8 @@ async def _forward(base: str, request: Request, *, timeout: float = 5.0):  # typ
     session = upstream_session(connections=4, timeout=timeout, connect_timeout=1.0)
     try:
         upstream = Upstream("credits", base, session)
-        return await forward(request, upstream, retry_after=2, max_body=100)
+        path = request.scope["path"]
+        return await forward(request, upstream, path=path, retry_after=2, max_body=100)
     finally:
         await session.close()
 
@@ -146,6 +147,7 @@ async def test_answers_pass_through_unchanged_whole_or_streamed(size: int) -> No
             response = await forward(
                 _request(b'{"records": []}', query=b"dry_run=true&x=%E5%AD%A6"),
                 Upstream("credits", base, session),
+                path="/api/v1/learning-records:batch",
                 retry_after=2,
                 max_body=100,
             )

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.routes import AUTHENTICATED, PUBLIC, ROUTES, match
+from gateway.routes import AUTHENTICATED, PUBLIC, ROUTES, match, methods_on
 
 
 @pytest.mark.parametrize(
     ("method", "path", "template"),
     [
         ("GET", "/api/v1/units/410711100", "/api/v1/units/{key}"),
-        ("HEAD", "/api/v1/units", "/api/v1/units"),
+        ("GET", "/api/v1/units", "/api/v1/units"),
         ("POST", "/auth/token", "/auth/token"),
         (
             "DELETE",
@@ -45,9 +45,15 @@ def test_anything_else_is_not_routed(path: str) -> None:
     assert route is None and not known
 
 
-def test_wrong_method_on_a_known_path_is_told_apart() -> None:
-    route, known = match("DELETE", "/api/v1/units")
+@pytest.mark.parametrize("method", ["DELETE", "HEAD"])
+def test_wrong_method_on_a_known_path_is_told_apart(method: str) -> None:
+    route, known = match(method, "/api/v1/units")
     assert route is None and known
+
+
+def test_the_methods_on_a_path_are_those_of_every_route_it_matches() -> None:
+    assert methods_on("/api/v1/learning-accounts/a1") == ["GET", "PATCH"]
+    assert methods_on("/admin") == []
 
 
 def test_every_route_declares_its_access() -> None:

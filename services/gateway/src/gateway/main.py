@@ -21,9 +21,9 @@ from gateway.metrics import GatewayMetrics
 from gateway.openapi import merge as merge_openapi
 from gateway.portfolio import learner_portfolio, resident_portfolio
 from gateway.portfoliocache import LocalGenerations, PortfolioCache, RedisGenerations
-from gateway.proxy import Upstream, UpstreamUnavailable, forward, upstream_session
+from gateway.proxy import Upstream, UpstreamUnavailable, forward, upstream_path, upstream_session
 from gateway.ratelimit import Hit, Limiter
-from gateway.routes import AUTHENTICATED, COMPOSED, PUBLIC, Route, match
+from gateway.routes import AUTHENTICATED, COMPOSED, PUBLIC, Route, match, methods_on
 from kernel import roles
 from kernel.app import build_service_app
 from kernel.auth import current_principal
@@ -33,6 +33,7 @@ from kernel.pagination import MAX_PAGE_SIZE
 from kernel.problems import PROBLEMS, DomainError, Forbidden, NotFound
 from kernel.tokens import JwksKeySource, Principal, TokenVerifier
 
+# HEAD is taken only to be answered 405 by the gateway itself, with the Allow header
 FORWARDED_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 PORTFOLIO = "/api/v1/me/portfolio"  # the route whose answers gateway.portfoliocache keeps
 
@@ -49,6 +50,21 @@ class PageTooLarge(DomainError):
     type = PROBLEMS + "page-size-too-large"
     status = 422
     title = "Page size too large"
+
+
+def _is_page_size(limit: str) -> bool:
+    """Whether ``limit`` is a whole number of at most ``MAX_PAGE_SIZE`` in ASCII digits.
+
+    ``str.isdigit`` alone takes "²", which ``int`` refuses (a 500), and "٣", which ``int``
+    reads as 3 where the services may not; and ``int`` refuses more than 4,300 digits.
+    """
+    digits = limit.lstrip("0") or "0"
+    return (
+        limit.isascii()
+        and limit.isdigit()
+        and len(digits) <= len(str(MAX_PAGE_SIZE))
+        and int(digits) <= MAX_PAGE_SIZE
+    )
 
 
 class MethodNotAllowed(DomainError):
@@ -221,11 +237,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         raise AssertionError(f"no composition for {route.template}")
 
-    async def handle(request: Request, route: Route | None, path_known: bool) -> Response:
-        path = request.url.path
+    async def handle(
+        request: Request, path: str, route: Route | None, path_known: bool
+    ) -> Response:
+        """Answer a request for ``path``, the decoded path it was routed on."""
+        # refused before anything else, the route too: the path's meaning is in doubt
+        target = upstream_path(request, path)
         if route is None:
             if path_known:
-                raise MethodNotAllowed(f"{request.method} is not allowed on {path}.")
+                # HEAD too: the services answer it 405, so it is not passed on as GET
+                allowed = ", ".join(methods_on(path))
+                raise MethodNotAllowed(
+                    f"{request.method} is not allowed on {path}; use {allowed}.",
+                    headers={"Allow": allowed},
+                )
             raise NotFound(f"There is no route {path}.", detail_zh="请求的地址不存在。")
         limiter: Limiter = request.app.state.limiter
         writer: str | None = None  # a resident writing: their kept portfolio must go
@@ -253,7 +278,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if refused is not None:
             raise refused
         limit = request.query_params.get("limit")
-        if limit is not None and (not limit.isdigit() or int(limit) > MAX_PAGE_SIZE):
+        if limit is not None and not _is_page_size(limit):
             raise PageTooLarge(
                 f"limit must be a whole number of at most {MAX_PAGE_SIZE}.",
                 detail_zh=f"每页最多 {MAX_PAGE_SIZE} 条。",
@@ -272,6 +297,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return await forward(
                 request,
                 request.app.state.upstreams[route.upstream],
+                path=target,
                 retry_after=settings.retry_after_seconds,
                 max_body=route.max_body_bytes or settings.max_body_bytes,
             )
@@ -289,7 +315,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         label = route.template if route else "unmatched"
         status = 500
         try:
-            response = await handle(request, route, path_known)
+            response = await handle(request, "/" + path, route, path_known)
             status = response.status_code
             return response
         except DomainError as exc:

@@ -7,7 +7,9 @@ the few calls the gateway makes on its own account (keys, readiness, the API doc
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from urllib.parse import quote, unquote
 
 import aiohttp
 from fastapi import Request
@@ -16,6 +18,7 @@ from starlette.background import BackgroundTask
 from starlette.responses import Response, StreamingResponse
 from yarl import URL
 
+from kernel import servicecalls
 from kernel.problems import PROBLEMS, DomainError, ServiceUnavailable
 from kernel.requestid import current_request_id
 
@@ -35,6 +38,9 @@ HOP_BY_HOP = frozenset(
         "x-request-id",
     }
 )
+# only a service signs a call to another (kernel.servicecalls): a caller's signature is dropped
+# rather than passed on, so no service ever sees one that did not come from inside
+NOT_FORWARDED = HOP_BY_HOP | {servicecalls.HEADER}
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
 BUFFERED_ANSWER_BYTES = 1_000_000  # answers up to this size are passed on whole, not streamed
 
@@ -48,7 +54,7 @@ class UpstreamUnavailable(ServiceUnavailable):
 
 def _forward_headers(request: Request) -> CIMultiDict[str]:
     headers: CIMultiDict[str] = CIMultiDict(
-        (k, v) for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP
+        (k, v) for k, v in request.headers.items() if k.lower() not in NOT_FORWARDED
     )
     headers["x-request-id"] = current_request_id() or ""
     headers["x-forwarded-for"] = request.client.host if request.client else ""
@@ -99,6 +105,61 @@ async def read_body_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+class InvalidPath(DomainError):
+    """A path the gateway refuses to route, as a service or a proxy might read it otherwise."""
+
+    type = PROBLEMS + "invalid-path"
+    status = 400
+    title = "Invalid path"
+
+
+# what RFC 3986 lets a path carry as it is (pchar and "/"), and "%" starting an escape
+_REQUEST_PATH = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*")
+_PATH_SAFE = "/:@!$&'()*+,;="  # for quote(), which keeps letters, digits and "-._~" anyway
+# C0, DEL and C1: no key or number in a route holds one; in a log or a header they cut lines
+# (a line feed never gets here: Starlette's router finds no route for it and answers 404)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def upstream_path(request: Request, path: str) -> str:
+    """The path to send on for ``path``, the decoded path the gateway routed on.
+
+    It is the path as the caller encoded it, so that the service decodes it once, to the very
+    path the gateway matched. (The decoded path sent on as if still encoded was decoded twice:
+    the public ``/api/v1/units/1%252Fregistrations`` reached the service as the staff route
+    ``/api/v1/units/1/registrations``.) When the server gave no raw path, or one that is not
+    fit for a request line, ``path`` is encoded afresh, which decodes to it just the same.
+
+    Refused with :class:`InvalidPath`, whatever the route: a control character, and an encoded
+    slash. The route table matches decoded paths, where ``%2F`` is a separator, but the caller
+    meant it as data inside one segment, and so would anything that splits the path before
+    decoding it. No value in a route (keys, ids, numbers) holds a slash, so the simplest sound
+    rule is to refuse an encoded slash anywhere rather than guess which reading was meant.
+    """
+    if _CONTROL.search(path):
+        raise InvalidPath(
+            "The path holds a control character (such as %00); no route takes one.",
+            detail_zh="请求地址含有控制字符，请检查后重试。",
+        )
+    raw: bytes | None = request.scope.get("raw_path")
+    if raw is None:
+        return quote(path, safe=_PATH_SAFE)
+    sent = raw.decode("latin-1")
+    root = request.scope.get("root_path", "")
+    if root and sent.startswith(root):  # uvicorn puts its root path in front of the raw path
+        sent = sent[len(root) :]
+    if "%2f" in sent.lower():
+        raise InvalidPath(
+            "The path holds an encoded slash (%2F); send each part of the path as its own "
+            "segment, or check the value for a stray slash.",
+            detail_zh="请求地址含有编码的斜杠（%2F），请检查后重试。",
+        )
+    if _REQUEST_PATH.fullmatch(sent) and unquote(sent) == path:
+        return sent
+    # "%" is encoded too: in ``path`` it stands for itself
+    return quote(path, safe=_PATH_SAFE)
+
+
 @dataclass(frozen=True)
 class Upstream:
     """A service behind the gateway: its name, base URL and the pooled session to it."""
@@ -122,10 +183,12 @@ async def forward(
     request: Request,
     service: Upstream,
     *,
+    path: str,
     retry_after: int,
     max_body: int,
 ) -> Response:
-    """Send the request on to ``service`` and pass its answer back.
+    """Send the request on to ``service`` at ``path`` (from :func:`upstream_path`) and pass
+    its answer back.
 
     The body is passed through as bytes, never parsed here; so is the answer (whole when it
     declares a size up to ``BUFFERED_ANSWER_BYTES``, streamed otherwise). Idempotent requests
@@ -133,7 +196,7 @@ async def forward(
     """
     body = await read_body_limited(request, max_body)
     query = request.url.query
-    target = URL(service.url + request.url.path + (f"?{query}" if query else ""), encoded=True)
+    target = URL(service.url + path + (f"?{query}" if query else ""), encoded=True)
     upstream, session = service.name, service.session
     headers = _forward_headers(request)
     attempts = 2 if request.method in IDEMPOTENT else 1

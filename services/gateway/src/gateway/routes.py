@@ -260,11 +260,20 @@ ROUTES: tuple[Route, ...] = (
 
 
 def match(method: str, path: str) -> tuple[Route | None, bool]:
-    """Find the route for ``method`` and ``path``; the flag says whether the path exists at all."""
+    """Find the route for ``method`` and ``path``; the flag says whether the path exists at all.
+
+    HEAD matches nothing: the services answer it 405, so the gateway does not admit it either.
+    """
     path_known = False
     for route in ROUTES:
         if route.pattern.match(path):
             path_known = True
-            if method in route.methods or (method == "HEAD" and "GET" in route.methods):
+            if method in route.methods:
                 return route, True
     return None, path_known
+
+
+def methods_on(path: str) -> list[str]:
+    """The methods the routes matching ``path`` take, for a 405's ``Allow`` header."""
+    methods = {method for route in ROUTES if route.pattern.match(path) for method in route.methods}
+    return sorted(methods)
