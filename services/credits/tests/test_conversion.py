@@ -58,6 +58,26 @@ async def _total(client, token: str) -> int:  # type: ignore[no-untyped-def]
     )
 
 
+async def _void(client, token: str, records: list[int]) -> None:  # type: ignore[no-untyped-def]
+    """Void the records as their school would (settled in the same request)."""
+    for record in records:
+        voided = await client.post(
+            f"/api/v1/learning-records/{record}/status",
+            json={"status": "voided", "reason": "冒名签到"},
+            headers=bearer(token),
+        )
+        assert voided.status_code == 200, voided.text
+
+
+async def _verified(factory, db, learner: uuid.UUID, count: int) -> list[int]:  # type: ignore[no-untyped-def]
+    """``count`` verified 10-hour law records of the learner (100 each), settled."""
+    activity, _ = await factory.activity()
+    records = await factory.records(learner, activity, count=count, minutes=600, status="verified")
+    await settlement.settle(db, [learner], actor="test")
+    await db.commit()
+    return list(records)
+
+
 async def test_approval_debits_once_and_a_replayed_key_changes_nothing(
     session_client, issue_token, factory
 ) -> None:
@@ -229,22 +249,13 @@ async def test_voiding_spent_credits_writes_off_the_rest_and_never_overdraws(
 ) -> None:
     client, db = session_client
     learner = uuid.uuid4()
-    activity, _ = await factory.activity()
-    records = await factory.records(learner, activity, count=2, minutes=600, status="verified")
-    await settlement.settle(db, [learner], actor="test")
-    await db.commit()
+    records = await _verified(factory, db, learner, 2)
     resident = issue_token("resident", subject=str(learner), unit="410711100")
     college = issue_token("staff", role="college_staff", unit="410711")
     applied = await _apply(client, resident, "ou_course_credit")
     assert (await _decide(client, college, applied["id"], "w-1")).status_code == 200
     assert await _total(client, resident) == 0
-    school = issue_token("staff", role="school_staff", unit="410711100")
-    voided = await client.post(
-        f"/api/v1/learning-records/{records[0]}/status",
-        json={"status": "voided", "reason": "冒名签到"},
-        headers=bearer(school),
-    )
-    assert voided.status_code == 200
+    await _void(client, issue_token("staff", role="school_staff", unit="410711100"), records[:1])
     assert await _total(client, resident) == 0  # never below zero
     history = (await client.get("/api/v1/me/credit-history", headers=bearer(resident))).json()
     reversal = history["items"][0]
@@ -263,23 +274,14 @@ async def test_cancelling_after_its_records_were_voided_gives_back_only_what_sta
     # cancellation must not turn voided learning into credits to spend again.
     client, db = session_client
     learner = uuid.uuid4()
-    activity, _ = await factory.activity()
-    records = await factory.records(learner, activity, count=3, minutes=600, status="verified")
-    await settlement.settle(db, [learner], actor="test")
-    await db.commit()
+    records = await _verified(factory, db, learner, 3)
     resident = issue_token("resident", subject=str(learner), unit="410711100")
     college = issue_token("staff", role="college_staff", unit="410711")
     school = issue_token("staff", role="school_staff", unit="410711100")
     applied = await _apply(client, resident, "ou_course_credit")
     assert (await _decide(client, college, applied["id"], "v-1")).status_code == 200
     assert await _total(client, resident) == 100
-    for record in records[:2]:
-        voided = await client.post(
-            f"/api/v1/learning-records/{record}/status",
-            json={"status": "voided", "reason": "冒名签到"},
-            headers=bearer(school),
-        )
-        assert voided.status_code == 200, voided.text
+    await _void(client, school, records[:2])
     assert await _total(client, resident) == 0
     cancelled = await client.post(
         f"/api/v1/conversions/{applied['id']}/cancel",
@@ -324,22 +326,13 @@ async def test_a_cancellation_first_makes_good_an_earlier_write_off(
     # nothing, so the 200 goes to the write-off account, not to the learner a second time.
     client, db = session_client
     learner = uuid.uuid4()
-    activity, _ = await factory.activity()
-    early = await factory.records(learner, activity, count=2, minutes=600, status="verified")
-    await settlement.settle(db, [learner], actor="test")
-    await db.commit()
+    early = await _verified(factory, db, learner, 2)
     resident = issue_token("resident", subject=str(learner), unit="410711100")
     college = issue_token("staff", role="college_staff", unit="410711")
     school = issue_token("staff", role="school_staff", unit="410711100")
     x = await _apply(client, resident, "ou_course_credit")
     assert (await _decide(client, college, x["id"], "x-1")).status_code == 200
-    for record in early:
-        voided = await client.post(
-            f"/api/v1/learning-records/{record}/status",
-            json={"status": "voided", "reason": "冒名签到"},
-            headers=bearer(school),
-        )
-        assert voided.status_code == 200, voided.text
+    await _void(client, school, early)
     await _with_credits(factory, db, learner, law=200)
     assert await _total(client, resident) == 200
     y = await _apply(client, resident, "ou_course_credit")
