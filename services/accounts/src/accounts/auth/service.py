@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -163,24 +163,16 @@ async def password_sign_in(
 ) -> Identity:
     """Check a password; repeated failures slow down, then lock the account for a while.
 
-    The failure count is committed even though the request fails, so it survives the error.
+    Each attempt on an account is counted before its password is checked (:func:`_reserve`),
+    in SQL and under the row's lock, so attempts on one account take turns and none is
+    checked once the lock is set: many guesses sent at once get at most the limit checked,
+    not every one that arrived before the lock committed. The count is committed even though
+    the request fails, so it survives the error.
     """
     user = await _find_user(session, cipher, username)
     now = _now()
-    locked_until = aware(user.locked_until) if user is not None else None
-    if user is not None and locked_until is not None and locked_until > now:
-        wait = int((locked_until - now).total_seconds()) + 1
-        await _audit_refusal(session, user, "locked_out")
-        raise AccountLocked(
-            f"Too many failed sign-ins; try again in {wait} seconds.",
-            detail_zh=f"登录失败次数过多，请在 {wait} 秒后重试。",
-            headers={"Retry-After": str(wait)},
-            error="invalid_grant",
-        )
-    if user is not None and user.failed_sign_ins:
-        await asyncio.sleep(min(0.2 * user.failed_sign_ins, 2.0))  # slow down guessing
-    ok = await verify_password(user.password_hash if user is not None else None, password)
     if user is None:
+        await verify_password(None, password)  # as slow as a known name
         # the name may be an ID number or phone: only its keyed hash goes in the trail (a plain
         # digest of an ID number can be reversed by trying them all); repeats still correlate
         audit.record(
@@ -193,20 +185,19 @@ async def password_sign_in(
         )
         await session.commit()
         raise invalid_grant()
-    if not ok:
-        failures = await _count_failure(session, user)
-        # counted in SQL, so concurrent wrong guesses each add one (an increment read in Python
-        # and written back loses all but one of them); every max_failed_sign_ins-th failure
-        # locks, so the count keeps every failure since the last success and each lock still
-        # ends with a fresh round of tries
-        locking = failures % settings.max_failed_sign_ins == 0
+    attempt = await _reserve(session, user, now)
+    if attempt is None or attempt > settings.max_failed_sign_ins:
+        if attempt is not None:  # beyond the limit with no lock (cannot happen in turn): lock
+            await _lock(session, user, now + timedelta(minutes=settings.lockout_minutes))
+        await _audit_refusal(session, user, "locked_out")
+        raise await _locked_error(session, user, now)
+    if attempt > 1:
+        await asyncio.sleep(min(0.2 * (attempt - 1), 2.0))  # slow down guessing
+    if not await verify_password(user.password_hash, password):
+        # every max_failed_sign_ins-th failure locks, and the count starts again after it
+        locking = attempt >= settings.max_failed_sign_ins
         if locking:
-            await session.execute(
-                update(type(user))
-                .where(col(type(user).id) == user.id)
-                .values(locked_until=now + timedelta(minutes=settings.lockout_minutes))
-                .execution_options(synchronize_session=False)
-            )
+            await _lock(session, user, now + timedelta(minutes=settings.lockout_minutes))
         audit.record(
             session,
             actor=str(user.id),
@@ -220,24 +211,64 @@ async def password_sign_in(
     if user.status != "active":
         await _audit_refusal(session, user, "inactive")
         raise invalid_grant()
-    if user.failed_sign_ins or user.locked_until:
-        user.failed_sign_ins, user.locked_until = 0, None
+    # the attempt counted above is undone with every failure before it
+    await session.execute(
+        update(type(user))
+        .where(col(type(user).id) == user.id)
+        .values(failed_sign_ins=0, locked_until=None)
+        .execution_options(synchronize_session=False)
+    )
     if isinstance(user, StaffUser):
         return await identity_of_staff(session, user)
     return await identity_of_resident(session, user)
 
 
-async def _count_failure(session: AsyncSession, user: StaffUser | LearningAccount) -> int:
-    """Add one failed sign-in to the row itself and return the new count."""
+async def _reserve(
+    session: AsyncSession, user: StaffUser | LearningAccount, now: datetime
+) -> int | None:
+    """Count one more attempt on the row itself, unless it is locked; the attempt's number
+    since the last success or lock, or None when locked. The UPDATE holds the row's lock to
+    the commit: the next attempt on the account waits for this one's outcome."""
     table = type(user)
+    unlocked = or_(col(table.locked_until).is_(None), col(table.locked_until) <= now)
     counted = await session.execute(
         update(table)
-        .where(col(table.id) == user.id)
+        .where(col(table.id) == user.id, unlocked)
         .values(failed_sign_ins=col(table.failed_sign_ins) + 1)
         .returning(col(table.failed_sign_ins))
         .execution_options(synchronize_session=False)
     )
-    return int(counted.scalar_one())
+    found = counted.scalar_one_or_none()
+    return None if found is None else int(found)
+
+
+async def _lock(session: AsyncSession, user: StaffUser | LearningAccount, until: datetime) -> None:
+    """Lock the account until ``until``; its count starts again when the lock ends."""
+    table = type(user)
+    await session.execute(
+        update(table)
+        .where(col(table.id) == user.id)
+        .values(locked_until=until, failed_sign_ins=0)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def _locked_error(
+    session: AsyncSession, user: StaffUser | LearningAccount, now: datetime
+) -> AccountLocked:
+    """The 429 for a locked account, with how long the lock still runs."""
+    table = type(user)
+    until = (
+        await session.execute(select(col(table.locked_until)).where(col(table.id) == user.id))
+    ).scalar_one_or_none()
+    ends = aware(until) if until is not None else now
+    wait = max(1, int((ends - now).total_seconds()) + 1)  # type: ignore[operator]
+    return AccountLocked(
+        f"Too many failed sign-ins; try again in {wait} seconds.",
+        detail_zh=f"登录失败次数过多，请在 {wait} 秒后重试。",
+        headers={"Retry-After": str(wait)},
+        error="invalid_grant",
+    )
 
 
 async def _audit_refusal(
