@@ -354,11 +354,12 @@ async def cancel(
     back = await given_back(session, conversion)
     legs = [Leg(accounts[(learner, c)], "credit", n) for c, n in sorted(back.items()) if n]
     debited = sum(int(a) for a in conversion.debits.values())
-    if debited - sum(back.values()):
+    written_off = debited - sum(back.values())
+    if written_off:
         # credits spent by this conversion whose records were voided since: the college wrote
         # them off; the conversion undone, nothing is lost any more and the write-off goes back
         writeoff = await ledger.system_account(session, "writeoff")
-        legs.append(Leg(writeoff, "credit", debited - sum(back.values())))
+        legs.append(Leg(writeoff, "credit", written_off))
     legs.append(Leg(sink, "debit", debited))
     (reversal,) = await ledger.write(
         session,

@@ -13,9 +13,9 @@ from sqlmodel import col
 
 from credits.ledger import holdings
 from credits.ledger import service as ledger
-from credits.ledger.models import CreditPosting, CreditSource, LedgerAccount, LedgerTransaction
+from credits.ledger.models import CreditSource
 from credits.ledger.schemas import ExpiryLine, ExpiryResult
-from credits.ledger.service import SIGNED_AMOUNT, Draft, Leg
+from credits.ledger.service import Draft, Leg
 from credits.rules import engine
 from credits.rules import service as rules
 
@@ -60,22 +60,10 @@ async def run_expiry(
         .group_by(col(CreditSource.learner_id), col(CreditSource.category_code), year)
     ):
         earned[(learner, category)][int(y)] = int(amount)
-    # per account: earlier expiry; and per category the debits of the conversions that stand
-    # (read from the conversions: a cancellation that reversed a write-off gave the account
-    # back less than was debited, yet spends nothing)
-    expired: dict[int, int] = defaultdict(int)
-    for account_id, total in await session.execute(
-        sql_select(col(CreditPosting.account_id), func.sum(SIGNED_AMOUNT))
-        .join(LedgerTransaction, col(LedgerTransaction.id) == col(CreditPosting.transaction_id))
-        .join(LedgerAccount, col(LedgerAccount.id) == col(CreditPosting.account_id))
-        .where(
-            col(LedgerAccount.kind) == "learner",
-            col(LedgerAccount.learner_id).in_(candidates),
-            col(LedgerTransaction.kind) == "expiry",
-        )
-        .group_by(col(CreditPosting.account_id))
-    ):
-        expired[int(account_id)] -= int(total)
+    # what expired before, and the debits of the conversions that stand (read from the
+    # conversions: a cancellation that reversed a write-off gave the account back less than
+    # was debited, yet spends nothing)
+    expired = await holdings.expired(session, candidates)
     spent = await holdings.converted(session, candidates)
     accounts = await ledger.learner_accounts(session, candidates)
     expiry_account = await ledger.system_account(session, "expiry")
@@ -87,7 +75,7 @@ async def run_expiry(
         amount = engine.expiring_hundredths(
             earned_by_year=earned.get((learner, category), {}),
             spent=spent.get((learner, category), 0),
-            expired=expired[account.id],
+            expired=expired.get((learner, category), 0),
             balance=account.balance_hundredths,
             expiry_years=years,
             today=as_of,

@@ -53,6 +53,27 @@ async def converted(
     return dict(spent)
 
 
+async def expired(session: AsyncSession, learners: Sequence[uuid.UUID]) -> Holding:
+    """Per (learner, category), what expiry runs took from the learners' accounts."""
+    if not learners:
+        return {}
+    rows = await session.execute(
+        sql_select(
+            col(LedgerAccount.learner_id), col(LedgerAccount.category_code), func.sum(SIGNED_AMOUNT)
+        )
+        .select_from(CreditPosting)
+        .join(LedgerTransaction, col(LedgerTransaction.id) == col(CreditPosting.transaction_id))
+        .join(LedgerAccount, col(LedgerAccount.id) == col(CreditPosting.account_id))
+        .where(
+            col(LedgerTransaction.kind) == "expiry",
+            col(LedgerAccount.kind) == "learner",
+            one_of(session, col(LedgerAccount.learner_id), list(learners)),
+        )
+        .group_by(col(LedgerAccount.learner_id), col(LedgerAccount.category_code))
+    )
+    return {(learner, str(category)): -int(signed) for learner, category, signed in rows.all()}
+
+
 async def may_hold(
     session: AsyncSession, learner: uuid.UUID, *, leaving_out: uuid.UUID | None = None
 ) -> dict[str, int]:
@@ -67,21 +88,10 @@ async def may_hold(
     held: dict[str, int] = defaultdict(int)
     for category, amount in earned.all():
         held[str(category)] += int(amount)
-    expired = await session.execute(
-        sql_select(col(LedgerAccount.category_code), func.sum(SIGNED_AMOUNT))
-        .select_from(CreditPosting)
-        .join(LedgerTransaction, col(LedgerTransaction.id) == col(CreditPosting.transaction_id))
-        .join(LedgerAccount, col(LedgerAccount.id) == col(CreditPosting.account_id))
-        .where(
-            col(LedgerTransaction.kind) == "expiry",
-            col(LedgerAccount.kind) == "learner",
-            col(LedgerAccount.learner_id) == learner,
-        )
-        .group_by(col(LedgerAccount.category_code))
-    )
-    for category, signed in expired.all():
-        held[str(category)] += int(signed)  # expiry debits: negative
-    standing = await converted(session, [learner], leaving_out=leaving_out)
-    for (_, category), amount in standing.items():
-        held[category] -= amount
+    for taken in (
+        await expired(session, [learner]),
+        await converted(session, [learner], leaving_out=leaving_out),
+    ):
+        for (_, category), amount in taken.items():
+            held[category] -= amount
     return dict(held)
