@@ -124,6 +124,23 @@ async def test_settling_twice_posts_nothing_the_second_time(session_client, fact
     assert sources == 3 * (180 * 100 // 900)
 
 
+async def _draft_offline_at_five_hours(client, db, college: str, since: str):  # type: ignore[no-untyped-def]
+    """A draft of the default rules from ``since`` with 5 offline hours a credit (not 10)."""
+    (default,) = await published(db)
+    body = dict(default.body)
+    body["minutes_per_credit"] = {"offline": 300, "online": 900, "blended": 720}
+    return await client.post(
+        "/api/v1/rule-versions",
+        json={
+            "code": "muye-default",
+            "title": f"{since} 起修订：线下 5 学时 1 学分",
+            "effective_from": since,
+            "body": body,
+        },
+        headers=bearer(college),
+    )
+
+
 async def test_rule_correction_dry_run_lists_changes_and_applying_cites_the_new_version(
     session_client, issue_token, factory
 ) -> None:
@@ -135,19 +152,7 @@ async def test_rule_correction_dry_run_lists_changes_and_applying_cites_the_new_
     await settlement.settle(db, learners, actor="test")
     await db.commit()
     college = issue_token("staff", role="college_staff", unit="410711")
-    (default,) = await published(db)
-    body = dict(default.body)
-    body["minutes_per_credit"] = {"offline": 300, "online": 900, "blended": 720}
-    draft = await client.post(
-        "/api/v1/rule-versions",
-        json={
-            "code": "muye-default",
-            "title": "2026 修订：线下 5 学时 1 学分",
-            "effective_from": "2026-01-01",
-            "body": body,
-        },
-        headers=bearer(college),
-    )
+    draft = await _draft_offline_at_five_hours(client, db, college, "2026-01-01")
     assert draft.status_code == 201, draft.text
     assert draft.json()["version"] == 2 and draft.json()["status"] == "draft"
     version_id = draft.json()["id"]
@@ -209,19 +214,7 @@ async def test_publishing_reaches_records_of_the_first_hours_of_its_first_day(
     await settlement.settle(db, [learner], actor="test")
     await db.commit()
     college = issue_token("staff", role="college_staff", unit="410711")
-    (default,) = await published(db)
-    body = dict(default.body)
-    body["minutes_per_credit"] = {"offline": 300, "online": 900, "blended": 720}
-    draft = await client.post(
-        "/api/v1/rule-versions",
-        json={
-            "code": "muye-default",
-            "title": "下半年：线下 5 学时 1 学分",
-            "effective_from": "2026-07-01",
-            "body": body,
-        },
-        headers=bearer(college),
-    )
+    draft = await _draft_offline_at_five_hours(client, db, college, "2026-07-01")
     assert draft.status_code == 201, draft.text
     dry = await client.post(
         f"/api/v1/rule-versions/{draft.json()['id']}/publish",
