@@ -276,18 +276,46 @@ def _principal(claims: Mapping[str, Any]) -> Principal:
 
 
 class TokenSigner:
-    """Sign access tokens with the issuer's current private key."""
+    """Sign access tokens with the issuer's current private key.
 
-    def __init__(self, private_jwk: Mapping[str, Any], *, issuer: str, audience: str) -> None:
-        self._kid = str(private_jwk["kid"])
-        self._key = jwk.construct(dict(private_jwk), algorithm="RS256")
+    Given one private JWK, it signs with that key; given ``current`` (the private JWK that
+    signs at a Unix time: a key ring's ``signing_key_at``), with whichever key that names at
+    the moment of signing, so a rotation takes effect without a new signer.
+    """
+
+    def __init__(
+        self,
+        private_jwk: Mapping[str, Any] | None = None,
+        *,
+        issuer: str,
+        audience: str,
+        current: Callable[[float], Mapping[str, Any]] | None = None,
+    ) -> None:
+        if (private_jwk is None) == (current is None):
+            raise ValueError("give either one private JWK or a current-key callable")
+        if current is None:
+            fixed = dict(private_jwk or {})
+
+            def current(_now: float) -> Mapping[str, Any]:
+                return fixed
+
+        self._current = current
+        self._keys: dict[str, Key] = {}
         self._issuer = issuer
         self._audience = audience
 
+    def _key(self, now: float) -> tuple[str, Key]:
+        entry = self._current(now)
+        kid = str(entry["kid"])
+        key = self._keys.get(kid)
+        if key is None:
+            key = self._keys[kid] = jwk.construct(dict(entry), algorithm="RS256")
+        return kid, key
+
     @property
     def kid(self) -> str:
-        """The key id stamped into every token this signer makes."""
-        return self._kid
+        """The key id stamped into the tokens this signer makes now."""
+        return self._key(time.time())[0]
 
     def sign(
         self,
@@ -303,6 +331,7 @@ class TokenSigner:
     ) -> str:
         """Return a signed access token for ``subject``."""
         issued = int(time.time()) if now is None else now
+        kid, key = self._key(issued)
         claims: dict[str, Any] = {
             "iss": self._issuer,
             "aud": self._audience,
@@ -322,8 +351,8 @@ class TokenSigner:
         return str(
             jwt.encode(
                 claims,
-                self._key,
+                key,
                 algorithm="RS256",
-                headers={"kid": self._kid, "typ": ACCESS_TOKEN_TYP},
+                headers={"kid": kid, "typ": ACCESS_TOKEN_TYP},
             )
         )

@@ -7,6 +7,7 @@ import asyncio
 import getpass
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +25,7 @@ from accounts.pii import load_pii_cipher
 from accounts.staff import service as staff_service
 from kernel import auditstore
 from kernel.db import run_in_transaction
-from kernel.keyring import load_keyring
+from kernel.keyring import KeyRotationPending, load_keyring
 from kernel.migrations import upgrade_to_head
 
 DEMO_STAFF = {
@@ -44,12 +45,22 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "init-keys", help="create the signing key and service call key files if missing"
     )
-    rotate = commands.add_parser("rotate-keys", help="start signing with a new key")
+    rotate = commands.add_parser(
+        "rotate-keys", help="publish a new signing key now; it signs after the lead"
+    )
     rotate.add_argument(
         "--overlap-seconds",
         type=int,
         default=None,
-        help="how long the old key stays published (default: token lifetime plus leeway)",
+        help="how long the old key stays published after it stops signing "
+        "(default: token lifetime plus leeway)",
+    )
+    rotate.add_argument(
+        "--lead-seconds",
+        type=int,
+        default=None,
+        help="how long the new key is published before it signs "
+        "(default: ACCOUNTS_KEY_PUBLISH_LEAD_SECONDS, 600)",
     )
     commands.add_parser("seed-network", help="load the Muye school network (idempotent)")
     commands.add_parser("seed-demo", help="network plus the demo staff login (idempotent)")
@@ -85,8 +96,22 @@ def main(argv: list[str] | None = None) -> int:
         overlap = args.overlap_seconds
         if overlap is None:
             overlap = settings.access_token_minutes * 60 + settings.token_leeway_seconds
-        new = ring.rotate(overlap)
-        print(f"accounts: now signing with {new['kid']}; restart the service to use it")
+        lead = settings.key_publish_lead_seconds if args.lead_seconds is None else args.lead_seconds
+        if overlap < 0 or lead < 0:
+            print(
+                "accounts: --overlap-seconds and --lead-seconds cannot be negative", file=sys.stderr
+            )
+            return 2
+        try:
+            new = ring.rotate(overlap, lead_seconds=lead)
+        except KeyRotationPending as pending:
+            print(f"accounts: {pending}", file=sys.stderr)
+            return 1
+        starts = datetime.fromtimestamp(new.get("signs_from", new["created_at"]), UTC)
+        print(
+            f"accounts: key {new['kid']} is published now and signs from {starts.isoformat()}"
+            " (running services read the key file again; no restart needed)"
+        )
     elif args.command in ("seed-network", "seed-demo"):
         counts = asyncio.run(
             run_in_transaction(

@@ -20,6 +20,9 @@ class Settings(DatabaseSettings):
     signing_keys_file: Path | None = None
     generate_signing_keys: bool = True
     access_token_minutes: int = 15
+    # a rotated signing key is published this long before it signs, so that every verifier's
+    # cached key set (the gateway's and credits' JWKS TTL, 300 s) holds it by then
+    key_publish_lead_seconds: int = 600
     refresh_token_days: int = 30
     # personal data keys (AES-256-GCM and the blind-index HMAC key), created on first run if allowed
     pii_keys_file: Path | None = None

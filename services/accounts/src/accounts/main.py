@@ -23,9 +23,9 @@ from kernel.app import build_service_app
 from kernel.auditapi import audit_router
 from kernel.db import make_engine, make_sessionmaker
 from kernel.health import database_readiness
-from kernel.keyring import load_keyring
+from kernel.keyring import RingKeySource, load_keyring
 from kernel.logs import configure_logging
-from kernel.tokens import StaticKeySource, TokenSigner, TokenVerifier, keys_from_jwks
+from kernel.tokens import TokenSigner, TokenVerifier
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -48,11 +48,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.pii = load_pii_cipher(settings.pii_file, create=settings.generate_pii_keys)
         # credits signs its calls to the internal routes with it (kernel.servicecalls)
         app.state.service_key = settings.service_key(create=settings.generate_signing_keys)
+        # both follow the key file, so `accounts-admin rotate-keys` needs no restart
         app.state.signer = TokenSigner(
-            keyring.signing_key, issuer=settings.token_issuer, audience=settings.token_audience
+            issuer=settings.token_issuer,
+            audience=settings.token_audience,
+            current=lambda now: keyring.refreshed().signing_key_at(now),
         )
         app.state.token_verifier = TokenVerifier(
-            StaticKeySource(keys_from_jwks(keyring.public_jwks())),
+            RingKeySource(keyring),
             issuer=settings.token_issuer,
             audience=settings.token_audience,
             leeway_seconds=settings.token_leeway_seconds,

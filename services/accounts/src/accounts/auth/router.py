@@ -127,9 +127,10 @@ async def revoke(session: SessionDep, token: Annotated[str, Form(max_length=200)
 
 @router.get("/.well-known/jwks.json")
 async def jwks(request: Request) -> JSONResponse:
-    """The public keys that verify our tokens (the signing key and retired keys in overlap)."""
+    """The keys that verify our tokens: signing, next before it signs, retired in overlap."""
     return JSONResponse(
-        request.app.state.keyring.public_jwks(), headers={"Cache-Control": "public, max-age=300"}
+        request.app.state.keyring.refreshed().public_jwks(),
+        headers={"Cache-Control": "public, max-age=300"},
     )
 
 
