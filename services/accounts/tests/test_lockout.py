@@ -20,6 +20,7 @@ from accounts.staff.service import ensure_staff
 from kernel.clock import aware
 from testkit.apps import running
 from testkit.fixtures import migrated_database
+from testkit.people import phone
 
 from .test_signin import _resident
 
@@ -134,3 +135,56 @@ async def test_wrong_passwords_count_one_by_one_for_staff_and_residents(
         locked = await client.post("/auth/token", data=form)
         assert locked.status_code == 429
         assert (await _failures(session, table, key, username))[0] == 0  # not counted
+
+
+async def _answers(client: httpx.AsyncClient, username: str, times: int) -> list[tuple]:
+    """Status, problem type and Retry-After of ``times`` wrong passwords under ``username``."""
+    form = {"grant_type": "password", "username": username, "password": "wrong-password"}
+    answers = []
+    for _ in range(times):
+        answer = await client.post("/auth/token", data=form)
+        answers.append((answer.status_code, answer.json()["type"], "retry-after" in answer.headers))
+    return answers
+
+
+async def test_a_name_that_names_no_one_locks_as_a_registered_one_does(
+    session_client, staff_factory, accounts_settings
+) -> None:
+    client, session = session_client
+    limit = accounts_settings.max_failed_sign_ins
+    resident = await _resident(client, await staff_factory("school_staff", "410711100"))
+    unregistered = phone()
+    assert unregistered != resident["phone"]
+
+    registered_answers = await _answers(client, resident["phone"], limit + 2)
+    unknown_answers = await _answers(client, unregistered, limit + 2)
+    # the lockout says nothing about whether the phone is registered
+    assert unknown_answers == registered_answers
+    assert [a[0] for a in unknown_answers] == [400] * limit + [429] * 2
+
+    kept = (await session.execute(text("SELECT * FROM unknown_name_attempts"))).mappings().all()
+    assert len(kept) == 1  # the keyed hash of the name, never the name itself
+    assert all(unregistered not in str(value) for value in kept[0].values())
+    assert kept[0]["locked_until"] is not None and kept[0]["failed_sign_ins"] == 0
+    outcomes = (
+        await session.execute(
+            text(
+                "SELECT outcome, count(*) FROM audit_entry WHERE action = 'sign_in.failed'"
+                " AND target_type = 'username' GROUP BY outcome"
+            )
+        )
+    ).all()
+    assert dict(outcomes) == {"refused": limit - 1, "locked": 1, "locked_out": 2}
+
+
+async def test_unknown_names_quiet_for_a_month_are_let_go(session_client) -> None:
+    client, session = session_client
+    await _answers(client, phone(), 1)
+    await session.execute(
+        text("UPDATE unknown_name_attempts SET last_attempt_at = :long_ago"),
+        {"long_ago": datetime(2020, 1, 1, tzinfo=UTC)},
+    )
+    recent = phone()
+    await _answers(client, recent, 1)
+    left = (await session.execute(text("SELECT failed_sign_ins FROM unknown_name_attempts"))).all()
+    assert [row[0] for row in left] == [1]  # only the name tried just now

@@ -31,3 +31,21 @@ class RefreshToken(Base, table=True):
     expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     used_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class UnknownNameAttempts(Base, table=True):
+    """Failed sign-ins under a name that names no account, counted as an account's are.
+
+    Without it a lockout would say which phone numbers and account numbers are registered:
+    the limit-th wrong password locks a real account and never an unknown name. The name is
+    kept as its keyed hash only (an ID number or phone must not be readable here).
+    """
+
+    __tablename__ = "unknown_name_attempts"
+
+    name_index: str = Field(primary_key=True, max_length=64)
+    failed_sign_ins: int = Field(default=0)
+    locked_until: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    last_attempt_at: datetime = Field(
+        sa_column=Column(DateTime(timezone=True), nullable=False, index=True)
+    )

@@ -13,13 +13,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import ColumnElement, delete, or_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from accounts import accountno
 from accounts.audit import service as audit
-from accounts.auth.models import RefreshToken
+from accounts.auth.models import RefreshToken, UnknownNameAttempts
 from accounts.config import Settings
 from accounts.learners.models import LearningAccount
 from accounts.network.models import Unit
@@ -163,53 +165,44 @@ async def password_sign_in(
 ) -> Identity:
     """Check a password; repeated failures slow down, then lock the account for a while.
 
-    Each attempt on an account is counted before its password is checked (:func:`_reserve`),
+    Each attempt on an account is counted before its password is checked (:meth:`_Counter.reserve`),
     in SQL and under the row's lock, so attempts on one account take turns and none is
     checked once the lock is set: many guesses sent at once get at most the limit checked,
     not every one that arrived before the lock committed. The count is committed even though
-    the request fails, so it survives the error.
+    the request fails, so it survives the error. A name that names no account is counted,
+    slowed down and locked alike (:class:`UnknownNameAttempts`), so neither the answers nor
+    their timing say whether a phone or account number is registered.
     """
     user = await _find_user(session, cipher, username)
     now = _now()
-    if user is None:
-        await verify_password(None, password)  # as slow as a known name
-        # the name may be an ID number or phone: only its keyed hash goes in the trail (a plain
-        # digest of an ID number can be reversed by trying them all); repeats still correlate
-        audit.record(
-            session,
-            actor="anonymous",
-            action="sign_in.failed",
-            target_type="username",
-            target_id=cipher.blind_index(username.strip(), field="sign_in_name"),
-            outcome="refused",
-        )
-        await session.commit()
-        raise invalid_grant()
-    attempt = await _reserve(session, user, now)
+    # the name may be an ID number or phone: only its keyed hash is kept (a plain digest of
+    # an ID number can be reversed by trying them all); repeats still correlate
+    name_index = cipher.blind_index(
+        unicodedata.normalize("NFKC", username).strip(), field="sign_in_name"
+    )
+    counter = _Counter.of(user, name_index)
+    attempt = await counter.reserve(session, now)
     if attempt is None or attempt > settings.max_failed_sign_ins:
         if attempt is not None:  # beyond the limit with no lock (cannot happen in turn): lock
-            await _lock(session, user, now + timedelta(minutes=settings.lockout_minutes))
-        await _audit_refusal(session, user, "locked_out")
-        raise await _locked_error(session, user, now)
+            await counter.lock(session, now + timedelta(minutes=settings.lockout_minutes))
+        _audit_failure(session, user, name_index, "locked_out")
+        await session.commit()
+        raise await counter.locked_error(session, now)
     if attempt > 1:
         await asyncio.sleep(min(0.2 * (attempt - 1), 2.0))  # slow down guessing
-    if not await verify_password(user.password_hash, password):
+    # an unknown name is checked against no hash, as slowly as a known one
+    checked = await verify_password(None if user is None else user.password_hash, password)
+    if user is None or not checked:
         # every max_failed_sign_ins-th failure locks, and the count starts again after it
         locking = attempt >= settings.max_failed_sign_ins
         if locking:
-            await _lock(session, user, now + timedelta(minutes=settings.lockout_minutes))
-        audit.record(
-            session,
-            actor=str(user.id),
-            action="sign_in.failed",
-            target_type="staff_user" if isinstance(user, StaffUser) else "learning_account",
-            target_id=str(user.id),
-            outcome="locked" if locking else "refused",
-        )
+            await counter.lock(session, now + timedelta(minutes=settings.lockout_minutes))
+        _audit_failure(session, user, name_index, "locked" if locking else "refused")
         await session.commit()
         raise invalid_grant()
     if user.status != "active":
-        await _audit_refusal(session, user, "inactive")
+        _audit_failure(session, user, name_index, "inactive")
+        await session.commit()
         raise invalid_grant()
     # the attempt counted above is undone with every failure before it
     await session.execute(
@@ -223,66 +216,110 @@ async def password_sign_in(
     return await identity_of_resident(session, user)
 
 
-async def _reserve(
-    session: AsyncSession, user: StaffUser | LearningAccount, now: datetime
-) -> int | None:
-    """Count one more attempt on the row itself, unless it is locked; the attempt's number
-    since the last success or lock, or None when locked. The UPDATE holds the row's lock to
-    the commit: the next attempt on the account waits for this one's outcome."""
-    table = type(user)
-    unlocked = or_(col(table.locked_until).is_(None), col(table.locked_until) <= now)
-    counted = await session.execute(
-        update(table)
-        .where(col(table.id) == user.id, unlocked)
-        .values(failed_sign_ins=col(table.failed_sign_ins) + 1)
-        .returning(col(table.failed_sign_ins))
-        .execution_options(synchronize_session=False)
-    )
-    found = counted.scalar_one_or_none()
-    return None if found is None else int(found)
+#: how long the failures under a name that names no one are kept after its last attempt
+UNKNOWN_NAMES_KEPT = timedelta(days=30)
 
 
-async def _lock(session: AsyncSession, user: StaffUser | LearningAccount, until: datetime) -> None:
-    """Lock the account until ``until``; its count starts again when the lock ends."""
-    table = type(user)
-    await session.execute(
-        update(table)
-        .where(col(table.id) == user.id)
-        .values(locked_until=until, failed_sign_ins=0)
-        .execution_options(synchronize_session=False)
-    )
+@dataclass(frozen=True)
+class _Counter:
+    """Where an attempt is counted: the account's own row, or the unknown name's."""
+
+    table: type[StaffUser] | type[LearningAccount] | type[UnknownNameAttempts]
+    row: ColumnElement[bool]
+    name_index: str | None = None  # set for an unknown name: its row may not exist yet
+
+    @classmethod
+    def of(cls, user: StaffUser | LearningAccount | None, name_index: str) -> _Counter:
+        """The counter for ``user``, or for the name when it names no account."""
+        if user is None:
+            table = UnknownNameAttempts
+            return cls(table, col(table.name_index) == name_index, name_index)
+        return cls(type(user), col(type(user).id) == user.id)
+
+    def _unlocked(self, now: datetime) -> ColumnElement[bool]:
+        locked_until = col(self.table.locked_until)
+        return or_(locked_until.is_(None), locked_until <= now)
+
+    async def reserve(self, session: AsyncSession, now: datetime) -> int | None:
+        """Count one more attempt on the row itself, unless it is locked; the attempt's
+        number since the last success or lock, or None when locked.
+
+        The UPDATE holds the row's lock to the commit: the next attempt under the same name
+        waits for this one's outcome. An unknown name's row is made by its first attempt
+        (an upsert, so two first attempts at once count two).
+        """
+        if self.name_index is None:
+            counted = await session.execute(
+                update(self.table)
+                .where(self.row, self._unlocked(now))
+                .values(failed_sign_ins=col(self.table.failed_sign_ins) + 1)
+                .returning(col(self.table.failed_sign_ins))
+                .execution_options(synchronize_session=False)
+            )
+        else:
+            table = UnknownNameAttempts
+            await session.execute(
+                delete(table).where(
+                    col(table.last_attempt_at) < now - UNKNOWN_NAMES_KEPT, self._unlocked(now)
+                )
+            )
+            insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+            statement = insert(table).values(
+                name_index=self.name_index, failed_sign_ins=1, last_attempt_at=now
+            )
+            counted = await session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[col(table.name_index)],
+                    set_={
+                        "failed_sign_ins": col(table.failed_sign_ins) + 1,
+                        "last_attempt_at": now,
+                    },
+                    where=self._unlocked(now),
+                ).returning(col(table.failed_sign_ins))
+            )
+        found = counted.scalar_one_or_none()
+        return None if found is None else int(found)
+
+    async def lock(self, session: AsyncSession, until: datetime) -> None:
+        """Lock the name until ``until``; its count starts again when the lock ends."""
+        await session.execute(
+            update(self.table)
+            .where(self.row)
+            .values(locked_until=until, failed_sign_ins=0)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def locked_error(self, session: AsyncSession, now: datetime) -> AccountLocked:
+        """The 429 for a locked name, with how long the lock still runs."""
+        until = (
+            await session.execute(select(col(self.table.locked_until)).where(self.row))
+        ).scalar_one_or_none()
+        ends = aware(until) if until is not None else now
+        wait = max(1, int((ends - now).total_seconds()) + 1)  # type: ignore[operator]
+        return AccountLocked(
+            f"Too many failed sign-ins; try again in {wait} seconds.",
+            detail_zh=f"登录失败次数过多，请在 {wait} 秒后重试。",
+            headers={"Retry-After": str(wait)},
+            error="invalid_grant",
+        )
 
 
-async def _locked_error(
-    session: AsyncSession, user: StaffUser | LearningAccount, now: datetime
-) -> AccountLocked:
-    """The 429 for a locked account, with how long the lock still runs."""
-    table = type(user)
-    until = (
-        await session.execute(select(col(table.locked_until)).where(col(table.id) == user.id))
-    ).scalar_one_or_none()
-    ends = aware(until) if until is not None else now
-    wait = max(1, int((ends - now).total_seconds()) + 1)  # type: ignore[operator]
-    return AccountLocked(
-        f"Too many failed sign-ins; try again in {wait} seconds.",
-        detail_zh=f"登录失败次数过多，请在 {wait} 秒后重试。",
-        headers={"Retry-After": str(wait)},
-        error="invalid_grant",
-    )
-
-
-async def _audit_refusal(
-    session: AsyncSession, user: StaffUser | LearningAccount, outcome: str
+def _audit_failure(
+    session: AsyncSession, user: StaffUser | LearningAccount | None, name_index: str, outcome: str
 ) -> None:
+    if user is None:
+        target_type, target_id, actor = "username", name_index, "anonymous"
+    else:
+        target_type = "staff_user" if isinstance(user, StaffUser) else "learning_account"
+        target_id = actor = str(user.id)
     audit.record(
         session,
-        actor=str(user.id),
+        actor=actor,
         action="sign_in.failed",
-        target_type="staff_user" if isinstance(user, StaffUser) else "learning_account",
-        target_id=str(user.id),
+        target_type=target_type,
+        target_id=target_id,
         outcome=outcome,
     )
-    await session.commit()
 
 
 def _hash(token: str) -> str:
