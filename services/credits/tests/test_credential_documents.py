@@ -104,6 +104,11 @@ def test_names_are_masked_to_their_first_and_last_character(name: str, masked: s
     assert certificates.mask_name(name) == masked
 
 
+def test_a_long_name_is_masked_within_what_an_issued_document_keeps() -> None:
+    masked = certificates.mask_name("阿" + "卜" * 57 + "力")  # accounts allows 60 characters
+    assert masked == "阿" + "*" * 38 + "力" and len(masked) == certificates.MASKED_NAME_MAX
+
+
 # the status list
 
 
@@ -263,6 +268,11 @@ def test_headers_ob_does_not_allow_and_other_algorithms_are_refused() -> None:
     assert _verify(with_header({"alg": "none", "kid": KID, "typ": "JWT"})).status == vcjwt.TAMPERED
     assert _verify(with_header({"alg": "HS256", "kid": KID})).status == vcjwt.TAMPERED
     assert _verify("not-a-jwt").status == vcjwt.MALFORMED
+
+
+def test_a_header_nested_past_the_parser_is_malformed_never_raised() -> None:
+    deep = base64.urlsafe_b64encode(b"[" * 50_000).decode().rstrip("=")
+    assert _verify(f"{deep}.e30.c2ln").status == vcjwt.MALFORMED
 
 
 def test_credential_keys_and_access_tokens_never_pass_for_each_other() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import uuid
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
@@ -14,6 +15,7 @@ from kernel.problems import PROBLEMS, DomainError
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 50
+ALTERED = "The cursor is not one this API issued; start again without it."
 
 T = TypeVar("T")
 
@@ -37,12 +39,10 @@ def decode_cursor(cursor: str) -> dict[str, Any]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         value = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise InvalidCursor(
-            "The cursor is not one this API issued; start again without it."
-        ) from None
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
+        raise InvalidCursor(ALTERED) from None
     if not isinstance(value, dict):
-        raise InvalidCursor("The cursor is not one this API issued; start again without it.")
+        raise InvalidCursor(ALTERED)
     return value
 
 
@@ -62,6 +62,29 @@ def page_params(
 
 
 PageDep = Annotated[PageParams, Depends(page_params)]
+
+
+def cursor_row_id(cursor: dict[str, Any], key: str) -> int:
+    """The row id a cursor holds under ``key``: an integer a BIGINT column can compare with.
+
+    Cursors are not signed (they only say where a page starts), so a changed one is a 400
+    :class:`InvalidCursor`, never a database error.
+    """
+    value = cursor.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
+        raise InvalidCursor(ALTERED)
+    return value
+
+
+def cursor_uuid(cursor: dict[str, Any], key: str) -> uuid.UUID:
+    """The UUID a cursor holds under ``key``, or a 400 :class:`InvalidCursor`."""
+    value = cursor.get(key)
+    if not isinstance(value, str):
+        raise InvalidCursor(ALTERED)
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise InvalidCursor(ALTERED) from None
 
 
 class Page(BaseModel, Generic[T]):

@@ -26,7 +26,7 @@ from credits.learners import VisibleLearner, require_visible_learner
 from kernel.access import READING_STAFF, WRITING_STAFF, covers, require_staff
 from kernel.auth import CurrentPrincipal
 from kernel.db import SessionDep
-from kernel.pagination import Page, PageDep, encode_cursor
+from kernel.pagination import Page, PageDep, cursor_uuid, encode_cursor
 from kernel.problems import Forbidden
 from kernel.roles import COLLEGE_STAFF, DISTRICT_ADMIN
 from kernel.tokens import Principal
@@ -222,7 +222,7 @@ async def list_certifications(
     if learner is not None:
         query = query.where(col(Certification.learner_id) == learner)
     if page.cursor:
-        query = query.where(col(Certification.id) > uuid.UUID(str(page.cursor.get("after"))))
+        query = query.where(col(Certification.id) > cursor_uuid(page.cursor, "after"))
     rows = list(
         (
             await session.execute(query.order_by(col(Certification.id)).limit(page.limit + 1))

@@ -23,7 +23,7 @@ from credits.learners import VisibleLearner
 from kernel.access import READING_STAFF, require_resident, require_staff, staff_path
 from kernel.auth import CurrentPrincipal
 from kernel.db import SessionDep
-from kernel.pagination import Page, PageDep, encode_cursor
+from kernel.pagination import Page, PageDep, cursor_uuid, encode_cursor
 from kernel.problems import Forbidden
 from kernel.roles import COLLEGE_STAFF, DISTRICT_ADMIN
 
@@ -100,7 +100,7 @@ async def list_conversions(
     if learner is not None:
         query = query.where(col(Conversion.learner_id) == learner)
     if page.cursor:
-        query = query.where(col(Conversion.id) > uuid.UUID(str(page.cursor.get("after"))))
+        query = query.where(col(Conversion.id) > cursor_uuid(page.cursor, "after"))
     rows = list(
         (await session.execute(query.order_by(col(Conversion.id)).limit(page.limit + 1))).scalars()
     )

@@ -13,6 +13,7 @@ import secrets
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford: no I, L, O, U
 PREFIX = "MY"
+MASKED_NAME_MAX = 40  # IssuedDocument.holder_masked_name
 _PATTERN = re.compile(r"^MY(\d{4})-([0-9A-HJKMNP-TV-Z]{4})-([0-9A-HJKMNP-TV-Z]{4})$")
 
 
@@ -46,10 +47,11 @@ def normalise(text: str) -> str | None:
 
 
 def mask_name(name: str) -> str:
-    """Keep the first and last character: ``李小梅`` -> ``李*梅``, ``王芳`` -> ``王*``."""
+    """Keep the first and last character: ``李小梅`` -> ``李*梅``, ``王芳`` -> ``王*``; at most
+    :data:`MASKED_NAME_MAX` characters (what an issued document keeps), however long the name."""
     name = name.strip()
     if len(name) <= 1:
         return "*"
     if len(name) == 2:
         return name[0] + "*"
-    return name[0] + "*" * (len(name) - 2) + name[-1]
+    return name[0] + "*" * min(len(name) - 2, MASKED_NAME_MAX - 2) + name[-1]

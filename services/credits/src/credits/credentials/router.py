@@ -161,7 +161,9 @@ async def credential_keys(request: Request) -> JSONResponse:
     response_class=Response,
 )
 async def status_list(
-    list_number: Annotated[int, Path(ge=1, le=1_000_000)], request: Request, session: SessionDep
+    list_number: Annotated[int, Path(ge=1, le=service.MAX_STATUS_LISTS)],
+    request: Request,
+    session: SessionDep,
 ) -> Response:
     """A Bitstring Status List of revocations, signed as a VC-JWT (valid for a day)."""
     issuer = _issuer(request)

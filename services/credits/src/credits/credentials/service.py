@@ -30,10 +30,11 @@ from credits.transcript import figures as portfolio
 from credits.transcript.figures import Figures
 from kernel.clock import aware, aware_utc
 from kernel.keyring import KeyRing
-from kernel.pagination import Page, PageParams, encode_cursor
+from kernel.pagination import Page, PageParams, cursor_row_id, encode_cursor
 from kernel.problems import PROBLEMS, Conflict, NotFound
 
 STATUS_LIST_TTL = timedelta(days=1)
+MAX_STATUS_LISTS = 1_000_000  # the highest list number the status list route serves
 CLR_TITLE = "终身学习电子档案（综合学习记录） Lifelong-learning record (CLR)"
 KIND_NAMES = {
     "transcript": "学分证明 Transcript",
@@ -402,7 +403,7 @@ def _peek(token: str) -> dict[str, Any]:
     try:
         payload = token.split(".")[1]
         found = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError, binascii.Error, UnicodeDecodeError):
+    except (IndexError, ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
         return {}
     return found if isinstance(found, dict) else {}
 
@@ -424,11 +425,18 @@ async def verify(session: AsyncSession, issuer: Issuer, token: str) -> Checked:
     number = (
         list_url[len(prefix) :] if isinstance(list_url, str) and list_url.startswith(prefix) else ""
     )
-    if number.isdigit():
+    # read unverified: only a list number the published lists can have is looked up
+    ours = (
+        number.isascii()
+        and number.isdigit()
+        and len(number) <= len(str(MAX_STATUS_LISTS))
+        and 0 < int(number) <= MAX_STATUS_LISTS
+    )
+    if ours:
         revoked = set(await revoked_indices(session, int(number)))
 
     def lookup(url: str, index: int) -> bool | None:
-        return index in revoked if url == list_url and number.isdigit() else None
+        return index in revoked if url == list_url and ours else None
 
     verdict = vcjwt.verify(
         token, keys=issuer.public_keys(), issuer=issuer.profile.id, status=lookup
@@ -486,7 +494,7 @@ async def documents_of(
         .limit(page.limit + 1)
     )
     if page.cursor:
-        query = query.where(col(IssuedDocument.id) < int(page.cursor.get("before", 0)))
+        query = query.where(col(IssuedDocument.id) < cursor_row_id(page.cursor, "before"))
     rows = (await session.execute(query)).scalars().all()
     now = datetime.now(UTC)
     items = [

@@ -127,7 +127,10 @@ def sign(credential: Mapping[str, Any], *, private_jwk: Mapping[str, Any], kid_u
 
 
 def _b64json(segment: str) -> Any:
-    return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    try:
+        return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except RecursionError:  # nested deeper than the parser goes: not a JOSE part
+        raise ValueError("JSON nested too deeply") from None
 
 
 def _status_entry(credential: Mapping[str, Any]) -> tuple[str, int] | None | str:

@@ -26,7 +26,7 @@ from credits.ledger.schemas import (
     SourcePublic,
     TransactionPublic,
 )
-from kernel.pagination import Page, PageParams, encode_cursor
+from kernel.pagination import Page, PageParams, cursor_row_id, encode_cursor
 
 
 async def summary_of(*, session: AsyncSession, learner_id: uuid.UUID) -> CreditSummary:
@@ -145,7 +145,7 @@ async def history_of(
         .limit(page.limit + 1)
     )
     if page.cursor:
-        query = query.where(col(LedgerTransaction.id) < int(page.cursor.get("before", 0)))
+        query = query.where(col(LedgerTransaction.id) < cursor_row_id(page.cursor, "before"))
     rows = list((await session.execute(query)).scalars())
     items = await transactions_public(session, rows[: page.limit], learner_id)
     more = len(rows) > page.limit

@@ -12,6 +12,7 @@ import io
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +81,12 @@ def _day(moment: datetime) -> str:
     return moment.astimezone(CHINA).strftime("%Y-%m-%d")
 
 
+def _text(value: str) -> str:
+    """``value`` for a Paragraph, which reads markup: what was typed is printed as typed (a
+    title such as ``R&D <b>`` or ``<img src=...>`` is text, never a tag or a file to read)."""
+    return escape(value, quote=False)
+
+
 def _styles() -> dict[str, ParagraphStyle]:
     base = ParagraphStyle("base", fontName=FONT, fontSize=9.5, leading=14, wordWrap="CJK")
     return {
@@ -133,14 +140,20 @@ def _story(data: TranscriptData) -> list[Any]:
     f = data.figures
     width = A4[0] - 36 * mm
     story: list[Any] = [
-        Paragraph(data.issuer_name, s["issuer"]),
+        Paragraph(_text(data.issuer_name), s["issuer"]),
         Paragraph("终身学习档案 · 学分证明", s["title"]),
         Paragraph("Lifelong-learning transcript and credit certificate", s["subtitle"]),
         Spacer(1, 6 * mm),
         _table(
             [
                 ["证明编号", data.certificate_number, "签发日期", _day(data.issued_at)],
-                ["姓名", data.learner_name, "有效期至", _day(data.valid_until)],
+                # a long name wraps in its cell instead of running over the next one
+                [
+                    "姓名",
+                    Paragraph(_text(data.learner_name), s["base"]),
+                    "有效期至",
+                    _day(data.valid_until),
+                ],
                 ["身份证号", data.id_number_masked, "学习账号", data.account_number],
             ],
             [0.16 * width, 0.34 * width, 0.16 * width, 0.34 * width],
@@ -189,9 +202,9 @@ def _story(data: TranscriptData) -> list[Any]:
         rows = [["成果名称", "颁发机构", "认定标准", "学分", "认定日期"]]
         rows += [
             [
-                Paragraph(c.title, s["base"]),
-                Paragraph(c.issuer, s["base"]),
-                Paragraph(c.standard_name, s["base"]),
+                Paragraph(_text(c.title), s["base"]),
+                Paragraph(_text(c.issuer), s["base"]),
+                Paragraph(_text(c.standard_name), s["base"]),
                 credits(c.hundredths),
                 _day(c.approved_at),
             ]
@@ -207,7 +220,7 @@ def _story(data: TranscriptData) -> list[Any]:
         rows = [["转换项目", "数量", "使用学分", "批准日期"]]
         rows += [
             [
-                Paragraph(c.target_name, s["base"]),
+                Paragraph(_text(c.target_name), s["base"]),
                 f"{c.units} {c.unit_name}",
                 credits(c.hundredths),
                 _day(c.approved_at),
@@ -221,14 +234,18 @@ def _story(data: TranscriptData) -> list[Any]:
         story.append(Paragraph("五、结业奖励", s["heading"]))
         rows = [["课程", "奖励学分", "获得日期"]]
         rows += [
-            [Paragraph(a.activity_title, s["base"]), credits(a.hundredths), a.earned_on.isoformat()]
+            [
+                Paragraph(_text(a.activity_title), s["base"]),
+                credits(a.hundredths),
+                a.earned_on.isoformat(),
+            ]
             for a in f.awards
         ]
         story.append(_table(rows, [0.6 * width, 0.2 * width, 0.2 * width]))
     statement = Paragraph(
-        f"本证明由{data.issuer_name}依据牧野区学分银行的学习记录和学分账户出具。"
+        f"本证明由{_text(data.issuer_name)}依据牧野区学分银行的学习记录和学分账户出具。"
         "扫描二维码或访问下列地址，可核验本证明的真伪以及是否已被撤销：<br/>"
-        f"{data.verify_url}<br/>"
+        f"{_text(data.verify_url)}<br/>"
         "Scan the code or open the address above to check that this document is authentic "
         "and still stands.",
         s["base"],
