@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import zipfile
 from datetime import datetime, time
 
 import pytest
@@ -75,3 +76,34 @@ def test_unusable_sheets_are_refused_with_a_reason(
                 refused={"学时": "学时 is ambiguous"},
             )
         )
+
+
+def _cut_off_worksheet(content: bytes) -> bytes:
+    """The workbook with its first worksheet's XML cut in the middle of the rows."""
+    source = zipfile.ZipFile(io.BytesIO(content))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = data[: data.index(b'<row r="3"') + 12]
+            target.writestr(item, data)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("big.csv", ("学习账号\n" + "4" * 200_000 + "\n").encode()),
+        (
+            "cut.xlsx",
+            _cut_off_worksheet(_xlsx([["学习账号"], ["41071100000011"], ["41071100000022"]])),
+        ),
+    ],
+)
+def test_a_file_that_breaks_off_while_its_rows_are_read_is_a_sheet_error(
+    name: str, content: bytes
+) -> None:
+    rows = read_sheet(name, content, headers=HEADERS, required=REQUIRED)
+    with pytest.raises(SheetError, match="breaks off while its rows are read"):
+        list(rows)

@@ -10,7 +10,10 @@ from sqlalchemy import select
 
 from credits.attendance import qrcode
 from credits.records.models import Attendance, LearningRecord
+from kernel.pagination import encode_cursor
 from testkit.http import bearer
+
+from .conftest import FAILING
 
 
 def _activity(**overrides: object) -> dict:
@@ -267,3 +270,73 @@ async def test_hours_are_summed_by_year_category_and_mode(session_client, issue_
         {"year": 2025, "category": "tai_chi", "mode": "offline", "minutes": 150, "records": 2},
         {"year": 2026, "category": "law", "mode": "online", "minutes": 45, "records": 1},
     ]
+
+
+async def test_the_catalogue_pages_through_every_activity_once_newest_first(
+    client, issue_token
+) -> None:
+    college = issue_token("staff", role="college_staff", unit="410711")
+    made = [
+        (await _create(client, college, host_unit="410711100201", sessions=[]))["id"]
+        for _ in range(3)
+    ]
+    seen: list[str] = []
+    cursor = None
+    for _ in range(10):
+        params = {"limit": 2, "host_unit": "410711100201", **({"cursor": cursor} if cursor else {})}
+        page = await client.get("/api/v1/activities", params=params, headers=bearer(college))
+        assert page.status_code == 200, page.text
+        seen += [a["id"] for a in page.json()["items"]]
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen))  # no page repeats another
+    assert [i for i in seen if i in made] == made[::-1]
+    for bad in ({"before": 5}, {"before": "yesterday", "id": made[0]}):  # not ones we issue
+        refused = await client.get(
+            "/api/v1/activities", params={"cursor": encode_cursor(bad)}, headers=bearer(college)
+        )
+        assert refused.status_code == 400 and refused.json()["type"].endswith("/invalid-cursor")
+
+
+async def test_times_no_utc_instant_can_hold_are_refused_with_a_reason(client, issue_token) -> None:
+    staff = issue_token("staff", role="school_staff", unit="410711100")
+    first, last = "0001-01-01T00:30:00+08:00", "9999-12-31T23:00:00-08:00"  # years 0 and 10000
+    for overrides in (
+        {"sessions": [{"starts_at": first, "ends_at": "0001-01-01T01:30:00+08:00"}]},
+        {"sessions": [{"starts_at": "9999-12-31T22:00:00-08:00", "ends_at": last}]},
+        {"enrol_closes_at": first},
+    ):
+        response = await client.post(
+            "/api/v1/activities", json=_activity(**overrides), headers=bearer(staff)
+        )
+        assert response.status_code == 422, response.text
+        assert response.json()["type"].endswith("/validation-error")
+        assert "out of range" in str(response.json()["errors"])
+
+
+async def test_a_failing_school_network_is_a_503_to_retry_not_a_500(client, issue_token) -> None:
+    college = issue_token("staff", role="college_staff", unit="410711")
+    FAILING["/api/v1/units/410711101"] = 502
+    try:
+        response = await client.post(
+            "/api/v1/activities", json=_activity(host_unit="410711101"), headers=bearer(college)
+        )
+    finally:
+        del FAILING["/api/v1/units/410711101"]
+    assert response.status_code == 503, response.text
+    assert response.json()["type"].endswith("/service-unavailable")
+    assert response.json()["detail_zh"] == "暂时无法读取办学网络，请稍后再试。"
+
+
+async def test_a_session_shorter_than_a_minute_is_refused_with_a_reason(
+    client, issue_token
+) -> None:
+    staff = issue_token("staff", role="school_staff", unit="410711100")
+    now = datetime.now(UTC)
+    moment = [{"starts_at": now.isoformat(), "ends_at": (now + timedelta(seconds=30)).isoformat()}]
+    response = await client.post(
+        "/api/v1/activities", json=_activity(sessions=moment), headers=bearer(staff)
+    )
+    assert response.status_code == 422, response.text
+    assert "at least one minute" in str(response.json()["errors"])

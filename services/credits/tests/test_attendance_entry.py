@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import uuid
+import zipfile
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -457,3 +458,120 @@ def test_counted_minutes_never_exceed_the_session_nor_leave_its_times(
             <= min(length, (counted.ended_at - counted.started_at).seconds // 60)
         )
         assert minutes is not None or counted.minutes <= planned
+
+
+async def test_a_time_no_utc_instant_can_hold_is_a_rejected_row_and_good_rows_are_kept(
+    session_client, issue_token
+) -> None:
+    client, db = session_client
+    staff = _staff(issue_token)
+    session_id = (await _activity(client, staff))["sessions"][0]["id"]
+    (good, _), (odd, _), (good_too, _), (odd_too, _) = (new_learner() for _ in range(4))
+    year_one = "0001-01-01T00:30:00+08:00"  # year 0 in UTC: no instant we can store
+    entered = await client.post(
+        f"/api/v1/sessions/{session_id}/attendance",
+        json={"entries": [{"learner": good}, {"learner": odd, "checked_in_at": year_one}]},
+        headers=bearer(staff),
+    )
+    assert entered.status_code == 200, entered.text
+    results = entered.json()["results"]
+    assert [r["status"] for r in results] == ["created", "rejected"]
+    assert results[1]["errors"] == [
+        {
+            "field": "checked_in_at",
+            "reason": "the time is out of range",
+            "reason_zh": "签到时间超出范围",
+        }
+    ]
+    sheet = f"学号,签到时间\n{good_too},\n{odd_too},0001-01-01 00:30\n".encode()
+    uploaded = await client.post(
+        f"/api/v1/sessions/{session_id}/attendance/imports",
+        params={"dry_run": "false"},
+        files={"file": ("a.csv", sheet, "text/csv")},
+        headers=bearer(staff),
+    )
+    assert uploaded.status_code == 200, uploaded.text
+    assert [(r["row"], r["status"]) for r in uploaded.json()["results"]] == [
+        (2, "created"),
+        (3, "rejected"),
+    ]
+    assert uploaded.json()["results"][1]["errors"][0]["field"] == "checked_in_at"
+    assert await _count(db, LearningRecord, session_id) == 2
+
+
+async def test_an_entry_leaving_before_an_open_qr_check_in_is_a_rejected_row(
+    session_client, issue_token
+) -> None:
+    client, db = session_client
+    staff = _staff(issue_token)
+    running = (await _activity(client, staff))["sessions"][1]
+    (scanned, scanned_id), (listed, _) = new_learner(), new_learner()
+    code = (
+        await client.post(f"/api/v1/sessions/{running['id']}/check-in-code", headers=bearer(staff))
+    ).json()["code"]
+    checked = await client.post(
+        f"/api/v1/sessions/{running['id']}/check-in",
+        json={"code": code},
+        headers=bearer(issue_token("resident", subject=str(scanned_id))),
+    )
+    assert checked.status_code == 201
+    # the sheet says 10 minutes from the start; the resident scanned in 30 minutes after it
+    start = datetime.fromisoformat(running["starts_at"])
+    early = {
+        "checked_in_at": start.isoformat(),
+        "checked_out_at": (start + timedelta(minutes=10)).isoformat(),
+    }
+    entered = await client.post(
+        f"/api/v1/sessions/{running['id']}/attendance",
+        json={"entries": [{"learner": scanned, **early}, {"learner": listed, **early}]},
+        headers=bearer(staff),
+    )
+    assert entered.status_code == 200, entered.text
+    results = entered.json()["results"]
+    assert [r["status"] for r in results] == ["rejected", "created"]
+    error = results[0]["errors"][0]
+    assert error["field"] == "checked_out_at"
+    assert error["reason"].startswith("check-out must be after the QR code check-in at ")
+    assert error["reason_zh"].startswith("签退时间应晚于扫码签到时间")
+    assert await _count(db, LearningRecord, running["id"]) == 1
+    still_open = (
+        await db.execute(
+            select(Attendance).where(
+                Attendance.session_id == uuid.UUID(running["id"]),
+                Attendance.learner_id == scanned_id,
+            )
+        )
+    ).scalar_one()
+    assert (still_open.record_id, still_open.checked_out_at) == (None, None)
+
+
+def _with_broken_first_sheet(content: bytes) -> bytes:
+    """The .xlsx with its first worksheet's XML cut in half: the workbook opens, rows fail."""
+    source, out = zipfile.ZipFile(io.BytesIO(content)), io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = data[: len(data) // 2]
+            target.writestr(item, data)
+    return out.getvalue()
+
+
+async def test_sheets_that_break_while_their_rows_are_read_are_refused_not_a_500(
+    session_client, issue_token
+) -> None:
+    client, _ = session_client
+    staff = _staff(issue_token)
+    session_id = (await _activity(client, staff))["sessions"][0]["id"]
+    number = new_learner()[0]
+    huge_cell = f"学号,姓名\n{number},{'长' * 200_000}\n".encode()  # past the CSV field limit
+    broken = _with_broken_first_sheet(_xlsx([["学号"], [number]]))
+    for filename, content in (("a.csv", huge_cell), ("a.xlsx", broken)):
+        refused = await client.post(
+            f"/api/v1/sessions/{session_id}/attendance/imports",
+            files={"file": (filename, content, "application/octet-stream")},
+            headers=bearer(staff),
+        )
+        assert refused.status_code == 422, (filename, refused.text)
+        assert refused.json()["type"].endswith("/unreadable-sheet")
+        assert refused.json()["detail_zh"].startswith("文件无法读取")

@@ -111,6 +111,24 @@ def _table(filename: str, content: bytes) -> Iterable[list[str]]:
     raise SheetError("only .xlsx and .csv files can be imported")
 
 
+def _guarded(table: Iterable[list[str]]) -> Iterator[list[str]]:
+    """The rows, read lazily: a file that breaks off while they are read is a SheetError too.
+
+    For example a CSV cell over the csv module's field limit, or a cut-off .xlsx worksheet.
+    """
+    rows = iter(table)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except Exception as exc:  # csv.Error, and openpyxl raises many kinds
+            raise SheetError(
+                f"the file breaks off while its rows are read ({type(exc).__name__})"
+            ) from None
+        yield row
+
+
 def read_sheet(
     filename: str,
     content: bytes,
@@ -131,4 +149,4 @@ def read_sheet(
     Raises:
         SheetError: the file is not a readable sheet or its header row is unusable.
     """
-    return _rows(iter(_table(filename, content)), headers, required, refused or {})
+    return _rows(_guarded(_table(filename, content)), headers, required, refused or {})

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
+from sqlalchemy import and_, or_
 from sqlmodel import col, select
 
 from credits.activities import service
@@ -20,8 +22,9 @@ from credits.audit import service as audit
 from credits.learners import VisibleLearner
 from kernel.access import WRITING_STAFF, require_resident, require_staff
 from kernel.auth import CurrentPrincipal
+from kernel.clock import aware_utc
 from kernel.db import SessionDep
-from kernel.pagination import Page, PageDep, encode_cursor
+from kernel.pagination import InvalidCursor, Page, PageDep, encode_cursor
 from kernel.problems import Forbidden
 
 router = APIRouter(prefix="/api/v1", tags=["activities"])
@@ -70,11 +73,26 @@ async def list_activities(
     if host_unit:
         query = query.where(col(Activity.host_unit) == host_unit)
     if page.cursor:
-        query = query.where(col(Activity.created_at) < page.cursor.get("before"))
+        try:
+            # compared as a UTC instant: SQLite keeps a timestamp's digits and drops its offset
+            at = aware_utc(datetime.fromisoformat(str(page.cursor["before"]))).astimezone(UTC)
+            last = uuid.UUID(str(page.cursor["id"]))
+        except (KeyError, ValueError):
+            raise InvalidCursor(
+                "The cursor is not one this API issued; start again without it."
+            ) from None
+        query = query.where(
+            or_(
+                col(Activity.created_at) < at,
+                and_(col(Activity.created_at) == at, col(Activity.id) < last),
+            )
+        )
     rows = (
         (
             await session.execute(
-                query.order_by(col(Activity.created_at).desc()).limit(page.limit + 1)
+                query.order_by(col(Activity.created_at).desc(), col(Activity.id).desc()).limit(
+                    page.limit + 1
+                )
             )
         )
         .scalars()
@@ -82,9 +100,12 @@ async def list_activities(
     )
     items = [await service.public_view(session, a) for a in rows[: page.limit]]
     more = len(rows) > page.limit
-    cursor = (
-        encode_cursor({"before": rows[page.limit - 1].created_at.isoformat()}) if more else None
-    )
+    cursor = None
+    if more:
+        last_shown = rows[page.limit - 1]
+        cursor = encode_cursor(
+            {"before": aware_utc(last_shown.created_at).isoformat(), "id": str(last_shown.id)}
+        )
     return Page[ActivityPublic](items=items, next_cursor=cursor)
 
 

@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+
+def _has_utc_instant(moment: datetime) -> datetime:
+    # stored as UTC: a time in year 1 east of Greenwich (or 9999 west of it) has no UTC form
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time is out of range") from None
+    return moment
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_has_utc_instant)]
 
 
 class Strict(BaseModel):
@@ -18,8 +30,8 @@ class Strict(BaseModel):
 class SessionCreate(Strict):
     """One meeting of the activity."""
 
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: Instant
+    ends_at: Instant
     place: str | None = Field(default=None, max_length=120)
     planned_minutes: int | None = Field(default=None, gt=0, le=24 * 60)
 
@@ -28,6 +40,8 @@ class SessionCreate(Strict):
         length = (self.ends_at - self.starts_at).total_seconds() / 60
         if length <= 0:
             raise ValueError("ends_at must be after starts_at")
+        if length < 1:  # planned minutes are whole and positive
+            raise ValueError("a session lasts at least one minute")
         if length > 24 * 60:
             raise ValueError("a session lasts at most 24 hours")
         if self.planned_minutes is not None and self.planned_minutes > length:
@@ -44,7 +58,7 @@ class ActivityCreate(Strict):
     mode: Literal["offline", "online", "blended"]
     host_unit: str | None = Field(default=None, max_length=40)
     capacity: int | None = Field(default=None, gt=0, le=100_000)
-    enrol_closes_at: AwareDatetime | None = None
+    enrol_closes_at: Instant | None = None
     partner: str | None = Field(
         default=None, max_length=60, description="client id of the platform that posts its hours"
     )

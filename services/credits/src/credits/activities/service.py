@@ -65,14 +65,14 @@ async def unit_path(accounts: httpx.AsyncClient, key: str) -> str | None:
     """The unit's path in the school network, from the accounts service's public API."""
     try:
         response = await accounts.get(f"/api/v1/units/{key}", timeout=5.0)
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()  # an error answer is as unreadable as no answer
     except httpx.HTTPError:
         raise ServiceUnavailable(
             "The school network cannot be read right now; try again.",
             detail_zh="暂时无法读取办学网络，请稍后再试。",
         ) from None
-    if response.status_code == 404:
-        return None
-    response.raise_for_status()
     path = response.json().get("path")
     return path if isinstance(path, str) else None
 

@@ -6,7 +6,7 @@ and a number of minutes, all optional:
 - presence runs from check-in (default: the session's start) to check-out (default: its end),
   and only the part inside the session counts, as with a QR check-in;
 - presence that does not overlap the session by a minute or more, a check-out not after the
-  check-in, or a time in the future is refused;
+  check-in, a time in the future, or one with no UTC instant (stored times are UTC) is refused;
 - minutes default to the session's planned minutes, shortened to the presence counted; minutes
   given must be a positive whole number no larger than the presence counted.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 CLOCK_SKEW = timedelta(minutes=2)
 # 6-digit district code, 7-digit sequence, check character (the accounts service owns the rule)
@@ -80,11 +80,17 @@ def count(
 ) -> Counted | Refusal:
     """The attendance one row counts, or why it cannot count (see the module's rules)."""
     for name, moment, zh in (
-        ("checked_in_at", checked_in_at, "签到时间晚于当前时间"),
-        ("checked_out_at", checked_out_at, "签退时间晚于当前时间"),
+        ("checked_in_at", checked_in_at, "签到时间"),
+        ("checked_out_at", checked_out_at, "签退时间"),
     ):
-        if moment is not None and moment > now + CLOCK_SKEW:
-            return Refusal(name, "the time is in the future", zh)
+        if moment is None:
+            continue
+        if moment > now + CLOCK_SKEW:
+            return Refusal(name, "the time is in the future", f"{zh}晚于当前时间")
+        try:
+            moment.astimezone(UTC)  # stored as UTC: year 1 east of Greenwich has no UTC form
+        except OverflowError:
+            return Refusal(name, "the time is out of range", f"{zh}超出范围")
     if checked_in_at is not None and checked_out_at is not None:
         if checked_out_at <= checked_in_at:
             return Refusal(

@@ -148,11 +148,7 @@ async def enter_sheet(
             )
         )
     except SheetError as exc:
-        raise UnreadableSheet(
-            f"The file cannot be read as an attendance sheet: {exc}.",
-            detail_zh="文件无法读取，请检查格式（.xlsx 或 .csv）和表头（如 学习账号、签到时间、"
-            "签退时间、学时(分钟)）。",
-        ) from None
+        raise _unreadable(str(exc)) from None
     if not rows:
         raise UnreadableSheet("The sheet has no data rows.", detail_zh="表格中没有数据行。")
     if len(rows) > MAX_ENTRIES:
@@ -173,6 +169,14 @@ async def enter_sheet(
         source=source,
         dry_run=dry_run,
         now=moment,
+    )
+
+
+def _unreadable(why: str) -> UnreadableSheet:
+    return UnreadableSheet(
+        f"The file cannot be read as an attendance sheet: {why}.",
+        detail_zh="文件无法读取，请检查格式（.xlsx 或 .csv）和表头（如 学习账号、签到时间、"
+        "签退时间、学时(分钟)）。",
     )
 
 
@@ -304,6 +308,19 @@ async def _enter(
         )
         if isinstance(counted, rules.Refusal):
             refuse(index, counted)
+            continue
+        if learner_id in open_check_ins and counted.ended_at <= open_check_ins[learner_id][1]:
+            # the entry completes the QR check-in: its departure cannot precede the scan
+            scanned = open_check_ins[learner_id][1].astimezone(attendance_sheet.CHINA)
+            refuse(
+                index,
+                rules.Refusal(
+                    "checked_out_at",
+                    f"check-out must be after the QR code check-in at {scanned:%Y-%m-%d %H:%M}"
+                    " Beijing time",
+                    f"签退时间应晚于扫码签到时间（{scanned:%Y-%m-%d %H:%M}）",
+                ),
+            )
             continue
         accepted.append((index, learner_id, counted))
 
