@@ -364,3 +364,90 @@ async def test_concurrent_batches_never_push_a_day_past_24_hours(credits_app, is
             )
         ).scalar_one()
     assert minutes == 4 * 300
+
+
+async def test_evidence_no_database_can_store_or_list_is_refused_item_by_item(
+    session_client, issue_token
+) -> None:
+    client, db = session_client
+    partner = f"mooc-{uuid.uuid4().hex[:6]}"
+    token = issue_token("partner", client_id=partner)
+    course = await _online_course(client, issue_token, partner)
+    learner = _learner()
+    start = datetime.now(UTC) - timedelta(days=1)
+    good = json.dumps(_item("fine", learner, course, start, evidence={"score": 1.5}))
+    # NaN and Infinity are not JSON (PostgreSQL refused the insert; SQLite stored text that
+    # broke every retry), and evidence 500 levels deep could be stored but never listed
+    nan = json.dumps(_item("nan", learner, course, start + timedelta(hours=1)))[:-1]
+    deep = json.dumps(_item("deep", learner, course, start + timedelta(hours=2)))[:-1]
+    body = (
+        f'{{"records": [{good}, {nan}, "evidence": {{"score": NaN}}}},'
+        f' {deep}, "evidence": {{"a": {"[" * 500 + "]" * 500}}}}}]}}'
+    ).encode()
+    for _ in range(2):  # and the retry answers the same
+        response = await client.post(
+            "/api/v1/learning-records:batch", content=body, headers=bearer(token)
+        )
+        assert response.status_code == 200, response.text
+        results = response.json()["results"]
+        assert [r["status"] for r in results[1:]] == ["rejected", "rejected"]
+        assert {r["errors"][0]["field"] for r in results[1:]} == {"evidence"}
+    assert results[0]["status"] == "duplicate"
+    resident = issue_token("resident", subject=str(LEARNERS[learner][0]))
+    mine = await client.get("/api/v1/me/records", headers=bearer(resident))
+    assert mine.status_code == 200 and [r["evidence"] for r in mine.json()["items"]] == [
+        {"score": 1.5}
+    ]
+    # a body too deep for any JSON reader is not a batch
+    response = await client.post(
+        "/api/v1/learning-records:batch",
+        content=b'{"records": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        headers=bearer(token),
+    )
+    assert response.status_code == 422 and response.json()["type"].endswith("/invalid-batch")
+    assert await _stored(db, partner) == 1
+
+
+async def test_times_at_the_ends_of_the_calendar_are_refused_item_by_item(
+    client, issue_token
+) -> None:
+    partner = f"mooc-{uuid.uuid4().hex[:6]}"
+    token = issue_token("partner", client_id=partner)
+    course = await _online_course(client, issue_token, partner)
+    learner = _learner()
+    edges = [
+        ("0001-01-01T00:00:00+08:00", "0001-01-01T07:00:00+08:00"),  # before year 1 in UTC
+        ("9999-12-31T23:00:00-08:00", "9999-12-31T23:30:00-08:00"),  # after 9999 in UTC
+        ("9999-12-31T20:00:00Z", "9999-12-31T20:30:00Z"),  # after 9999 in Beijing
+    ]
+    items = [
+        {"id": f"edge-{n}", "learner": learner, "activity": course, "start": s, "end": e}
+        | {"minutes": 1}
+        for n, (s, e) in enumerate(edges)
+    ]
+    response = await _post(client, token, items)
+    assert response.status_code == 200, response.text
+    assert [r["status"] for r in response.json()["results"]] == ["rejected"] * 3
+    assert {r["errors"][0]["field"] for r in response.json()["results"]} == {"start"}
+
+
+async def test_one_idempotency_key_sent_at_once_with_two_bodies_replays_neither(
+    credits_app, issue_token
+) -> None:
+    # committed transactions: both requests find no stored answer, the unique key decides
+    partner = f"mooc-{uuid.uuid4().hex[:6]}"
+    token = issue_token("partner", client_id=partner)
+    transport = httpx.ASGITransport(app=credits_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://credits") as client:
+        course = await _online_course(client, issue_token, partner)
+    start = datetime.now(UTC) - timedelta(days=1)
+    bodies = [
+        (token, [_item(f"race-{n}", _learner(), course, start)], "same-key") for n in range(2)
+    ]
+    answers = await _committed_posts(credits_app, issue_token, bodies)
+    assert sorted(a.get("status", 200) for a in answers) == [200, 422], answers
+    assert [a["type"] for a in answers if "type" in a] == [
+        "https://muye.example.org/problems/idempotency-key-reused"
+    ]
+    async with credits_app.state.sessionmaker() as db:
+        assert await _stored(db, partner) == 1

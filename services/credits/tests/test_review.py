@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from credits.records import workflow
 from credits.records.models import LearningRecord, RecordStatusChange
+from kernel.pagination import encode_cursor
 from testkit.http import bearer
 
 
@@ -164,3 +165,48 @@ async def test_verify_reject_void_keep_history_and_refuse_bad_moves(
         url.format(second), json={"status": "rejected"}, headers=bearer(school)
     )
     assert missing_reason.status_code == 422
+
+
+async def test_a_cursor_that_is_not_ours_is_a_400_not_a_500(client, issue_token) -> None:
+    school = issue_token("staff", role="school_staff", unit="410711100")
+    resident = issue_token("resident")
+    for before in ("abc", [1], None, 1.5, True, 10**20, 0):
+        cursor = encode_cursor({"before": before})
+        for url, token in (("/api/v1/learning-records", school), ("/api/v1/me/records", resident)):
+            response = await client.get(url, params={"cursor": cursor}, headers=bearer(token))
+            assert response.status_code == 400, (url, before, response.text)
+            assert response.json()["type"].endswith("/invalid-cursor")
+
+
+async def test_a_period_given_in_beijing_time_is_the_same_period(
+    session_client, issue_token
+) -> None:
+    client, db = session_client
+    learner = uuid.uuid4()
+    activity = await _activity(client, issue_token, "410711100")
+    # one record a day at 09:00 UTC (17:00 in Beijing), from 2026-03-01
+    await _records(db, "/410711/410711100/", learner, activity, 3)
+    school = issue_token("staff", role="school_staff", unit="410711100")
+    for since, until, started in (
+        ("2026-03-02T17:00:00+08:00", "2026-03-03T17:00:00+08:00", ["2026-03-02T09:00:00Z"]),
+        ("2026-03-02T09:00:00+08:00", "2026-03-02T17:00:00+08:00", []),  # 01:00Z to 09:00Z
+        ("2026-03-01T09:00:00", "2026-03-01T09:00:01", ["2026-03-01T09:00:00Z"]),  # UTC
+    ):
+        window = await client.get(
+            "/api/v1/learning-records",
+            params={"learner": str(learner), "since": since, "until": until},
+            headers=bearer(school),
+        )
+        assert [r["started_at"] for r in window.json()["items"]] == started, (since, until)
+
+
+async def test_a_record_id_past_any_stored_is_a_404(client, issue_token) -> None:
+    school = issue_token("staff", role="school_staff", unit="410711100")
+    for record_id in (10**20, 2**63, -1):
+        response = await client.post(
+            f"/api/v1/learning-records/{record_id}/status",
+            json={"status": "verified", "reason": "核对"},
+            headers=bearer(school),
+        )
+        assert response.status_code in (404, 422), (record_id, response.text)
+        assert response.headers["content-type"] == "application/problem+json"

@@ -83,3 +83,19 @@ async def test_service_is_entered_once_by_staff_covering_the_activity(
         headers=bearer(school),
     )
     assert refused.status_code == 403
+
+
+async def test_a_day_served_outside_the_assessment_years_is_refused(
+    session_client, issue_token, factory
+) -> None:
+    client, _ = session_client
+    number, _ = new_learner()
+    activity, _ = await factory.activity(kind="lecture")
+    staff = issue_token("staff", role="learning_point_staff", unit="410711100")
+    for day in ("9999-06-01", "0001-01-01", "1999-12-31", "2101-01-01"):
+        body = {"learner": number, "kind": "activity", "activity": str(activity)}
+        response = await client.post(
+            "/api/v1/volunteer-service", json=body | {"served_on": day}, headers=bearer(staff)
+        )
+        assert response.status_code == 422, (day, response.text)
+        assert response.headers["content-type"] == "application/problem+json"

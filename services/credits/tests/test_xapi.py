@@ -3,8 +3,9 @@ partner ingestion applied, per-statement results, a retried statement a no-op.""
 
 from __future__ import annotations
 
+import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import httpx
@@ -26,6 +27,7 @@ from .conftest import new_learner
 COMPLETED = "http://adlnet.gov/expapi/verbs/completed"
 ATTENDED = "http://adlnet.gov/expapi/verbs/attended"
 URL = "/api/v1/xapi/statements"
+NAN = float("nan")
 
 
 async def _online_course(client: httpx.AsyncClient, issue_token, partner: str) -> str:  # type: ignore[no-untyped-def]
@@ -271,3 +273,69 @@ def test_iso_8601_durations_are_read_in_seconds(text: str, seconds: Decimal) -> 
 def test_durations_without_a_fixed_length_or_form_are_refused(text: str) -> None:
     with pytest.raises(Refusal):
         duration_seconds(text)
+
+
+async def test_a_statement_sent_again_matches_whatever_the_spec_lets_differ(
+    session_client, issue_token
+) -> None:
+    client, _ = session_client
+    client_id, token = _partner(issue_token)
+    course = await _online_course(client, issue_token, client_id)
+    number, _ = new_learner()
+    ended = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+    statement = _statement(number, course, ended)
+    first = (await client.post(URL, json=statement, headers=bearer(token))).json()
+    assert first["created"] == 1
+    # xAPI 1.0.3 part two 2.3.1: the timestamp's notation, the id's case, what an LRS may
+    # assign (version, stored, authority), the Verb's display and the Activity Definition are
+    # no part of the comparison
+    beijing = timezone(timedelta(hours=8))
+    again = [
+        {**statement, "timestamp": ended.astimezone(beijing).isoformat()},
+        {**statement, "id": statement["id"].upper()},
+        {**statement, "version": "1.0.3", "stored": datetime.now(UTC).isoformat()},
+        {
+            **statement,
+            "verb": {"id": COMPLETED},
+            "object": {**statement["object"], "definition": {}},
+        },
+    ]
+    for sent in again:
+        result = (await client.post(URL, json=sent, headers=bearer(token))).json()["results"][0]
+        assert (result["status"], result["record_id"]) == (
+            "duplicate",
+            first["results"][0]["record_id"],
+        ), sent
+    # the rest must match: another duration is another statement
+    changed = {**statement, "result": {"completion": True, "duration": "PT2700S"}}
+    result = (await client.post(URL, json=changed, headers=bearer(token))).json()["results"][0]
+    assert result["status"] == "conflict"
+
+
+async def test_statements_no_record_can_hold_are_refused_not_failed(client, issue_token) -> None:
+    client_id, token = _partner(issue_token)
+    course = await _online_course(client, issue_token, client_id)
+    number, _ = new_learner()
+    ended = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+    items = [
+        _statement(number, course, ended, duration="PT99999999999999999999H"),
+        _statement(number, course, ended, duration="P99999999D"),
+        _statement(number, course, ended, duration="PT" + "9" * 500 + "S"),
+        _statement(number, course, datetime(1, 1, 1, 0, 10, tzinfo=UTC)),
+        _statement(number, course, ended, result={"duration": "PT45M", "score": {"raw": NAN}}),
+    ]
+    content = json.dumps(items).encode()  # NaN as Python writes it, which is not JSON
+    response = await client.post(URL, content=content, headers=bearer(token))
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["rejected"] * 5
+    assert [r["errors"][0]["field"] for r in results] == [
+        "result.duration",
+        "result.duration",
+        "result.duration",
+        "timestamp",
+        "statement",
+    ]
+    deep = b"[" * 100_000 + b"]" * 100_000
+    response = await client.post(URL, content=deep, headers=bearer(token))
+    assert response.status_code == 422 and response.json()["type"].endswith("/invalid-batch")

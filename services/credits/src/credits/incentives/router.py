@@ -68,7 +68,7 @@ async def record(
 @router.put("/unit-assessments/{unit}/{year}", response_model=list[PointsPublic])
 async def set_assessment(
     unit: Annotated[str, Path(max_length=40)],
-    year: Annotated[int, Path(ge=2000, le=2100)],
+    year: Annotated[int, Path(ge=service.FIRST_YEAR, le=service.LAST_YEAR)],
     body: AssessmentSet,
     request: Request,
     principal: CurrentPrincipal,

@@ -42,6 +42,10 @@ class AlreadyRecorded(Conflict):
     title = "Already recorded"
 
 
+# the years a unit's assessment total may be set for (the route's bounds), so points can count
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+
+
 def _key(year: int, unit: str) -> str:
     return f"points:{year}:{unit}"
 
@@ -67,6 +71,12 @@ async def record_service(
     if served_on is None:
         raise ServiceRefused(
             "Give the day served (served_on) or the session.", detail_zh="请填写服务日期或场次。"
+        )
+    if not FIRST_YEAR <= served_on.year <= LAST_YEAR:
+        raise ServiceRefused(
+            f"The day served must fall in {FIRST_YEAR} to {LAST_YEAR}, the years units are"
+            " assessed in.",
+            detail_zh=f"服务日期须在 {FIRST_YEAR} 至 {LAST_YEAR} 年之间。",
         )
     occasion = f"session:{data.session}" if data.session else f"activity:{activity.id}"
     entry = VolunteerService(

@@ -59,6 +59,8 @@ def _envelope_items(body: bytes) -> list[Any]:
         envelope = json.loads(body)
     except ValueError:
         raise InvalidBatch("The body is not JSON.") from None
+    except RecursionError:
+        raise InvalidBatch("The body nests too deeply to be a batch.") from None
     items = envelope.get("records") if isinstance(envelope, dict) else None
     if not isinstance(items, list) or not items:
         raise InvalidBatch('The body must be {"records": [...]} with at least one record.')

@@ -97,9 +97,14 @@ async def post_batch(
                 await session.flush()
         except IntegrityError:
             # the same key is being served concurrently: give up ours, answer with theirs
+            # (if it was for this body: ours is rolled back, and was not what they stored)
             await session.rollback()
             stored = await _stored_answer(session, client_id, idempotency_key)
             assert stored is not None  # the concurrent request committed it
+            if stored.request_hash != digest:
+                raise IdempotencyKeyReused(
+                    "This Idempotency-Key was used with a different body."
+                ) from None
             return JSONResponse(
                 stored.response,
                 status_code=stored.status_code,

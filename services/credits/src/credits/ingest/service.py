@@ -20,8 +20,10 @@ import hashlib
 import json
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import httpx
 from sqlalchemy.exc import DBAPIError
@@ -53,15 +55,19 @@ _RACES = {
 _RETRY_STATES = {"40P01", "40001"}
 
 
-def content_hash(item: PartnerRecord, *, activity: str | None = None) -> str:
+def content_hash(
+    item: PartnerRecord, *, activity: str | None = None, evidence: dict[str, Any] | None = None
+) -> str:
     """Digest of what the partner said, to tell a retry from a changed record.
 
     Instants enter as epoch microseconds, so the same moment written with another offset is
-    the same content. ``activity`` may pass ``str(item.activity)`` already made.
+    the same content. ``activity`` may pass ``str(item.activity)`` already made; ``evidence``
+    the part of the item's evidence a retry must repeat (by default all of it).
     """
-    evidence = (
-        json.dumps(item.evidence, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        if item.evidence
+    compared = item.evidence if evidence is None else evidence
+    shown = (
+        json.dumps(compared, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        if compared
         else "{}"
     )
     canonical = "|".join(
@@ -71,7 +77,7 @@ def content_hash(item: PartnerRecord, *, activity: str | None = None) -> str:
             str(int(item.start.timestamp() * 1_000_000)),
             str(int(item.end.timestamp() * 1_000_000)),
             str(item.minutes),
-            evidence,
+            shown,
         )
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -90,7 +96,10 @@ class _Item:
     digest: str
 
 
-def _prepare(records: dict[int, PartnerRecord]) -> list[_Item]:
+Comparable = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def _prepare(records: dict[int, PartnerRecord], comparable: Comparable | None) -> list[_Item]:
     activity_text: dict[uuid.UUID, str] = {}
     items = []
     for index, record in records.items():
@@ -106,7 +115,11 @@ def _prepare(records: dict[int, PartnerRecord]) -> list[_Item]:
                 start=start,
                 end=record.end.astimezone(UTC),
                 day=(start + CHINA_OFFSET).date(),
-                digest=content_hash(record, activity=activity),
+                digest=content_hash(
+                    record,
+                    activity=activity,
+                    evidence=comparable(record.evidence) if comparable else None,
+                ),
             )
         )
     return items
@@ -129,18 +142,20 @@ async def ingest(
     client_id: str,
     batch: ParsedBatch,
     source: str = "partner",
+    comparable: Comparable | None = None,
     now: datetime | None = None,
 ) -> BatchResult:
     """Check and store one parsed batch; every item gets a result. The caller commits.
 
     ``source`` names the records' way in: ``partner`` (record batches) or ``xapi`` (statements
-    mapped to partner records by :mod:`credits.xapi`); the checks are the same.
+    mapped to partner records by :mod:`credits.xapi`); the checks are the same. ``comparable``
+    gives the part of an item's evidence a retry must repeat to be a duplicate (by default all).
     """
     moment = now or datetime.now(UTC)
     learners = await directory.resolve(
         accounts, authorization, (item.learner.upper() for item in batch.records.values())
     )
-    items = _prepare(batch.records)
+    items = _prepare(batch.records, comparable)
     for attempt in range(ATTEMPTS):
         try:
             decided = await _decide_and_store(

@@ -19,6 +19,7 @@ from credits.records.schemas import HoursSummary, RecordPublic, StatusChangeRequ
 from credits.records.service import to_public
 from kernel.access import READING_STAFF, require_resident, require_staff
 from kernel.auth import CurrentPrincipal
+from kernel.clock import aware_utc
 from kernel.db import SessionDep
 from kernel.pagination import Page, PageDep, encode_cursor
 from kernel.problems import PROBLEMS, Conflict, NotFound
@@ -93,12 +94,14 @@ async def list_records(
     ):
         if value is not None:
             query = query.where(col(column) == value)
+    # in UTC: SQLite compares the stored UTC digits and would drop another offset's
     if since is not None:
-        query = query.where(col(LearningRecord.started_at) >= since)
+        query = query.where(col(LearningRecord.started_at) >= aware_utc(since).astimezone(UTC))
     if until is not None:
-        query = query.where(col(LearningRecord.started_at) < until)
-    if page.cursor:
-        query = query.where(col(LearningRecord.id) < int(page.cursor.get("before", 0)))
+        query = query.where(col(LearningRecord.started_at) < aware_utc(until).astimezone(UTC))
+    before = service.before_id(page)
+    if before is not None:
+        query = query.where(col(LearningRecord.id) < before)
     rows = (
         (await session.execute(query.order_by(col(LearningRecord.id).desc()).limit(page.limit + 1)))
         .scalars()
@@ -121,10 +124,14 @@ async def change_status(
     """
     path = require_staff(principal, REVIEWERS)
     learner = (
-        await session.execute(
-            select(col(LearningRecord.learner_id)).where(col(LearningRecord.id) == record_id)
-        )
-    ).scalar_one_or_none()
+        (
+            await session.execute(
+                select(col(LearningRecord.learner_id)).where(col(LearningRecord.id) == record_id)
+            )
+        ).scalar_one_or_none()
+        if 0 < record_id < 2**63  # a 64-bit id, or none stored
+        else None
+    )
     record = None
     if learner is not None:
         # the learner's ledger lock first, then the record: the order the ledger worker takes

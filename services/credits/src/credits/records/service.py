@@ -16,7 +16,7 @@ from credits.records.schemas import HoursBucket, HoursSummary, RecordPublic
 from credits.rules import engine
 from credits.rules import service as rules
 from kernel.clock import aware_utc
-from kernel.pagination import Page, PageParams, encode_cursor
+from kernel.pagination import Page, PageParams, cursor_row_id, encode_cursor
 
 
 def to_public(record: LearningRecord) -> RecordPublic:
@@ -40,6 +40,15 @@ def to_public(record: LearningRecord) -> RecordPublic:
     )
 
 
+def before_id(page: PageParams) -> int | None:
+    """The record id a page of records, newest first, continues below; None on the first page.
+
+    Raises:
+        InvalidCursor: the cursor holds no record id (altered, or not one of ours).
+    """
+    return cursor_row_id(page.cursor, "before") if page.cursor else None
+
+
 async def records_of(
     *, session: AsyncSession, learner_id: uuid.UUID, page: PageParams
 ) -> Page[RecordPublic]:
@@ -50,8 +59,9 @@ async def records_of(
         .order_by(col(LearningRecord.id).desc())
         .limit(page.limit + 1)
     )
-    if page.cursor:
-        query = query.where(col(LearningRecord.id) < int(page.cursor.get("before", 0)))
+    before = before_id(page)
+    if before is not None:
+        query = query.where(col(LearningRecord.id) < before)
     rows = (await session.execute(query)).scalars().all()
     items = [to_public(r) for r in rows[: page.limit]]
     more = len(rows) > page.limit

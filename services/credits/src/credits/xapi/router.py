@@ -65,6 +65,8 @@ async def post_statements(
         body = json.loads(await request.body())
     except ValueError:
         raise InvalidBatch("The body is not JSON.") from None
+    except RecursionError:
+        raise InvalidBatch("The body nests too deeply to be statements.") from None
     items = [body] if isinstance(body, dict) else body
     if not isinstance(items, list) or not items:
         raise InvalidBatch("The body must be a statement or a non-empty array of statements.")

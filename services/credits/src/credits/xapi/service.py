@@ -78,6 +78,7 @@ async def record_statements(
             client_id=client_id,
             batch=parse_items(mapped),
             source="xapi",
+            comparable=statements.comparable,
         )
         for outcome in stored.results:
             index = positions[outcome.index]

@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, DecimalException
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -44,6 +44,7 @@ VERBS = {
 }
 VOIDED = "http://adlnet.gov/expapi/verbs/voided"
 EVIDENCE_KEY = "xapi_statement"
+DAY_MINUTES = 24 * 60
 
 # ISO 8601 duration, format of section 4.4.3.2 (the alternative format is not allowed by xAPI)
 _DURATION = re.compile(
@@ -170,7 +171,7 @@ def duration_seconds(text: str) -> Decimal:
             ),
             Decimal(0),
         )
-    except InvalidOperation:  # pragma: no cover - the pattern admits only numbers
+    except DecimalException:  # the pattern admits only numbers, but of any length
         raise Refusal("result.duration", f"not an ISO 8601 duration: {text!r}") from None
 
 
@@ -218,13 +219,18 @@ def to_partner_record(raw: Any) -> dict[str, Any]:
     if statement.result is None or statement.result.duration is None:
         raise Refusal("result.duration", "a duration is required: it is the learning time")
     seconds = duration_seconds(statement.result.duration)
+    if seconds >= (DAY_MINUTES + 1) * 60:  # before dividing: no bound on the digits given
+        raise Refusal("result.duration", "longer than 24 hours: a statement is one stretch")
     minutes = int(seconds // 60)
     if minutes < 1:
         raise Refusal("result.duration", "shorter than one minute")
     if statement.timestamp is None:
         raise Refusal("timestamp", "a timestamp is required: the moment the learning ended")
     end = statement.timestamp
-    start = end - timedelta(seconds=float(seconds))
+    try:
+        start = end - timedelta(seconds=float(seconds))
+    except OverflowError:
+        raise Refusal("timestamp", "a time between 1970 and 9000 is expected") from None
     extensions = (statement.context.extensions if statement.context else None) or {}
     if STARTED_AT in extensions:
         start = _started_at(extensions[STARTED_AT])
@@ -237,6 +243,25 @@ def to_partner_record(raw: Any) -> dict[str, Any]:
         "minutes": minutes,
         "evidence": {EVIDENCE_KEY: raw},
     }
+
+
+# what a statement sent again may differ in and still match (xAPI 1.0.3 part two, 2.3.1,
+# "Statement Comparison Requirements"): what an LRS may assign, Attachments, the Activity's
+# Definition and the Verb's display; the timestamp's notation too, its instant being the end
+_NOT_COMPARED = ("id", "authority", "stored", "timestamp", "version", "attachments")
+
+
+def comparable(evidence: dict[str, Any]) -> dict[str, Any]:
+    """The evidence of a mapped statement as a retry is compared on (the statement's parts
+    that must match, see :data:`_NOT_COMPARED`); other evidence as it is."""
+    statement = evidence.get(EVIDENCE_KEY)
+    if not isinstance(statement, dict):
+        return evidence
+    kept = {k: v for k, v in statement.items() if k not in _NOT_COMPARED}
+    for part, loose in (("verb", "display"), ("object", "definition")):
+        if isinstance(kept.get(part), dict):
+            kept[part] = {k: v for k, v in kept[part].items() if k != loose}
+    return {**evidence, EVIDENCE_KEY: kept}
 
 
 def _activity_id(iri: str) -> str:
