@@ -49,3 +49,23 @@ def test_csv_of_several_tables_is_refused_rather_than_cut() -> None:
         export_response("csv", "x", [Sheet("a", ["a"], []), Sheet("b", ["b"], [])])
     with pytest.raises(ValueError, match="at least one sheet"):
         xlsx_bytes([])
+
+
+# names and free text typed by residents and staff (activity titles, certification titles,
+# uploaded file names, reasons) must reach the file as text, never as a formula
+FORMULAS = ['=HYPERLINK("http://x","点我")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)"]
+
+
+def test_text_that_looks_like_a_formula_stays_text_in_a_workbook() -> None:
+    data = xlsx_bytes([Sheet("t", ["名称"], [[text] for text in FORMULAS])])
+    sheet = load_workbook(io.BytesIO(data))["t"]
+    cells = [row[0] for row in sheet.iter_rows(min_row=2)]
+    assert [c.value for c in cells] == FORMULAS
+    assert {c.data_type for c in cells} == {"s"}
+
+
+def test_text_that_looks_like_a_formula_is_quoted_in_csv() -> None:
+    data = csv_bytes(Sheet("t", ["名称", "学时"], [[text, -2] for text in FORMULAS]))
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    assert [r[0] for r in rows[1:]] == ["'" + text for text in FORMULAS]
+    assert {r[1] for r in rows[1:]} == {"-2"}  # numbers are numbers, negative or not

@@ -149,3 +149,68 @@ async def test_a_record_verification_is_audited_with_its_reason_and_a_refused_on
         text("SELECT reason, target_id FROM audit_entry WHERE seq = :s"), {"s": start + 1}
     )
     assert tuple(reason.one()) == ("签到表核对无误", str(first))
+
+
+async def test_a_cursor_not_made_by_the_listing_is_a_problem_not_a_500(  # type: ignore[no-untyped-def]
+    client: httpx.AsyncClient, auditor_headers
+) -> None:
+    from kernel.pagination import encode_cursor
+
+    for position in ({"seq": "x"}, {"seq": [1]}, {"seq": 2**70}, {"seq": 1.5}, {"seq": None}):
+        listing = await client.get(
+            "/api/v1/audit/credits/entries",
+            params={"cursor": encode_cursor(position)},
+            headers=auditor_headers,
+        )
+        assert listing.status_code == 400, (position, listing.text)
+        assert listing.headers["content-type"].startswith("application/problem+json")
+        assert listing.json()["type"].endswith("/invalid-cursor")
+
+
+async def test_entries_committed_while_the_chain_is_walked_are_not_a_break(
+    credits_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # PostgreSQL reads each statement anew (READ COMMITTED): a writer committing between the
+    # verification's read of the head and its walk of the entries must not look like an entry
+    # forged behind the head's back. (SQLite's verification holds the file's only write lock.)
+    if not credits_db.startswith("postgresql"):
+        pytest.skip("SQLite serialises the walk with every writer")
+    from kernel import auditstore
+    from kernel.db import make_engine, make_sessionmaker
+    from kernel.settings import normalise_database_url
+
+    engine = make_engine(normalise_database_url(credits_db))
+    sessions = make_sessionmaker(engine)
+    read_head = auditstore.head_of
+
+    writers = [1]
+
+    async def head_then_a_writer(session: AsyncSession, tables: AuditTables):  # type: ignore[no-untyped-def]
+        found = await read_head(session, tables)
+        if not writers:
+            return found
+        writers.pop()
+        async with sessions() as writer:
+            auditstore.stage(
+                writer,
+                tables,
+                [
+                    auditstore.new_entry(
+                        actor="test", action="test.concurrent", target_type="t", target_id="1"
+                    )
+                ],
+            )
+            await writer.commit()
+        return found
+
+    try:
+        async with sessions() as session:
+            monkeypatch.setattr(auditstore, "head_of", head_then_a_writer)
+            result = await auditstore.verify(session, TABLES)
+            monkeypatch.setattr(auditstore, "head_of", read_head)
+            assert result.ok, auditstore.describe(result)
+            # the head the walk ended on is the one after the writer's entry
+            _, now = await read_head(session, TABLES)
+            assert result.head == now
+    finally:
+        await engine.dispose()

@@ -521,6 +521,10 @@ async def test_the_workbook_and_csv_read_back_with_every_link_of_the_chain(
     entered = sources[("工作人员录入", known["records"]["staff_entry"])]
     assert entered[column["录入人"]] == known["entering_staff"]
     assert entered[column["核验人"]] == known["verifying_staff"]
+    # entered just now, shown as every other time of the workbook: Beijing wall clock
+    entered_at = entered[column["录入时间"]]
+    assert isinstance(entered_at, datetime), entered_at
+    assert abs(entered_at - datetime.now(CHINA).replace(tzinfo=None)) < timedelta(minutes=5)
     scanned = sources[("扫码签到", known["records"]["check_in"])]
     assert scanned[column["考勤ID"]] == str(known["attendance"])
     assert scanned[column["签到时间"]] == _beijing_morning(2).replace(tzinfo=None)
@@ -609,3 +613,24 @@ def test_a_period_is_whole_beijing_days() -> None:
 def test_credits_are_written_exactly() -> None:
     assert str(export.credits(346)) == "3.46" and str(export.credits(-100)) == "-1"
     assert export.credits(15) == export.credits(150) / 10
+
+
+async def test_bad_periods_units_and_entry_ids_are_problems_not_500s(
+    session_client, issue_token
+) -> None:
+    client, _ = session_client
+    auditor = _auditor(issue_token)
+    for first, last in (("0001-01-01", "2026-01-01"), ("2026-01-01", "9999-12-31")):
+        response = await _sample(client, auditor, **{"from": first, "to": last})
+        assert response.status_code == 422, (first, last, response.text)
+        assert response.json()["type"].endswith("/invalid-audit-period")
+    for unit in ("410711102/registrations", "410711102?x=1", "410711#"):
+        response = await _sample(client, auditor, unit=unit)
+        assert response.status_code == 422, (unit, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
+    for entry in (str(2**63), "99999999999999999999999", "0", "-1"):
+        response = await client.get(
+            f"/api/v1/credit-audits/entries/{entry}", headers=bearer(auditor)
+        )
+        assert response.status_code in (404, 422), (entry, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")

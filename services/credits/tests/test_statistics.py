@@ -953,3 +953,47 @@ async def test_the_same_report_asked_at_once_is_read_once(credits_db: str) -> No
             await session.execute(delete(KeptReport).where(col(KeptReport.unit_path) == "/test/"))
             await session.commit()
         await engine.dispose()
+
+
+async def test_a_period_beyond_any_calendar_is_refused_not_a_500(client, issue_token) -> None:
+    admin = issue_token("staff", role="district_admin")
+    for first, last in (("0001-01-01", "2026-01-01"), ("2026-01-01", "9999-12-31")):
+        response = await client.get(
+            "/api/v1/statistics/410711", params={"from": first, "to": last}, headers=bearer(admin)
+        )
+        assert response.status_code == 422, (first, last, response.text)
+        assert response.json()["type"].endswith("/invalid-period")
+        assert response.json()["detail_zh"]
+
+
+async def test_a_towns_stars_are_the_districts_stars_of_that_town(session_client, factory) -> None:
+    """A learner is the candidate of the town where most of their year's minutes were, and
+    counts all of them, whichever unit is asked: X has 1800 min at the town and 2400 at the
+    other town (the other town's); Y has 1500 at the town and 300 at the college (the town's,
+    1800 in all)."""
+    _, db = session_client
+    town, _ = await factory.activity(unit="410711100")
+    other, _ = await factory.activity(unit="410711101")
+    college, _ = await factory.activity(unit="410711")
+    x, y = uuid.uuid4(), uuid.uuid4()
+    await factory.records(x, town, count=3, minutes=600, status="verified", host_path=TOWN)
+    await factory.records(x, other, count=4, minutes=600, status="verified", host_path=OTHER_TOWN)
+    await factory.records(y, town, count=3, minutes=500, status="verified", host_path=TOWN)
+    await factory.records(
+        y, college, minutes=300, status="verified", host_path=DISTRICT, mode="online"
+    )
+    await settlement.settle(db, [x, y], actor="test")
+    await db.commit()
+    rule = stars.load_rule()
+
+    def listed(found: list[Any]) -> set[tuple[str, uuid.UUID, int]]:
+        return {(c.town, c.learner_id, c.minutes) for c in found}
+
+    district = listed(await stars.candidates(db, unit_path=DISTRICT, year=2026, rule=rule))
+    assert district == {("410711101", x, 4200), ("410711100", y, 1800)}
+    assert listed(await stars.candidates(db, unit_path=TOWN, year=2026, rule=rule)) == {
+        ("410711100", y, 1800)
+    }
+    assert listed(await stars.candidates(db, unit_path=OTHER_TOWN, year=2026, rule=rule)) == {
+        ("410711101", x, 4200)
+    }

@@ -21,7 +21,7 @@ from kernel.auditstore import AuditTables
 from kernel.auth import CurrentPrincipal
 from kernel.clock import aware_utc
 from kernel.db import SessionDep
-from kernel.pagination import Page, PageDep, encode_cursor
+from kernel.pagination import Page, PageDep, cursor_row_id, encode_cursor
 from kernel.problems import Forbidden
 from kernel.roles import AUDITOR, DISTRICT_ADMIN
 from kernel.tokens import Principal
@@ -154,7 +154,7 @@ def audit_router(tables: AuditTables, *, service: str) -> APIRouter:
         if until is not None:
             query = query.where(entry.c.at < aware_utc(until))
         if page.cursor is not None:
-            query = query.where(entry.c.seq < int(page.cursor.get("seq", 0)))
+            query = query.where(entry.c.seq < cursor_row_id(page.cursor, "seq"))
         rows = (await session.execute(query)).mappings().all()
         items = [AuditEntryPublic.model_validate(dict(row)) for row in rows[: page.limit]]
         more = len(rows) > page.limit

@@ -271,6 +271,16 @@ async def verify(
         async for item in _entries(session, tables, anchor.seq, None):
             if walk.feed(item) is not None:
                 break
+        if walk.broken is None:
+            # PostgreSQL reads each statement anew (READ COMMITTED): entries committed since
+            # the head was read moved the head with them. The head as it is now covers every
+            # entry a writer committed before this read; one the walk saw beyond it was put
+            # there behind the head's back, and entries committed after the walk are walked.
+            head = (await head_of(session, tables))[1]
+            if head.seq > walk.last.seq:
+                async for item in _entries(session, tables, walk.last.seq, head.seq):
+                    if walk.feed(item) is not None:
+                        break
         broken = walk.finish(head)
     if broken is None and anchored is not None:
         broken = await _check_anchored(session, tables, anchored, anchor, head)

@@ -3,7 +3,9 @@
 Pure apart from building a response: tables in, bytes out. CSV carries a UTF-8 byte order mark,
 without which Excel on a Chinese Windows reads the file as GBK and shows mojibake. Workbooks are
 written in openpyxl's write-only mode (rows streamed, not held as cell objects); needs the
-``sheets`` extra of this package.
+``sheets`` extra of this package. Text is never a formula: a workbook keeps text starting
+with ``=`` as text, and a CSV cell starting with ``= + - @`` (or a tab or carriage return) is
+prefixed with ``'`` (names, titles, file names and reasons are typed by residents and staff).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import quote
 
 from fastapi import Response
@@ -27,6 +29,8 @@ EXPORT_FORMATS: dict[ExportFormat, str] = {
     "csv": "text/csv; charset=utf-8",
 }
 Cell = str | int | float | Decimal | date | datetime | bool | None
+# a text cell starting with one of these is a formula to Excel (CSV) or to openpyxl ("=")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,28 @@ def _plain(value: Cell) -> Cell:
     if isinstance(value, Decimal):
         return float(value) if value != value.to_integral_value() else int(value)
     return value
+
+
+def _xlsx_cell(page: Any, value: Cell) -> Any:
+    # openpyxl writes text starting with "=" as a formula: names and free text stay text
+    plain = _plain(value)
+    if isinstance(plain, str) and plain.startswith("="):
+        from openpyxl.cell import WriteOnlyCell
+
+        cell = WriteOnlyCell(page, value=plain)
+        cell.data_type = "s"
+        return cell
+    return plain
+
+
+def _csv_cell(value: Cell) -> Cell:
+    # Excel runs text starting with = + - @ as a formula: quoted, it is shown as typed
+    if value is None:
+        return ""
+    plain = _plain(value)
+    if isinstance(plain, str) and plain.startswith(FORMULA_STARTS):
+        return "'" + plain
+    return plain
 
 
 def xlsx_bytes(sheets: Sequence[Sheet]) -> bytes:
@@ -67,7 +93,7 @@ def xlsx_bytes(sheets: Sequence[Sheet]) -> bytes:
             header_cells.append(cell)
         page.append(header_cells)
         for row in sheet.rows:
-            page.append([_plain(value) for value in row])
+            page.append([_xlsx_cell(page, value) for value in row])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
@@ -79,7 +105,7 @@ def csv_bytes(sheet: Sheet) -> bytes:
     writer = csv.writer(text, lineterminator="\r\n")
     writer.writerow(sheet.headers)
     for row in sheet.rows:
-        writer.writerow(["" if value is None else _plain(value) for value in row])
+        writer.writerow([_csv_cell(value) for value in row])
     return ("\ufeff" + text.getvalue()).encode("utf-8")
 
 

@@ -144,6 +144,17 @@ def _local(moment: datetime | None) -> datetime | None:
     return moment.astimezone(CHINA) if moment is not None else None
 
 
+def _local_text(moment: str | None) -> Cell:
+    # evidence keeps some times as ISO text (UTC): shown in Beijing time like every other
+    try:
+        parsed = datetime.fromisoformat(moment) if moment else None
+    except ValueError:
+        return moment
+    if parsed is None or parsed.tzinfo is None:
+        return moment
+    return parsed.astimezone(CHINA)
+
+
 def _hours(minutes: int) -> Decimal:
     return (Decimal(minutes) / 60).quantize(Decimal("0.01"))
 
@@ -177,7 +188,7 @@ def _source_rows(entry: EntryChain) -> Iterator[Sequence[Cell]]:
             _local(s.checked_out_at),
             s.entered_by,
             s.entered_by_unit,
-            s.entered_at,
+            _local_text(s.entered_at),
             s.entered_via,
             s.sheet_file,
             s.sheet_sha256,

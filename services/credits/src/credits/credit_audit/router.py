@@ -18,6 +18,7 @@ from credits.learners import require_visible_learner
 from credits.ledger import reconciliation
 from credits.ledger.models import LedgerTransaction
 from credits.ledger.schemas import ReconciliationReport
+from credits.statistics.period import EARLIEST, LATEST
 from kernel.access import covers, require_staff
 from kernel.auth import CurrentPrincipal
 from kernel.db import SessionDep
@@ -32,7 +33,11 @@ router = APIRouter(prefix="/api/v1", tags=["credit audit"])
 # staff who grant the credits being audited
 CREDIT_AUDITORS = (AUDITOR, DISTRICT_ADMIN)
 MAX_SAMPLE = 200
-UnitKey = Annotated[str, Path(max_length=40, description="the unit's division code")]
+# a key goes into the accounts service's path: nothing that could end or extend it
+UNIT_KEY = r"^[0-9A-Za-z_-]+$"
+UnitKey = Annotated[
+    str, Path(max_length=40, pattern=UNIT_KEY, description="the unit's division code")
+]
 
 
 class InvalidAuditPeriod(DomainError):
@@ -84,7 +89,9 @@ async def audit_sample(
     request: Request,
     principal: CurrentPrincipal,
     session: SessionDep,
-    unit: Annotated[str, Query(max_length=40, description="the unit's division code")],
+    unit: Annotated[
+        str, Query(max_length=40, pattern=UNIT_KEY, description="the unit's division code")
+    ],
     period_from: Annotated[date, Query(alias="from", description="first Beijing day")],
     period_to: Annotated[date, Query(alias="to", description="last Beijing day, included")],
     size: Annotated[int, Query(ge=1, le=MAX_SAMPLE)] = 10,
@@ -98,6 +105,11 @@ async def audit_sample(
     if period_to < period_from:
         raise InvalidAuditPeriod(
             "The period ends before it starts.", detail_zh="审计期间的结束日期早于开始日期。"
+        )
+    if period_from < EARLIEST or period_to > LATEST:
+        raise InvalidAuditPeriod(
+            f"A period lies between {EARLIEST} and {LATEST}.",
+            detail_zh=f"审计期间须在 {EARLIEST} 至 {LATEST} 之间。",
         )
     drawn = await service.sample(
         session,
@@ -133,7 +145,10 @@ async def audit_sample(
 
 @router.get("/credit-audits/entries/{transaction_id}", response_model=EntryChain)
 async def audit_entry(
-    transaction_id: int, request: Request, principal: CurrentPrincipal, session: SessionDep
+    transaction_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    request: Request,
+    principal: CurrentPrincipal,
+    session: SessionDep,
 ) -> EntryChain:
     """One ledger entry's chain of evidence, for an auditor whose unit it touches (or who
     covers the learner's residence)."""

@@ -7,6 +7,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 CHINA = ZoneInfo("Asia/Shanghai")
+# the days a report may cover (the learning stars' years): beyond them no instant exists for
+# day 1 (0001-01-01 Beijing is in year 0 UTC) or for the day after 9999-12-31
+EARLIEST = date(2000, 1, 1)
+LATEST = date(2100, 12, 31)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from credits.audit import service as audit
 from credits.statistics import figures, groups, service, stars
 from credits.statistics.keeping import Fresh, KeptReports
-from credits.statistics.period import Period, beijing_today
+from credits.statistics.period import EARLIEST, LATEST, Period, beijing_today
 from credits.statistics.schemas import (
     GroupHours,
     MissingFigure,
@@ -121,6 +121,11 @@ def _period(first: date | None, last: date | None) -> Period:
         raise InvalidPeriod(
             f"The period starts ({first}) after it ends ({last}).",
             detail_zh="统计期间的开始日期晚于结束日期。",
+        )
+    if first < EARLIEST or last > LATEST:
+        raise InvalidPeriod(
+            f"A period lies between {EARLIEST} and {LATEST}; not {first} to {last}.",
+            detail_zh=f"统计期间须在 {EARLIEST} 至 {LATEST} 之间。",
         )
     return Period(first, last)
 

@@ -58,18 +58,32 @@ def town_of(path: str, depth: int) -> str | None:
 async def candidates(
     session: AsyncSession, *, unit_path: str, year: int, rule: StarRule
 ) -> list[StarCandidate]:
-    """The candidates of every town at or under ``unit_path`` for the Beijing ``year``."""
+    """The candidates of every town at or under ``unit_path`` for the Beijing ``year``.
+
+    Whichever unit is asked, a learner is placed and ranked on all their countable minutes of
+    the year, wherever in the network they were hosted: a town's candidates are the district's
+    candidates of that town. Below the district only the learners with learning in the unit
+    are read (all of their year's records).
+    """
     paths = await service.host_paths(session, unit_path)
     if not paths:
         return []
-    towns = {p: town_of(p, rule.town_level_depth) for p in paths}
+    wanted = {t for p in paths if (t := town_of(p, rule.town_level_depth)) is not None}
+    root = town_of(unit_path, 1) or unit_path
+    every_path = paths if root == unit_path else await service.host_paths(session, root)
+    towns = {p: town_of(p, rule.town_level_depth) for p in every_path}
     period = Period(date(year, 1, 1), date(year, 12, 31))
-    where = [
-        col(LearningRecord.host_unit_path).in_(paths),
+    in_year = [
         col(LearningRecord.started_at) >= period.starts_at,
         col(LearningRecord.started_at) < period.ends_before,
         await service.countable(session),
     ]
+    where = [col(LearningRecord.host_unit_path).in_(every_path), *in_year]
+    if root != unit_path:
+        learned_here = sql_select(col(LearningRecord.learner_id)).where(
+            col(LearningRecord.host_unit_path).in_(paths), *in_year
+        )
+        where.append(col(LearningRecord.learner_id).in_(learned_here))
     mapping = {p: t for p, t in towns.items() if t is not None}
     town = (
         case(mapping, value=col(LearningRecord.host_unit_path), else_=null())
@@ -135,7 +149,7 @@ async def candidates(
     rows = (
         await session.execute(
             sql_select(ranked)
-            .where(ranked.c.rank <= rule.top_per_town)
+            .where(ranked.c.rank <= rule.top_per_town, ranked.c.town.in_(sorted(wanted)))
             .order_by(ranked.c.town, ranked.c.rank, ranked.c.learner_id)
         )
     ).all()
