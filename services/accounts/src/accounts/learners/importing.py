@@ -14,12 +14,14 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import insert, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from accounts import accountno, idnumber
 from accounts.audit import service as audit
 from accounts.learners.models import AccountNumberSequence, LearningAccount
+from accounts.learners.schemas import control_character
 from accounts.learners.service import GUARDIAN_AGE, ID_REASONS_ZH
 from accounts.learners.sheet import SheetRow
 from accounts.masking import InvalidPhone, mask_mobile, normalise_mobile
@@ -111,6 +113,8 @@ def check_row(row: SheetRow, *, today: date) -> tuple[_Candidate | None, list[Ro
     name = f.get("name", "").strip()
     if not name or len(name) > 60:
         problem("name", "a name of 1-60 characters is required", "姓名必填，且不超过60个字")
+    elif control_character(name) is not None:
+        problem("name", "the name holds a control character", "姓名含有不可见的控制字符")
     citizen = None
     try:
         citizen = idnumber.parse(f.get("id_number", ""), today=today)
@@ -123,11 +127,18 @@ def check_row(row: SheetRow, *, today: date) -> tuple[_Candidate | None, list[Ro
         except InvalidPhone:
             problem("phone", "not a mainland mobile number", "手机号码格式错误")
     consent_at = _moment(f.get("consent_at", ""))
-    if not f.get("consent_version", "").strip() or consent_at is None:
+    version = f.get("consent_version", "").strip()
+    if not version or consent_at is None:
         problem(
             "consent",
             "missing consent (version and time)",
             "缺少个人信息处理同意记录（版本和时间）",
+        )
+    elif len(version) > 20 or control_character(version) is not None:
+        problem(
+            "consent",
+            "the consent version is at most 20 printable characters",
+            "同意版本不超过20个字符，且不含控制字符",
         )
     channel = CHANNELS_ZH.get(f.get("consent_channel", "").strip())
     if channel is None:
@@ -149,6 +160,14 @@ def check_row(row: SheetRow, *, today: date) -> tuple[_Candidate | None, list[Ro
             "角色无法识别：" + "、".join(unknown_roles),
         )
     guardian_name = f.get("guardian_name", "").strip() or None
+    if guardian_name is not None and (
+        len(guardian_name) > 60 or control_character(guardian_name) is not None
+    ):
+        problem(
+            "guardian",
+            "the guardian's name is at most 60 printable characters",
+            "监护人姓名不超过60个字，且不含控制字符",
+        )
     guardian_at = _moment(f.get("guardian_consent_at", "")) if guardian_name else None
     if citizen is not None and citizen.age_on(today) < GUARDIAN_AGE and guardian_at is None:
         problem(
@@ -164,7 +183,7 @@ def check_row(row: SheetRow, *, today: date) -> tuple[_Candidate | None, list[Ro
         "gender": citizen.gender,
         "groups": groups,
         "roles": roles,
-        "consent_version": f["consent_version"].strip(),
+        "consent_version": version,
         "consent_at": consent_at,
         "consent_channel": channel,
         "guardian_name": guardian_name,
@@ -205,6 +224,32 @@ async def _existing(session: AsyncSession, indexes: list[str]) -> dict[str, Any]
         )
         found.update({row.id_number_index: row for row in rows})
     return found
+
+
+async def _hold_numbers(session: AsyncSession, district_code: str) -> None:
+    """Lock the district's account-number row to the commit, before looking for accounts.
+
+    Every opening of an account takes this row (a registration to number it, an import to
+    reserve its block), so an import holding it first sees every account committed before it
+    and none appears until it commits: two imports of one sheet at once, or an import and a
+    registration of one of its residents, take turns instead of both inserting (on PostgreSQL
+    the second insert was a unique violation, a 500 that lost the whole sheet).
+    """
+    touch = (
+        update(AccountNumberSequence)
+        .where(col(AccountNumberSequence.district_code) == district_code)
+        .values(last_value=col(AccountNumberSequence.last_value))
+        .returning(col(AccountNumberSequence.last_value))
+    )
+    if (await session.execute(touch)).scalar_one_or_none() is None:
+        try:
+            async with session.begin_nested():
+                await session.execute(
+                    insert(AccountNumberSequence).values(district_code=district_code, last_value=0)
+                )
+        except IntegrityError:
+            pass  # another transaction created it first
+        await session.execute(touch)
 
 
 async def _reserve_numbers(session: AsyncSession, district_code: str, count: int) -> list[str]:
@@ -340,6 +385,8 @@ async def import_residents(
         located.append(
             (candidate, unit, cipher.blind_index(candidate.id_number, field="id_number"))
         )
+    if not dry_run:
+        await _hold_numbers(session, district_code)
     existing = await _existing(session, [index for _, _, index in located])
 
     creates: list[dict[str, Any]] = []
@@ -397,6 +444,10 @@ async def import_residents(
             changed["phone_masked"] = mask_mobile(candidate.phone)
         if "residence_unit_id" in changed:
             changed["residence_path"] = unit.path
+        if "consent_version" in changed:
+            # consent to the new version was given when and how the sheet says, not before
+            changed["consent_at"] = values["consent_at"]
+            changed["consent_channel"] = values["consent_channel"]
         updates.append({"id": current.id, **changed, "updated_at": now})
 
     report.created, report.updated = len(creates), len(updates)

@@ -23,6 +23,7 @@ from accounts.learners.schemas import (
 )
 from accounts.learners.sheet import SheetError, read_sheet
 from accounts.network.models import Unit
+from accounts.network.repository import UnitRepository
 from accounts.pii import PiiCipher
 from kernel.access import (
     READING_STAFF,
@@ -33,7 +34,7 @@ from kernel.access import (
 )
 from kernel.auth import CurrentPrincipal
 from kernel.db import SessionDep
-from kernel.pagination import Page, PageDep, encode_cursor
+from kernel.pagination import ALTERED, InvalidCursor, Page, PageDep, encode_cursor
 from kernel.problems import PROBLEMS, DomainError
 from kernel.tokens import Principal
 
@@ -112,9 +113,7 @@ async def list_accounts(
     """Accounts of residents living in the caller's unit (or a unit under it), masked."""
     path = require_staff(principal, READING_STAFF)
     if under is not None:
-        unit = (
-            await session.execute(select(Unit).where(col(Unit.key) == under))
-        ).scalar_one_or_none()
+        unit = await UnitRepository(session).get_by_key(under)
         if unit is None or not unit.path.startswith(path):
             raise _not_found(under)
         path = unit.path
@@ -128,7 +127,10 @@ async def list_accounts(
     if status is not None:
         query = query.where(col(LearningAccount.status) == status)
     if page.cursor:
-        query = query.where(col(LearningAccount.account_number) > str(page.cursor.get("after")))
+        after = page.cursor.get("after")
+        if not isinstance(after, str) or not accountno.is_valid(after):
+            raise InvalidCursor(ALTERED)  # not signed: a changed one must not reach the database
+        query = query.where(col(LearningAccount.account_number) > accountno.normalise(after))
     rows = (await session.execute(query)).all()
     items = [service.to_public(row[0], row[1]) for row in rows[: page.limit]]
     more = len(rows) > page.limit
@@ -168,7 +170,10 @@ async def lookup(
     partner = principal.kind == "partner" and principal.has_scope("records:write")
     if not partner:
         require_staff(principal, READING_STAFF)
-    numbers = sorted({accountno.normalise(n) for n in body.account_numbers})
+    # a malformed number names no account: it never reaches the database (NUL would be a 500)
+    numbers = sorted(
+        {accountno.normalise(n) for n in body.account_numbers if accountno.is_valid(n)}
+    )
     rows = (
         await session.execute(
             select(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 Group = Literal[
     "elderly",
@@ -22,6 +23,28 @@ LearnerRole = Literal["volunteer", "part_time_teacher"]
 ConsentChannel = Literal["app", "paper", "staff_entry", "import"]
 
 
+def control_character(value: str, *, allowed: str = "") -> str | None:
+    """The first control or format character in ``value`` (NUL, a bell, a zero-width space, a
+    right-to-left override) not in ``allowed``, or None. PostgreSQL text cannot hold NUL at
+    all, and the others make two names that print alike differ, or a printed name read
+    backwards."""
+    return next(
+        (c for c in value if c not in allowed and unicodedata.category(c) in ("Cc", "Cf")), None
+    )
+
+
+def _refuse_control(value: str, allowed: str = "") -> str:
+    found = control_character(value, allowed=allowed)
+    if found is not None:
+        raise ValueError(f"control character U+{ord(found):04X} is not allowed")
+    return value
+
+
+# names and versions: one printable line; reasons may run over lines
+PlainText = Annotated[str, AfterValidator(_refuse_control)]
+ReasonText = Annotated[str, AfterValidator(lambda value: _refuse_control(value, "\n\r\t"))]
+
+
 class Strict(BaseModel):
     """Base of request bodies: unknown fields are refused (no mass assignment)."""
 
@@ -31,7 +54,7 @@ class Strict(BaseModel):
 class Consent(Strict):
     """The resident's consent to processing of personal data (PIPL)."""
 
-    version: str = Field(min_length=1, max_length=20)
+    version: PlainText = Field(min_length=1, max_length=20)
     at: datetime
     channel: ConsentChannel
 
@@ -39,14 +62,14 @@ class Consent(Strict):
 class Guardian(Strict):
     """A guardian's consent, required for a resident under 14."""
 
-    name: str = Field(min_length=1, max_length=60)
+    name: PlainText = Field(min_length=1, max_length=60)
     consent_at: datetime
 
 
 class AccountCreate(Strict):
     """What staff (or the resident, registering in the app) supply to open an account."""
 
-    name: str = Field(min_length=1, max_length=60)
+    name: PlainText = Field(min_length=1, max_length=60)
     id_number: str = Field(min_length=15, max_length=20)
     phone: str | None = Field(default=None, max_length=20)
     residence_unit: str = Field(min_length=1, max_length=40, description="key of a learning point")
@@ -60,25 +83,25 @@ class AccountCreate(Strict):
 class AccountUpdate(Strict):
     """Fields staff may change; absent fields stay as they are."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=60)
+    name: PlainText | None = Field(default=None, min_length=1, max_length=60)
     phone: str | None = Field(default=None, max_length=20)
     residence_unit: str | None = Field(default=None, max_length=40)
     groups: list[Group] | None = Field(default=None, max_length=8)
     roles: list[LearnerRole] | None = Field(default=None, max_length=2)
-    reason: str = Field(min_length=1, max_length=200)
+    reason: ReasonText = Field(min_length=1, max_length=200)
 
 
 class StatusChange(Strict):
     """Freeze, unfreeze or close an account, always with a reason."""
 
     status: Literal["active", "frozen", "closed"]
-    reason: str = Field(min_length=1, max_length=200)
+    reason: ReasonText = Field(min_length=1, max_length=200)
 
 
 class RevealRequest(Strict):
     """An audited request to see the plain ID number and phone."""
 
-    reason: str = Field(min_length=5, max_length=200)
+    reason: ReasonText = Field(min_length=5, max_length=200)
 
 
 class AccountPublic(BaseModel):

@@ -18,6 +18,7 @@ from accounts.learners.models import AccountNumberSequence, LearningAccount
 from accounts.learners.schemas import AccountCreate, AccountPublic, AccountUpdate
 from accounts.masking import InvalidPhone, mask_mobile, normalise_mobile
 from accounts.network.models import Unit
+from accounts.network.repository import UnitRepository
 from accounts.pii import PiiCipher
 from accounts.staff.passwords import hash_password
 from kernel.problems import PROBLEMS, Conflict, DomainError, NotFound
@@ -106,7 +107,7 @@ def parse_phone(value: str) -> str:
 
 async def residence_unit(session: AsyncSession, key: str) -> Unit:
     """The active learning point with ``key`` (a unit with no units under it)."""
-    unit = (await session.execute(select(Unit).where(col(Unit.key) == key))).scalar_one_or_none()
+    unit = await UnitRepository(session).get_by_key(key)
     if unit is None or unit.status != "active":
         raise UnknownResidence(
             f"No active unit has the key {key!r}.", detail_zh="所填村（社区）不存在或已停用。"

@@ -18,7 +18,10 @@ class UnitRepository:
         self.session = session
 
     async def get_by_key(self, key: str) -> Unit | None:
-        """Return the unit with this key."""
+        """Return the unit with this key (None for a key no unit can have, such as one holding
+        NUL, which PostgreSQL text cannot hold: asking would be a 500)."""
+        if "\x00" in key:
+            return None
         result = await self.session.execute(select(Unit).where(col(Unit.key) == key))
         return result.scalar_one_or_none()
 
@@ -42,6 +45,8 @@ class UnitRepository:
         )
         if under_path is not None:
             query = query.where(col(Unit.path).startswith(under_path, autoescape=True))
+        if level is not None and "\x00" in level:
+            return []  # no level code holds NUL (PostgreSQL refuses to compare with one)
         if level is not None:
             query = query.where(col(Unit.level_code) == level)
         if after_path is not None:

@@ -10,9 +10,20 @@ from accounts.network.repository import UnitRepository
 from accounts.network.schemas import LevelPublic, UnitPublic
 from accounts.network.service import UnitNotFound, to_public
 from kernel.db import SessionDep
-from kernel.pagination import Page, PageDep, encode_cursor
+from kernel.pagination import ALTERED, InvalidCursor, Page, PageDep, encode_cursor
 
 router = APIRouter(prefix="/api/v1", tags=["network"])
+
+
+def _is_path(value: object) -> bool:
+    """Whether ``value`` is shaped as a unit's path (``/410711/410711100/``)."""
+    return (
+        isinstance(value, str)
+        and len(value) <= 400
+        and value.startswith("/")
+        and value.endswith("/")
+        and "\x00" not in value
+    )
 
 
 @router.get("/unit-levels", response_model=list[LevelPublic])
@@ -40,6 +51,8 @@ async def list_units(
             raise UnitNotFound(f"No unit has the key {under!r}.", detail_zh="找不到该办学单位。")
         under_path = root.path
     after = page.cursor.get("path") if page.cursor else None
+    if page.cursor and not _is_path(after):
+        raise InvalidCursor(ALTERED)  # not signed: a changed one must not reach the database
     rows = await repo.page(
         under_path=under_path, level=level, after_path=after, limit=page.limit + 1
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Literal
 
@@ -9,17 +10,20 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, select
 
+from accounts.learners.schemas import PlainText
 from accounts.network.models import Unit
+from accounts.network.repository import UnitRepository
 from accounts.staff import service
 from accounts.staff.models import StaffUser
 from kernel.access import require_staff
 from kernel.auth import CurrentPrincipal
 from kernel.db import SessionDep
-from kernel.pagination import Page, PageDep, encode_cursor
+from kernel.pagination import ALTERED, InvalidCursor, Page, PageDep, encode_cursor
 from kernel.problems import PROBLEMS, Conflict, DomainError, Forbidden
-from kernel.roles import DISTRICT_ADMIN, PARTNER_MANAGERS
+from kernel.roles import AUDITOR, DISTRICT_ADMIN, PARTNER_MANAGERS
 
 router = APIRouter(prefix="/api/v1", tags=["staff"])
+USERNAME = r"^[A-Za-z0-9._-]+$"
 StaffRole = Literal[
     "learning_point_staff", "school_staff", "college_staff", "auditor", "district_admin"
 ]
@@ -37,8 +41,8 @@ class StaffCreate(BaseModel):
     """A staff user to add."""
 
     model_config = ConfigDict(extra="forbid")
-    username: str = Field(min_length=3, max_length=60, pattern=r"^[A-Za-z0-9._-]+$")
-    display_name: str = Field(min_length=1, max_length=80)
+    username: str = Field(min_length=3, max_length=60, pattern=USERNAME)
+    display_name: PlainText = Field(min_length=1, max_length=80)
     password: str = Field(min_length=10, max_length=200)
     role: StaffRole
     unit: str = Field(min_length=1, max_length=40)
@@ -66,9 +70,17 @@ async def create_staff(
             "Only a district administrator can appoint another.",
             detail_zh="只有区管理员可以任命区管理员。",
         )
-    unit = (
-        await session.execute(select(Unit).where(col(Unit.key) == body.unit))
-    ).scalar_one_or_none()
+    # an auditor reads every unit's statistics and every audit trail, whatever their unit: only
+    # someone who reaches every unit already may appoint one (not college staff of one town)
+    if body.role == AUDITOR and not (
+        principal.has_role(DISTRICT_ADMIN) or covering.strip("/").count("/") == 0
+    ):
+        raise Forbidden(
+            "An auditor reads every unit's statistics and audit trail: only staff of the whole"
+            " district or a district administrator can appoint one.",
+            detail_zh="审计人员可查看全区统计和审计日志，只有区级工作人员或区管理员可以任命。",
+        )
+    unit = await UnitRepository(session).get_by_key(body.unit)
     if unit is None or not unit.path.startswith(covering):
         raise InvalidStaffProblem(
             f"No unit {body.unit!r} within yours.", detail_zh="单位不存在或不在您的管理范围内。"
@@ -109,7 +121,10 @@ async def list_staff(
         .limit(page.limit + 1)
     )
     if page.cursor:
-        query = query.where(col(StaffUser.username) > str(page.cursor.get("after")))
+        after = page.cursor.get("after")
+        if not isinstance(after, str) or not re.fullmatch(USERNAME, after):
+            raise InvalidCursor(ALTERED)  # not signed: a changed one must not reach the database
+        query = query.where(col(StaffUser.username) > after)
     rows = (await session.execute(query)).all()
     items = [
         StaffPublic(
