@@ -61,6 +61,9 @@ def _sqlite_begin(connection: Connection) -> None:
 
 def make_engine(url: str, **options: Any) -> AsyncEngine:
     """Create the async engine for ``url`` with our per-backend settings."""
+    # a failed statement's error (logged with its traceback) names the statement, never the
+    # values: they are names, birth dates, masked numbers and password hashes
+    options.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         engine = create_async_engine(url, **options)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
