@@ -27,9 +27,10 @@ import asyncpg
 
 from credits import SERVICE_ROOT
 from credits.cli import seed_reference_data
+from credits.db import make_credits_engine
 from credits.ledger import reconciliation
 from credits.ledger.worker import drain
-from kernel.db import make_engine, make_sessionmaker, run_in_transaction
+from kernel.db import make_sessionmaker, run_in_transaction
 from kernel.migrations import upgrade_to_head
 from kernel.settings import normalise_database_url
 from testkit.postgres import postgres_server
@@ -152,7 +153,7 @@ def _worker(url: str, ready: Any, go: Any, done: Any) -> None:
     """One worker process, as a credits service worker process runs its outbox loop."""
 
     async def work() -> int:
-        engine = make_engine(normalise_database_url(url), pool_size=2)
+        engine = make_credits_engine(normalise_database_url(url), pool_size=2)
         ready.set()
         go.wait()
         settled = await drain(make_sessionmaker(engine))
@@ -197,7 +198,7 @@ async def check(url: str, dsn: str) -> None:
         f"postings {counts['postings']:,}, provenance lines {counts['sources']:,}, "
         f"credits held {counts['held'] / 100:,.2f}"
     )
-    engine = make_engine(normalise_database_url(url))
+    engine = make_credits_engine(normalise_database_url(url))
     started = time.perf_counter()
     async with make_sessionmaker(engine)() as session:
         report = await reconciliation.reconcile(session)

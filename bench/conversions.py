@@ -25,10 +25,11 @@ import httpx
 
 from accounts.cli import DEMO_STAFF
 from bench.harness import running_stack
+from credits.db import make_credits_engine
 from credits.ledger import reconciliation
 from credits.ledger.worker import drain
 from devstack.stack import Stack
-from kernel.db import make_engine, make_sessionmaker
+from kernel.db import make_sessionmaker
 from kernel.settings import normalise_database_url
 
 TARGET = "vocational_training_hours"  # 1 credit from vocational categories per unit
@@ -106,7 +107,7 @@ async def arrange(credits_url: str, learners: int) -> list[str]:
         ),
     )
     await connection.close()
-    engine = make_engine(normalise_database_url(credits_url))
+    engine = make_credits_engine(normalise_database_url(credits_url))
     await drain(make_sessionmaker(engine))
     await engine.dispose()
     return [str(c) for c in conversions]
@@ -192,7 +193,7 @@ async def run(stack: Stack, credits_url: str, learners: int, clients: int) -> No
     )
     await connection.close()
     print(f"conversion transactions {posted} (expected {learners}); credits left {left}")
-    engine = make_engine(normalise_database_url(credits_url))
+    engine = make_credits_engine(normalise_database_url(credits_url))
     async with make_sessionmaker(engine)() as session:
         report = await reconciliation.reconcile(session)
     await engine.dispose()

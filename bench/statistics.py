@@ -42,6 +42,7 @@ from accounts.learners.statistics import GroupLookup, group_membership, learners
 from accounts.network.service import load_network
 from credits import SERVICE_ROOT as CREDITS_ROOT
 from credits.cli import seed_reference_data
+from credits.db import make_credits_engine
 from credits.statistics import figures, groups, service, stars
 from credits.statistics.keeping import Fresh, KeptReports
 from credits.statistics.models import KeptReport
@@ -322,7 +323,7 @@ async def report(credits_url: str, accounts_url: str, path: str, period: Period)
     process with credits' own (in the services it has a process of its own), so the total is
     if anything pessimistic."""
     timings: dict[str, float] = {}
-    credits_engine = make_engine(normalise_database_url(credits_url))
+    credits_engine = make_credits_engine(normalise_database_url(credits_url))
     accounts_engine = make_engine(normalise_database_url(accounts_url))
     accounts_sessions = make_sessionmaker(accounts_engine)
 
@@ -395,7 +396,7 @@ async def kept_time(credits_url: str, path: str, period: Period, found: Fresh) -
     when the first reading took ``statistics_keep_after_seconds`` or more (2 s); the accounts
     service's unit and registrations are asked meanwhile, as for every report. The kept row is
     removed afterwards."""
-    engine = make_engine(normalise_database_url(credits_url))
+    engine = make_credits_engine(normalise_database_url(credits_url))
     sessions = make_sessionmaker(engine)
     keeping = KeptReports(keep_after=0, keep_for=600)
     key = f"{period.first.isoformat()}..{period.last.isoformat()}"
@@ -422,7 +423,7 @@ async def kept_time(credits_url: str, path: str, period: Period, found: Fresh) -
 
 
 async def star_time(credits_url: str, path: str, year: int) -> tuple[float, int]:
-    engine = make_engine(normalise_database_url(credits_url))
+    engine = make_credits_engine(normalise_database_url(credits_url))
     try:
         async with make_sessionmaker(engine)() as session:
             began = time.perf_counter()

@@ -16,10 +16,11 @@ from credits.certification.service import default_standards, load_standards
 from credits.config import Settings
 from credits.conversion.service import default_targets, load_targets
 from credits.credentials import offline
+from credits.db import make_credits_engine
 from credits.ledger.worker import drain
 from credits.rules.service import load_default_rules
 from kernel import auditstore
-from kernel.db import make_engine, make_sessionmaker, run_in_transaction
+from kernel.db import make_sessionmaker, run_in_transaction
 from kernel.migrations import upgrade_to_head
 
 
@@ -34,7 +35,7 @@ async def seed_reference_data(session: AsyncSession) -> dict[str, object]:
 
 
 async def _accrue(url: str) -> int:
-    engine = make_engine(url)
+    engine = make_credits_engine(url)
     try:
         return await drain(make_sessionmaker(engine))
     finally:

@@ -25,7 +25,7 @@ from credits.credentials.keys import load_credential_keys
 from credits.credentials.router import router as credentials_router
 from credits.credentials.service import Issuer
 from credits.credit_audit.router import router as credit_audit_router
-from credits.db import VERSION_TABLE
+from credits.db import VERSION_TABLE, make_credits_engine
 from credits.incentives.router import router as incentives_router
 from credits.ingest.learners import LearnerDirectory
 from credits.ingest.router import router as ingest_router
@@ -40,7 +40,7 @@ from credits.transcript.router import router as transcript_router
 from credits.xapi.router import router as xapi_router
 from kernel.app import build_service_app
 from kernel.auditapi import audit_router
-from kernel.db import make_engine, make_sessionmaker
+from kernel.db import make_sessionmaker
 from kernel.health import database_readiness
 from kernel.keyfiles import KeyFileMissing, load_hex_key
 from kernel.logs import configure_logging
@@ -56,11 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        options = {}
-        if settings.database_url.startswith("postgresql"):
-            # JIT compiles plans of the ingestion statements for longer than they run
-            options["connect_args"] = {"server_settings": {"jit": "off"}}
-        engine = make_engine(settings.database_url, **options)
+        engine = make_credits_engine(settings.database_url)
         jwks_client = httpx.AsyncClient(timeout=httpx.Timeout(5.0))
         accounts = httpx.AsyncClient(
             base_url=settings.accounts_url, timeout=httpx.Timeout(5.0, connect=2.0)

@@ -78,26 +78,44 @@ async def candidates(
         col(LearningRecord.started_at) < period.ends_before,
         await service.countable(session),
     ]
-    where = [col(LearningRecord.host_unit_path).in_(every_path), *in_year]
-    if root != unit_path:
-        learned_here = sql_select(col(LearningRecord.learner_id)).where(
-            col(LearningRecord.host_unit_path).in_(paths), *in_year
-        )
-        where.append(col(LearningRecord.learner_id).in_(learned_here))
     mapping = {p: t for p, t in towns.items() if t is not None}
-    town = (
-        case(mapping, value=col(LearningRecord.host_unit_path), else_=null())
-        if mapping
-        else literal(None)
-    )
+    learner: Any = col(LearningRecord.learner_id)
+    host: Any = col(LearningRecord.host_unit_path)
+    minutes: Any = col(LearningRecord.minutes)
+    source: Any = LearningRecord
+    where: list[Any] = [host.in_(every_path), *in_year]
+    if root != unit_path:
+        # the learners with learning here (an index range of the unit's hosts), then all of
+        # their year, wherever it was hosted
+        here = sql_select(learner).where(host.in_(paths), *in_year).distinct()
+        if session.get_bind().dialect.name == "postgresql":
+            # each one's year by the (learner, start) index, not the district's year of records:
+            # as a semi-join PostgreSQL read them all, five times the time of the town alone
+            learners = here.subquery("here")
+            theirs = (
+                sql_select(host, minutes)
+                .where(learner == learners.c.learner_id, *in_year)
+                .offset(0)  # kept apart, so it stays a parameterised index scan per learner
+                .lateral("theirs")
+            )
+            learner, host, minutes = (
+                learners.c.learner_id,
+                theirs.c.host_unit_path,
+                theirs.c.minutes,
+            )
+            source, where = learners.join(theirs, literal(True)), []
+        else:  # SQLite: no LATERAL, and a district on one file is small
+            where = [learner.in_(here), *in_year]
+    placed_in = case(mapping, value=host, else_=null()) if mapping else literal(None)
     per_town = (
         sql_select(
-            col(LearningRecord.learner_id).label("learner_id"),
-            town.label("town"),
-            func.sum(col(LearningRecord.minutes)).label("minutes"),
+            learner.label("learner_id"),
+            placed_in.label("town"),
+            func.sum(minutes).label("minutes"),
         )
+        .select_from(source)
         .where(*where)
-        .group_by(col(LearningRecord.learner_id), town)
+        .group_by(learner, placed_in)
         .subquery()
     )
     # a learner's town: where most of their minutes were hosted (ties: the first town key)
