@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 import uuid
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
@@ -92,3 +93,19 @@ class Page(BaseModel, Generic[T]):
 
     items: list[T]
     next_cursor: str | None = None
+
+
+def cursor_instant(cursor: dict[str, Any], key: str) -> datetime:
+    """The instant a cursor holds under ``key`` (ISO 8601 text) in UTC, or a 400.
+
+    In UTC because SQLite keeps a timestamp's digits and drops its offset.
+    """
+    value = cursor.get(key)
+    try:
+        if not isinstance(value, str):
+            raise ValueError(value)
+        moment = datetime.fromisoformat(value)
+        moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise InvalidCursor(ALTERED) from None

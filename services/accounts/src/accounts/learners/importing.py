@@ -14,15 +14,14 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import insert, text, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from accounts import accountno, idnumber
 from accounts.audit import service as audit
-from accounts.learners.models import AccountNumberSequence, LearningAccount
+from accounts.learners.models import LearningAccount
 from accounts.learners.schemas import control_character
-from accounts.learners.service import GUARDIAN_AGE, ID_REASONS_ZH
+from accounts.learners.service import GUARDIAN_AGE, ID_REASONS_ZH, advance_numbers
 from accounts.learners.sheet import SheetRow
 from accounts.masking import InvalidPhone, mask_mobile, normalise_mobile
 from accounts.network.models import Unit
@@ -235,38 +234,13 @@ async def _hold_numbers(session: AsyncSession, district_code: str) -> None:
     registration of one of its residents, take turns instead of both inserting (on PostgreSQL
     the second insert was a unique violation, a 500 that lost the whole sheet).
     """
-    touch = (
-        update(AccountNumberSequence)
-        .where(col(AccountNumberSequence.district_code) == district_code)
-        .values(last_value=col(AccountNumberSequence.last_value))
-        .returning(col(AccountNumberSequence.last_value))
-    )
-    if (await session.execute(touch)).scalar_one_or_none() is None:
-        try:
-            async with session.begin_nested():
-                await session.execute(
-                    insert(AccountNumberSequence).values(district_code=district_code, last_value=0)
-                )
-        except IntegrityError:
-            pass  # another transaction created it first
-        await session.execute(touch)
+    await advance_numbers(session, district_code, 0)
 
 
 async def _reserve_numbers(session: AsyncSession, district_code: str, count: int) -> list[str]:
     if count == 0:
         return []
-    statement = (
-        update(AccountNumberSequence)
-        .where(col(AccountNumberSequence.district_code) == district_code)
-        .values(last_value=col(AccountNumberSequence.last_value) + count)
-        .returning(col(AccountNumberSequence.last_value))
-    )
-    last = (await session.execute(statement)).scalar_one_or_none()
-    if last is None:
-        await session.execute(
-            insert(AccountNumberSequence).values(district_code=district_code, last_value=count)
-        )
-        last = count
+    last = await advance_numbers(session, district_code, count)
     return [accountno.make(district_code, n) for n in range(last - count + 1, last + 1)]
 
 

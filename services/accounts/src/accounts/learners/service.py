@@ -121,12 +121,14 @@ async def residence_unit(session: AsyncSession, key: str) -> Unit:
     return unit
 
 
-async def next_account_number(session: AsyncSession, district_code: str) -> str:
-    """Take the next number of the district's sequence (a guarded update; no gaps on rollback)."""
+async def advance_numbers(session: AsyncSession, district_code: str, by: int) -> int:
+    """Move the district's sequence on by ``by`` and return its last value, holding its row to
+    the commit (``by=0`` only holds it). A guarded update, so no gaps on rollback; the row is
+    made on the district's first account."""
     bump = (
         update(AccountNumberSequence)
         .where(col(AccountNumberSequence.district_code) == district_code)
-        .values(last_value=col(AccountNumberSequence.last_value) + 1)
+        .values(last_value=col(AccountNumberSequence.last_value) + by)
         .returning(col(AccountNumberSequence.last_value))
     )
     value = (await session.execute(bump)).scalar_one_or_none()
@@ -139,7 +141,12 @@ async def next_account_number(session: AsyncSession, district_code: str) -> str:
         except IntegrityError:
             pass  # another transaction created it first
         value = (await session.execute(bump)).scalar_one()
-    return accountno.make(district_code, int(value))
+    return int(value)
+
+
+async def next_account_number(session: AsyncSession, district_code: str) -> str:
+    """Take the next number of the district's sequence."""
+    return accountno.make(district_code, await advance_numbers(session, district_code, 1))
 
 
 def to_public(account: LearningAccount, unit_key: str) -> AccountPublic:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
@@ -24,7 +23,13 @@ from kernel.access import WRITING_STAFF, require_resident, require_staff
 from kernel.auth import CurrentPrincipal
 from kernel.clock import aware_utc
 from kernel.db import SessionDep
-from kernel.pagination import InvalidCursor, Page, PageDep, encode_cursor
+from kernel.pagination import (
+    Page,
+    PageDep,
+    cursor_instant,
+    cursor_uuid,
+    encode_cursor,
+)
 from kernel.problems import Forbidden
 
 router = APIRouter(prefix="/api/v1", tags=["activities"])
@@ -73,14 +78,8 @@ async def list_activities(
     if host_unit:
         query = query.where(col(Activity.host_unit) == host_unit)
     if page.cursor:
-        try:
-            # compared as a UTC instant: SQLite keeps a timestamp's digits and drops its offset
-            at = aware_utc(datetime.fromisoformat(str(page.cursor["before"]))).astimezone(UTC)
-            last = uuid.UUID(str(page.cursor["id"]))
-        except (KeyError, ValueError):
-            raise InvalidCursor(
-                "The cursor is not one this API issued; start again without it."
-            ) from None
+        at = cursor_instant(page.cursor, "before")
+        last = cursor_uuid(page.cursor, "id")
         query = query.where(
             or_(
                 col(Activity.created_at) < at,

@@ -16,7 +16,13 @@ from credits.attendance import qrcode
 from credits.attendance.schemas import AttendancePublic
 from credits.records.models import Attendance, LearningRecord
 from kernel.clock import aware, aware_utc
-from kernel.pagination import InvalidCursor, Page, PageParams, encode_cursor
+from kernel.pagination import (
+    Page,
+    PageParams,
+    cursor_instant,
+    cursor_uuid,
+    encode_cursor,
+)
 from kernel.problems import PROBLEMS, Conflict, DomainError, NotFound
 
 
@@ -172,13 +178,8 @@ async def attendance_of(
         .limit(page.limit + 1)
     )
     if page.cursor:
-        try:
-            at = datetime.fromisoformat(str(page.cursor["at"]))
-            last = uuid.UUID(str(page.cursor["id"]))
-        except (KeyError, ValueError):
-            raise InvalidCursor(
-                "The cursor is not one this API issued; start again without it."
-            ) from None
+        at = cursor_instant(page.cursor, "at")
+        last = cursor_uuid(page.cursor, "id")
         query = query.where(
             or_(
                 col(Attendance.checked_in_at) < at,
