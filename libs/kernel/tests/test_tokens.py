@@ -94,7 +94,8 @@ async def test_unknown_kid_refreshes_once_for_many_concurrent_requests() -> None
         verifier = TokenVerifier(source, issuer=ISSUER, audience=AUDIENCE)
         assert (await verifier.verify(_good())).subject == "s-1"
         assert len(calls) == 1
-        now[0] += 0.25  # the initial fetch counts against the refresh interval
+        # an unknown kid right after the regular fetch is fetched at once (a key rotated just
+        # then), not once the refresh interval has passed
         stranger = _signer({**OURS, "kid": "rotated"}).sign(
             subject="s", kind="staff", lifetime_seconds=60
         )
@@ -115,6 +116,31 @@ async def test_unknown_kid_refreshes_once_for_many_concurrent_requests() -> None
             InvalidToken,
         )
         assert len(calls) == 3  # once the interval has passed, an unknown kid refreshes again
+
+
+async def test_after_a_failed_fetch_an_unknown_kid_waits_the_interval() -> None:
+    calls: list[int] = []
+    now = [1000.0]
+    failing = [False]
+
+    async def handler(_request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return httpx.Response(503) if failing[0] else httpx.Response(200, json=JWKS)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        source = JwksKeySource(
+            client, "http://issuer.test/jwks", min_refresh_seconds=0.2, clock=lambda: now[0]
+        )
+        assert await source.get(OURS["kid"]) is not None
+        failing[0] = True
+        assert await source.get("rotated") is None
+        assert len(calls) == 2  # the unknown kid's fetch, which failed
+        now[0] += 0.1
+        assert await source.get("other") is None
+        assert len(calls) == 2  # a failing issuer is not asked again within the interval
+        now[0] += 0.15
+        assert await source.get("other") is None
+        assert len(calls) == 3
 
 
 async def test_jwks_unavailable_fails_closed() -> None:

@@ -100,7 +100,8 @@ class StaticKeySource:
 class JwksKeySource:
     """Keys from the issuer's JWKS endpoint, cached with a TTL.
 
-    An unknown ``kid`` triggers at most one refresh per ``min_refresh_seconds``, shared by
+    An unknown ``kid`` triggers at most one refresh per ``min_refresh_seconds`` (counted from
+    the last unknown-kid refresh or failed fetch, not the regular TTL fetch), shared by
     concurrent requests through one lock. When no fresh enough key set can be had, requests
     are refused with 503 (fail closed), never let through.
     """
@@ -126,6 +127,10 @@ class JwksKeySource:
         # boot on Linux, so 0.0 would look fresh on a machine up for less than the TTL)
         self._fetched_at = float("-inf")
         self._attempted_at = float("-inf")
+        # unknown kids are throttled against unknown-kid fetches (and failures) only: a key
+        # rotated just after the regular TTL fetch is fetched at once, not up to 30 s later
+        self._kid_attempted_at = float("-inf")
+        self._failed_at = float("-inf")
         self._lock = asyncio.Lock()
         self.fetch_count = 0
 
@@ -137,9 +142,16 @@ class JwksKeySource:
                 return
             if reason_kid is None and now - self._fetched_at < self._ttl:
                 return
-            if now - self._attempted_at < self._min_refresh:
+            if reason_kid is None and now - self._attempted_at < self._min_refresh:
+                return
+            if reason_kid is not None and (
+                now - self._kid_attempted_at < self._min_refresh
+                or now - self._failed_at < self._min_refresh
+            ):
                 return
             self._attempted_at = now
+            if reason_kid is not None:
+                self._kid_attempted_at = now
             self.fetch_count += 1
             try:
                 response = await self._client.get(self._url, timeout=5.0)
@@ -147,6 +159,7 @@ class JwksKeySource:
                 self._keys = keys_from_jwks(response.json())
                 self._fetched_at = self._clock()
             except (httpx.HTTPError, ValueError, JOSEError):
+                self._failed_at = now
                 return
 
     async def get(self, kid: str) -> Key | None:
