@@ -387,3 +387,47 @@ async def test_nul_in_a_unit_key_or_level_is_no_500(session_client, staff_factor
         response = await client.get(route, params=params, headers=bearer(college))
         assert response.status_code == status, (route, params, response.text)
         assert response.headers["content-type"].startswith("application/")
+
+
+COLLEGE = {
+    "username": "college-appointer",
+    "display_name": "学院",
+    "password": "concurrent-staff-pass",
+    "role": "college_staff",
+    "unit_key": "410711",
+}
+
+
+async def test_one_username_created_twice_at_once_is_one_staff_user_and_a_409(
+    committed_db: str, tmp_path: Path
+) -> None:
+    """Both requests found the name free; the second insert was a unique violation (a 500)."""
+    settings = Settings(database_url=committed_db, data_dir=tmp_path, log_level="WARNING")
+    async with running(create_app(settings)) as app:
+        async with AsyncSession(app.state.engine) as session:
+            await ensure_staff(session=session, **COLLEGE)
+            await session.commit()
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            token = (await sign_in(client, COLLEGE["username"], COLLEGE["password"]))[
+                "access_token"
+            ]
+            body = {
+                "username": "twin-staff",
+                "display_name": "双胞胎",
+                "password": "twin-staff-pass",
+                "role": "learning_point_staff",
+                "unit": WANGCUN,
+            }
+            answers = await asyncio.gather(
+                *(client.post("/api/v1/staff", json=body, headers=bearer(token)) for _ in range(3))
+            )
+            assert sorted(a.status_code for a in answers) == [201, 409, 409], [
+                a.text for a in answers
+            ]
+            assert all(
+                a.headers["content-type"] == "application/problem+json"
+                for a in answers
+                if a.status_code == 409
+            )
+            assert (await sign_in(client, "twin-staff", "twin-staff-pass"))["access_token"]
