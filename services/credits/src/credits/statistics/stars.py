@@ -130,13 +130,29 @@ async def candidates(
         )
         .label("nth"),
     ).subquery()
+    # who the rule may rank: placed in a wanted town, with the hours
+    ranked_here = sql_select(placed.c.learner_id, placed.c.town, placed.c.minutes).where(
+        placed.c.nth == 1,
+        placed.c.town.in_(sorted(wanted)),
+        placed.c.minutes >= rule.min_minutes,
+    )
+    only_them: list[Any] = []
+    if root == unit_path:  # the district: nearly every learner's credits are read anyway
+        eligible: Any = ranked_here.subquery("eligible")
+    else:
+        # a town: the year's credits of its eligible learners alone (by the learner index),
+        # not of the district's 300,000; a CTE used twice is read once
+        eligible = ranked_here.cte("eligible")
+        only_them = [col(CreditSource.learner_id).in_(sql_select(eligible.c.learner_id))]
     earned = (
         sql_select(
             col(CreditSource.learner_id).label("learner_id"),
             func.sum(col(CreditSource.amount_hundredths)).label("credits"),
         )
         .where(
-            col(CreditSource.earned_on) >= period.first, col(CreditSource.earned_on) <= period.last
+            col(CreditSource.earned_on) >= period.first,
+            col(CreditSource.earned_on) <= period.last,
+            *only_them,
         )
         .group_by(col(CreditSource.learner_id))
         .subquery()
@@ -144,30 +160,25 @@ async def candidates(
     credits = func.coalesce(earned.c.credits, 0)
     ranked = (
         sql_select(
-            placed.c.town,
-            placed.c.learner_id,
+            eligible.c.town,
+            eligible.c.learner_id,
             credits.label("credits"),
-            placed.c.minutes,
+            eligible.c.minutes,
             func.rank()
             .over(
-                partition_by=placed.c.town,
-                order_by=(credits.desc(), placed.c.minutes.desc()),
+                partition_by=eligible.c.town,
+                order_by=(credits.desc(), eligible.c.minutes.desc()),
             )
             .label("rank"),
         )
-        .select_from(placed)
-        .outerjoin(earned, earned.c.learner_id == placed.c.learner_id)
-        .where(
-            placed.c.nth == 1,
-            placed.c.town.is_not(None),
-            placed.c.minutes >= rule.min_minutes,
-        )
+        .select_from(eligible)
+        .outerjoin(earned, earned.c.learner_id == eligible.c.learner_id)
         .subquery()
     )
     rows = (
         await session.execute(
             sql_select(ranked)
-            .where(ranked.c.rank <= rule.top_per_town, ranked.c.town.in_(sorted(wanted)))
+            .where(ranked.c.rank <= rule.top_per_town)
             .order_by(ranked.c.town, ranked.c.rank, ranked.c.learner_id)
         )
     ).all()
