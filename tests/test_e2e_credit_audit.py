@@ -170,3 +170,24 @@ def test_an_auditor_follows_a_credit_to_its_evidence_and_others_are_refused(
             assert refused.status_code == 403, (path, refused.text)
             assert refused.headers["content-type"] == "application/problem+json"
             assert refused.json()["type"].endswith("/forbidden")
+    # (the gateway refuses those by role); an auditor of another town passes the gateway and is
+    # refused by credits, and that refusal is audited as the answered queries are
+    elsewhere = _staff(gateway, admin, "auditor", "410711100")
+    for path in (f"/api/v1/credit-audits/reconciliation/{TOWN}", "/api/v1/credit-audits/sample"):
+        out_of_scope = gateway.get(path, params=params, headers=bearer(elsewhere))
+        assert out_of_scope.status_code == 403, (path, out_of_scope.text)
+        assert out_of_scope.json()["type"].endswith("/unit-out-of-scope")
+    refusals = gateway.get(
+        "/api/v1/audit/credits/entries",
+        params={"target_id": TOWN, "limit": 100},
+        headers=bearer(auditor),
+    ).json()["items"]
+    assert sorted(
+        (e["action"], e["outcome"], bool(e["reason"]))
+        for e in refusals
+        if e["actor_unit"] == "410711100" and e["action"].startswith("credit_audit.")
+    ) == [
+        ("credit_audit.reconciliation", "refused", True),
+        ("credit_audit.sample", "refused", True),
+    ]
+    assert gateway.get("/api/v1/audit/credits/verify", headers=bearer(auditor)).json()["ok"]

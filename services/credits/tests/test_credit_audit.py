@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import event, select, text
+from sqlmodel import col
 
+from credits.audit.models import AuditEntry
 from credits.credit_audit import export, service
 from credits.ledger import settlement
 from credits.ledger.models import CreditPosting, LedgerAccount
@@ -392,6 +394,34 @@ async def test_only_auditors_of_the_unit_may_audit_it(session_client, issue_toke
     assert (
         await client.get("/api/v1/credit-audits/entries/987654321", headers=bearer(auditor))
     ).status_code == 404
+    # each refused or unanswered query is in the trail too, with who asked and why it failed
+    refusals = (
+        await db.execute(
+            select(
+                AuditEntry.action,
+                AuditEntry.target_id,
+                AuditEntry.actor_role,
+                AuditEntry.actor_unit,
+                AuditEntry.outcome,
+                AuditEntry.reason,
+            ).where(col(AuditEntry.outcome).in_(("refused", "not_found")))
+        )
+    ).all()
+    found = {(a, t, role, unit, outcome) for a, t, role, unit, outcome, _ in refusals}
+    number = str(known["certification_entry"])
+    assert ("credit_audit.sample", TOWN, "auditor", OTHER_TOWN, "refused") in found
+    assert ("credit_audit.entry", number, "auditor", OTHER_TOWN, "not_found") in found
+    assert ("credit_audit.entry", number, "school_staff", TOWN, "refused") in found
+    assert ("credit_audit.reconciliation", "410711102", "resident", TOWN, "refused") in found
+    assert ("credit_audit.reconciliation", "999999", "auditor", "410711", "not_found") in found
+    assert ("credit_audit.entry", "987654321", "auditor", "410711", "not_found") in found
+    assert all(reason for *_, reason in refusals)
+    # a malformed request (422) is not a query and leaves no entry
+    assert not [
+        r
+        for r in refusals
+        if r[0] == "credit_audit.sample" and r[2] == "auditor" and r[3] == "410711"
+    ]
 
 
 async def _settled_learners(db, factory, count: int, *, unit: str) -> list[uuid.UUID]:  # type: ignore[no-untyped-def]

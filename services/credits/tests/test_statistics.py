@@ -330,7 +330,8 @@ async def test_period_days_are_beijing_days(client, issue_token, known) -> None:
     ] == [(2025, 1, 500, 0), (2026, 2, 820, 1)]
 
 
-async def test_staff_see_only_their_unit_and_below(client, issue_token, known) -> None:
+async def test_staff_see_only_their_unit_and_below(session_client, issue_token, known) -> None:
+    client, db = session_client
     point = issue_token("staff", role="learning_point_staff", unit="410711100201")
     other = await _report(client, point, "410711100")
     assert other.status_code == 403
@@ -339,8 +340,33 @@ async def test_staff_see_only_their_unit_and_below(client, issue_token, known) -
     assert (await _report(client, point, "410711100201")).status_code == 200
     resident = issue_token("resident", unit="410711100")
     assert (await _report(client, resident, "410711100")).status_code == 403
+    stars = await client.get("/api/v1/statistics/410711100/learning-stars", headers=bearer(point))
+    assert stars.status_code == 403
     unknown = await _report(client, issue_token("staff", role="auditor"), "999999")
     assert unknown.status_code == 404 and unknown.json()["type"].endswith("/unit-not-found")
+    # the refusals are in the trail beside the answered report, each with its reason
+    trail = (
+        await db.execute(
+            select(
+                AuditEntry.action,
+                AuditEntry.target_id,
+                AuditEntry.actor_kind,
+                AuditEntry.actor_unit,
+                AuditEntry.outcome,
+                AuditEntry.reason,
+            )
+            .where(col(AuditEntry.action).startswith("statistics."))
+            .order_by(col(AuditEntry.seq))
+        )
+    ).all()
+    assert [row[:5] for row in trail] == [
+        ("statistics.report", "410711100", "staff", "410711100201", "refused"),
+        ("statistics.report", "410711100201", "staff", "410711100201", "ok"),
+        ("statistics.report", "410711100", "resident", "410711100", "refused"),
+        ("statistics.learning_stars", "410711100", "staff", "410711100201", "refused"),
+        ("statistics.report", "999999", "staff", "410711", "not_found"),
+    ]
+    assert "not yours to see" in trail[0][5] and "No unit" in trail[4][5]
 
 
 async def test_a_backwards_period_is_refused(client, issue_token, known) -> None:

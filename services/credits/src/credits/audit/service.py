@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,9 +12,18 @@ from credits.audit.models import TABLES
 from kernel import auditstore
 from kernel.auditapi import commit_query
 from kernel.auditstore import actor_fields, digest
+from kernel.problems import Forbidden, NotFound
 from kernel.tokens import Principal
 
-__all__ = ["actor_fields", "digest", "record", "record_many", "record_query", "snapshot"]
+__all__ = [
+    "actor_fields",
+    "digest",
+    "record",
+    "record_many",
+    "record_query",
+    "refusals_recorded",
+    "snapshot",
+]
 
 
 def snapshot(value: Any) -> dict[str, Any] | None:
@@ -67,6 +78,7 @@ async def record_query(
     target_type: str,
     target_id: str,
     after: Any = None,
+    reason: str | None = None,
     outcome: str = "ok",
 ) -> None:
     """Write a read to the trail at once (an auditor's query, a report, an export): reads
@@ -78,6 +90,41 @@ async def record_query(
         target_type=target_type,
         target_id=target_id,
         after=after,
+        reason=reason,
         outcome=outcome,
     )
     await commit_query(session)
+
+
+@asynccontextmanager
+async def refusals_recorded(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    action: str,
+    target_type: str,
+    target_id: str,
+    after: Any = None,
+) -> AsyncIterator[None]:
+    """Around a query's access checks: a refusal is written to the trail before it is raised.
+
+    A query that is answered is audited by its route; one refused (403) or told that what it
+    asked for is not there (404, which also hides what the caller may not see) is audited here,
+    with the reason, so that someone probing units or entries leaves a trace as an answered
+    auditor does (issue 9: every auditor query is itself audited). Only reads precede the
+    checks, so committing the entry commits nothing else.
+    """
+    try:
+        yield
+    except (Forbidden, NotFound) as refusal:
+        await record_query(
+            session,
+            actor=actor,
+            action=action,
+            target_type=target_type,
+            target_id=target_id,
+            after=after,
+            reason=refusal.detail,
+            outcome="refused" if isinstance(refusal, Forbidden) else "not_found",
+        )
+        raise

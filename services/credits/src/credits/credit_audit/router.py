@@ -101,7 +101,11 @@ async def audit_sample(
     """A reproducible sample of learners with ledger entries touching the unit (and its
     subtree) in the period, with every such entry's chain of evidence: rule clause and version,
     learning records, and their sources. The same ``seed`` gives the same learners."""
-    path = await _audited_unit(request, principal, unit)
+    action = "credit_audit.sample" if format == "json" else "credit_audit.export"
+    async with audit.refusals_recorded(
+        session, actor=principal, action=action, target_type="unit", target_id=unit
+    ):
+        path = await _audited_unit(request, principal, unit)
     if period_to < period_from:
         raise InvalidAuditPeriod(
             "The period ends before it starts.", detail_zh="审计期间的结束日期早于开始日期。"
@@ -123,7 +127,7 @@ async def audit_sample(
     await audit.record_query(
         session,
         actor=principal,
-        action="credit_audit.sample" if format == "json" else "credit_audit.export",
+        action=action,
         target_type="unit",
         target_id=unit,
         after={
@@ -152,19 +156,26 @@ async def audit_entry(
 ) -> EntryChain:
     """One ledger entry's chain of evidence, for an auditor whose unit it touches (or who
     covers the learner's residence)."""
-    own = require_staff(principal, CREDIT_AUDITORS)
     missing = NotFound(
         f"No ledger entry {transaction_id} that you may audit.",
         detail_zh="找不到该账目或无权审计。",
     )
-    entry = await session.get(LedgerTransaction, transaction_id)
-    if entry is None or entry.learner_id is None:
-        raise missing
-    if not await service.entry_touches(session, transaction_id, own):
-        try:
-            await require_visible_learner(request, principal, entry.learner_id)
-        except NotFound:
-            raise missing from None
+    async with audit.refusals_recorded(
+        session,
+        actor=principal,
+        action="credit_audit.entry",
+        target_type="ledger_transaction",
+        target_id=str(transaction_id),
+    ):
+        own = require_staff(principal, CREDIT_AUDITORS)
+        entry = await session.get(LedgerTransaction, transaction_id)
+        if entry is None or entry.learner_id is None:
+            raise missing
+        if not await service.entry_touches(session, transaction_id, own):
+            try:
+                await require_visible_learner(request, principal, entry.learner_id)
+            except NotFound:
+                raise missing from None
     (chain,) = await service.chains(session, [entry])
     await audit.record_query(
         session,
@@ -184,7 +195,14 @@ async def audit_reconciliation(
     """The ledger's reconciliation for the learners of a unit's subtree: each balance, entry,
     certification and conversion of theirs recomputed from records and rules; differences
     listed."""
-    path = await _audited_unit(request, principal, unit)
+    async with audit.refusals_recorded(
+        session,
+        actor=principal,
+        action="credit_audit.reconciliation",
+        target_type="unit",
+        target_id=unit,
+    ):
+        path = await _audited_unit(request, principal, unit)
     learners = list((await session.execute(service.unit_learners(path))).scalars())
     report = await reconciliation.reconcile(session, learners)
     await audit.record_query(

@@ -246,13 +246,17 @@ async def statistics(
     sessions and attendance of a unit and everything under it, for a period of Beijing days
     (default: this year). A figure the accounts service could not give right now (hours by
     group) is null and named in ``missing``."""
-    found = await visible_unit(request, principal, unit)
+    action = "statistics.report" if format == "json" else "statistics.export"
+    async with audit.refusals_recorded(
+        session, actor=principal, action=action, target_type="unit", target_id=unit
+    ):
+        found = await visible_unit(request, principal, unit)
     period = _period(first, last)
     report = await unit_statistics(request, session, found, period, fresh=fresh)
     await audit.record_query(
         session,
         actor=principal,
-        action="statistics.report" if format == "json" else "statistics.export",
+        action=action,
         target_type="unit",
         target_id=str(found["key"]),
         after={
@@ -289,7 +293,11 @@ async def learning_stars(
 ) -> Response | StarCandidates:
     """百姓学习之星: the candidates of every town at or under the unit for a Beijing year
     (default: this year), by the rule shipped as data; the rule and its version are given."""
-    found = await visible_unit(request, principal, unit)
+    action = "statistics.learning_stars" if format == "json" else "statistics.export"
+    async with audit.refusals_recorded(
+        session, actor=principal, action=action, target_type="unit", target_id=unit
+    ):
+        found = await visible_unit(request, principal, unit)
     rule = stars.load_rule()
     chosen_year = year or beijing_today().year
 
@@ -323,7 +331,7 @@ async def learning_stars(
     await audit.record_query(
         session,
         actor=principal,
-        action="statistics.learning_stars" if format == "json" else "statistics.export",
+        action=action,
         target_type="unit",
         target_id=str(found["key"]),
         after={
