@@ -345,26 +345,26 @@ def factory(session_client: tuple[httpx.AsyncClient, AsyncSession], issue_token)
 EVIDENCE_PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
-async def certified(client, issue_token, resident: str) -> str:  # type: ignore[no-untyped-def]
-    """A certification of the resident, submitted with evidence and approved by the college;
-    its id."""
-    submitted = await client.post(
-        "/api/v1/certifications",
-        json={
-            "outcome_type": "vocational_qualification",
-            "level": "4",
-            "title": "中式烹调师（四级）",
-            "issuer": "新乡市人力资源和社会保障局",
-            "issued_on": "2026-06-30",
-        },
-        headers=bearer(resident),
-    )
+async def certified(client, issue_token, resident: str, **fields: object) -> str:  # type: ignore[no-untyped-def]
+    """A certification of the resident (``fields`` replace the default's), submitted with
+    evidence and approved by the college; its id."""
+    body = {
+        "outcome_type": "vocational_qualification",
+        "level": "4",
+        "title": "中式烹调师（四级）",
+        "issuer": "新乡市人力资源和社会保障局",
+        "issued_on": "2026-06-30",
+        **fields,
+    }
+    submitted = await client.post("/api/v1/certifications", json=body, headers=bearer(resident))
+    assert submitted.status_code == 201, submitted.text
     cid = submitted.json()["id"]
-    await client.post(
+    uploaded = await client.post(
         f"/api/v1/certifications/{cid}/evidence",
         files={"file": ("证书.png", EVIDENCE_PNG, "image/png")},
         headers=bearer(resident),
     )
+    assert uploaded.status_code == 201, uploaded.text
     college = issue_token("staff", role="college_staff", unit="410711")
     reviewed = await client.post(
         f"/api/v1/certifications/{cid}/review",

@@ -25,9 +25,7 @@ from kernel.pagination import encode_cursor
 from testkit.documents import read_pdf
 from testkit.http import bearer
 
-from .conftest import LEARNER_HOMES, PROFILES
-
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+from .conftest import EVIDENCE_PNG, LEARNER_HOMES, PROFILES, certified
 
 
 def _unsigned(payload: dict[str, object]) -> str:
@@ -39,42 +37,14 @@ def _unsigned(payload: dict[str, object]) -> str:
     return f"{part({'alg': 'RS256', 'kid': 'x#y', 'typ': 'JWT'})}.{part(payload)}.c2ln"
 
 
-async def _approved(client, issue_token, resident: str, **fields: object) -> str:  # type: ignore[no-untyped-def]
-    body = {
-        "outcome_type": "vocational_qualification",
-        "level": "4",
-        "title": "中式烹调师（四级）",
-        "issuer": "新乡市人力资源和社会保障局",
-        "issued_on": "2026-06-30",
-        **fields,
-    }
-    submitted = await client.post("/api/v1/certifications", json=body, headers=bearer(resident))
-    assert submitted.status_code == 201, submitted.text
-    cid = submitted.json()["id"]
-    uploaded = await client.post(
-        f"/api/v1/certifications/{cid}/evidence",
-        files={"file": ("证书.png", PNG, "image/png")},
-        headers=bearer(resident),
-    )
-    assert uploaded.status_code == 201, uploaded.text
-    college = issue_token("staff", role="college_staff", unit="410711")
-    reviewed = await client.post(
-        f"/api/v1/certifications/{cid}/review",
-        json={"decision": "approve", "reason": "证书真实有效"},
-        headers=bearer(college),
-    )
-    assert reviewed.status_code == 200, reviewed.text
-    return str(cid)
-
-
 async def test_a_certification_title_is_printed_as_typed_never_read_as_markup(
     session_client, issue_token
 ) -> None:
     client, _ = session_client
     learner = uuid.uuid4()
     resident = issue_token("resident", subject=str(learner), unit="410711100")
-    await _approved(client, issue_token, resident, title="R&D <b>工程师</b> 证书")
-    await _approved(client, issue_token, resident, title='<img src="/etc/passwd"/>')
+    await certified(client, issue_token, resident, title="R&D <b>工程师</b> 证书")
+    await certified(client, issue_token, resident, title='<img src="/etc/passwd"/>')
     response = await client.post("/api/v1/me/transcripts", headers=bearer(resident))
     assert response.status_code == 201, response.text
     text = read_pdf(response.content).text
@@ -187,7 +157,7 @@ async def test_a_resident_with_a_long_name_gets_their_transcript_and_credential(
         "account_number": "MY4107110099999",
     }
     resident = issue_token("resident", subject=str(learner), unit="410711100")
-    await _approved(client, issue_token, resident)
+    await certified(client, issue_token, resident)
     transcript = await client.post("/api/v1/me/transcripts", headers=bearer(resident))
     assert transcript.status_code == 201, transcript.text
     assert name in read_pdf(transcript.content).text.replace("\n", "")
@@ -234,7 +204,7 @@ async def _submitted_with_evidence(maker) -> tuple[uuid.UUID, uuid.UUID]:  # typ
                 certification_id=certification.id,
                 sha256="0" * 64,
                 media_type="image/png",
-                size_bytes=len(PNG),
+                size_bytes=len(EVIDENCE_PNG),
                 original_name="证书.png",
                 uploaded_by=str(learner),
             )
