@@ -228,6 +228,74 @@ async def test_attended_minutes_are_bounded_by_the_session(session_client, issue
     assert 29 <= out.json()["minutes"] <= 31  # from the session start (30 minutes ago) to now
 
 
+async def test_a_resident_checks_out_just_after_the_end_but_not_in(
+    session_client, issue_token
+) -> None:
+    client, db = session_client
+    staff = issue_token("staff", role="learning_point_staff", unit="410711100")
+    now = datetime.now(UTC)
+    ended = now - timedelta(minutes=10)
+    activity = await _create(
+        client,
+        staff,
+        sessions=[
+            {"starts_at": (now - timedelta(minutes=70)).isoformat(), "ends_at": ended.isoformat()},
+            {
+                "starts_at": (now - timedelta(minutes=100)).isoformat(),
+                "ends_at": (now - timedelta(minutes=40)).isoformat(),
+            },
+        ],
+    )
+    # listed by their start: the one that ended forty minutes ago began first
+    long_ended, just_ended = (s["id"] for s in activity["sessions"])
+    learner = uuid.uuid4()
+    resident = issue_token("resident", subject=str(learner))
+    codes = {}
+    for meeting in (just_ended, long_ended):
+        issued = await client.post(
+            f"/api/v1/sessions/{meeting}/check-in-code", headers=bearer(staff)
+        )
+        codes[meeting] = issued.json()["code"]
+        # checking in after the end is refused: the code's window is the session's
+        late = await client.post(
+            f"/api/v1/sessions/{meeting}/check-in",
+            json={"code": codes[meeting]},
+            headers=bearer(resident),
+        )
+        assert late.status_code == 422, late.text
+        assert late.json()["reason"] == "expired" and late.json()["detail_zh"] == "签到码已过期"
+        # the resident checked in during the session, five minutes after it began
+        db.add(
+            Attendance(
+                session_id=uuid.UUID(meeting),
+                learner_id=learner,
+                checked_in_at=now - timedelta(minutes=65 if meeting == just_ended else 95),
+            )
+        )
+    await db.commit()
+    out = await client.post(
+        f"/api/v1/sessions/{just_ended}/check-out",
+        json={"code": codes[just_ended]},
+        headers=bearer(resident),
+    )
+    assert out.status_code == 200, out.text
+    record = out.json()
+    assert record["minutes"] == 55  # from the check-in to the session's end, not to now
+    assert abs(datetime.fromisoformat(record["ended_at"]) - ended) < timedelta(seconds=1)
+    # forty minutes after the end is past the grace (30 minutes): refused, the check-in open
+    too_late = await client.post(
+        f"/api/v1/sessions/{long_ended}/check-out",
+        json={"code": codes[long_ended]},
+        headers=bearer(resident),
+    )
+    assert too_late.status_code == 422, too_late.text
+    assert too_late.json()["reason"] == "expired"
+    still_open = (
+        await db.execute(select(Attendance).where(Attendance.session_id == uuid.UUID(long_ended)))
+    ).scalar_one()
+    assert still_open.record_id is None and still_open.checked_out_at is None
+
+
 async def test_hours_are_summed_by_year_category_and_mode(session_client, issue_token) -> None:
     client, db = session_client
     learner = uuid.uuid4()

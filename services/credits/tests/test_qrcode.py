@@ -51,6 +51,28 @@ def test_bad_codes_are_refused_with_a_reason(
     assert caught.value.reason == reason
 
 
+def test_a_grace_keeps_an_expired_code_good_for_that_long_only() -> None:
+    code = _code()
+    later = END + timedelta(minutes=10)
+    with pytest.raises(qrcode.InvalidCheckInCode):
+        qrcode.verify(SECRET, code, session_id="s1", now=later)
+    assert qrcode.verify(SECRET, code, session_id="s1", now=later, grace_seconds=1800)
+    with pytest.raises(qrcode.InvalidCheckInCode) as caught:
+        qrcode.verify(
+            SECRET, code, session_id="s1", now=END + timedelta(seconds=1802), grace_seconds=1800
+        )
+    assert caught.value.reason == "expired"
+    # a grace never opens a code before its start, nor makes a forged one good
+    with pytest.raises(qrcode.InvalidCheckInCode) as early:
+        qrcode.verify(
+            SECRET, code, session_id="s1", now=START - timedelta(minutes=30), grace_seconds=1800
+        )
+    assert early.value.reason == "not yet valid"
+    with pytest.raises(qrcode.InvalidCheckInCode) as forged:
+        qrcode.verify(SECRET, code[:-3] + "abc", session_id="s1", now=END, grace_seconds=1800)
+    assert forged.value.reason == "forged"
+
+
 def test_a_code_whose_payload_names_another_session_cannot_be_re_signed() -> None:
     payload, mac = _code("s1").split(".")
     other_payload = _code("s2").split(".")[0]

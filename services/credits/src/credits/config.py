@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from kernel.settings import DatabaseSettings
@@ -26,6 +26,9 @@ class Settings(DatabaseSettings):
     generate_checkin_key: bool = True
     # how long before a session starts its check-in code already works
     checkin_opens_minutes: int = 15
+    # how long after a session ends its code still checks a resident out (not in); the minutes
+    # stop at the session's end
+    checkout_grace_minutes: int = Field(default=30, ge=0, le=24 * 60)
     # how often the ledger's outbox worker looks for unsettled records (0: never; then
     # POST /api/v1/ledger/settlements or `credits-admin accrue` settles them)
     accrual_interval_seconds: float = 2.0

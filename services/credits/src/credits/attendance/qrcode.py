@@ -57,8 +57,14 @@ def issue(secret: bytes, *, session_id: str, not_before: datetime, expires_at: d
     return f"{_b64(payload)}.{_b64(mac)}"
 
 
-def verify(secret: bytes, code: str, *, session_id: str, now: datetime) -> CheckInCode:
-    """Check ``code`` for ``session_id`` at ``now``; raise :class:`InvalidCheckInCode`."""
+def verify(
+    secret: bytes, code: str, *, session_id: str, now: datetime, grace_seconds: int = 0
+) -> CheckInCode:
+    """Check ``code`` for ``session_id`` at ``now``; raise :class:`InvalidCheckInCode`.
+
+    ``grace_seconds`` keeps an expired code good for that long after its end (check-out: the
+    resident who scans on the way out just after the session ended).
+    """
     if len(code) > 512 or code.count(".") != 1:
         raise InvalidCheckInCode("malformed")
     encoded_payload, encoded_mac = code.split(".")
@@ -79,7 +85,7 @@ def verify(secret: bytes, code: str, *, session_id: str, now: datetime) -> Check
     moment = int(now.timestamp())
     if moment < nbf:
         raise InvalidCheckInCode("not yet valid")
-    if moment > exp:
+    if moment > exp + max(0, grace_seconds):
         raise InvalidCheckInCode("expired")
     return CheckInCode(
         session_id=named,

@@ -109,7 +109,8 @@ async def check_out(
     principal: CurrentPrincipal,
     session: SessionDep,
 ) -> RecordPublic:
-    """The resident checks out; the answer is the learning record it made."""
+    """The resident checks out; the answer is the learning record it made. The session's code
+    checks out until shortly after the session ends (the minutes stop at its end)."""
     learner = uuid.UUID(require_resident(principal))
     record = await service.check_out(
         session=session,
@@ -117,6 +118,7 @@ async def check_out(
         session_id=session_id,
         code=body.code,
         learner_id=learner,
+        grace_seconds=request.app.state.settings.checkout_grace_minutes * 60,
     )
     audit.record(
         session,

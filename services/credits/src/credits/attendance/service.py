@@ -77,9 +77,13 @@ def issue_code(
     return code, not_before, ends
 
 
-def _check(secret: bytes, code: str, session_id: uuid.UUID, now: datetime) -> None:
+def _check(
+    secret: bytes, code: str, session_id: uuid.UUID, now: datetime, grace_seconds: int = 0
+) -> None:
     try:
-        qrcode.verify(secret, code, session_id=str(session_id), now=now)
+        qrcode.verify(
+            secret, code, session_id=str(session_id), now=now, grace_seconds=grace_seconds
+        )
     except qrcode.InvalidCheckInCode as exc:
         raise CheckInRefused(
             f"The check-in code was refused: {exc.reason}.",
@@ -109,12 +113,22 @@ async def check_in(
 
 
 async def check_out(
-    *, session: AsyncSession, secret: bytes, session_id: uuid.UUID, code: str, learner_id: uuid.UUID
+    *,
+    session: AsyncSession,
+    secret: bytes,
+    session_id: uuid.UUID,
+    code: str,
+    learner_id: uuid.UUID,
+    grace_seconds: int = 0,
 ) -> LearningRecord:
-    """Record the departure and the learning record: hours bounded by the session's times."""
+    """Record the departure and the learning record: hours bounded by the session's times.
+
+    The session's code still checks out for ``grace_seconds`` after it ends (residents scan
+    on their way out); the minutes stop at the session's end all the same.
+    """
     now = datetime.now(UTC)
     meeting, activity = await session_and_activity(session, session_id)
-    _check(secret, code, session_id, now)
+    _check(secret, code, session_id, now, grace_seconds)
     attendance = (
         await session.execute(
             select(Attendance)
