@@ -155,3 +155,106 @@ async def test_jwks_unavailable_fails_closed() -> None:
 def test_private_keys_are_never_accepted_for_verification() -> None:
     assert keys_from_jwks({"keys": [OURS]}) == {}
     assert set(keys_from_jwks(JWKS)) == {"ours"}
+
+
+class _Keys:
+    """A key source whose keys a test changes under the verifier."""
+
+    def __init__(self, keys: dict[str, Any]) -> None:
+        self.keys = dict(keys)
+
+    async def get(self, kid: str) -> Any:
+        return self.keys.get(kid)
+
+
+def _remembering(keys: Any, **options: Any) -> TokenVerifier:
+    return TokenVerifier(keys, issuer=ISSUER, audience=AUDIENCE, leeway_seconds=30, **options)
+
+
+async def test_a_remembered_token_is_not_parsed_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    import kernel.tokens as tokens
+
+    decoded: list[str] = []
+    real = tokens.jwt.decode
+
+    def counting(token: str, *args: Any, **kwargs: Any) -> Any:
+        decoded.append(token)
+        return real(token, *args, **kwargs)
+
+    monkeypatch.setattr(tokens.jwt, "decode", counting)
+    verifier = _remembering(StaticKeySource(keys_from_jwks(JWKS)))
+    token = _good()
+    first, second = await verifier.verify(token), await verifier.verify(token)
+    assert first == second and first.subject == "s-1"
+    assert decoded == [token]
+    # any other text is checked in full, one changed character of the signature included
+    altered = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
+    with pytest.raises(InvalidToken):
+        await verifier.verify(altered)
+    assert decoded == [token, altered]
+
+
+async def test_a_remembered_token_still_expires() -> None:
+    verifier = _remembering(StaticKeySource(keys_from_jwks(JWKS)))
+    # expired 29 s ago: inside the 30 s leeway for about one more second
+    token = _signer().sign(
+        subject="s", kind="staff", lifetime_seconds=60, now=int(time.time()) - 89
+    )
+    assert (await verifier.verify(token)).subject == "s"
+    await asyncio.sleep(2.1)
+    with pytest.raises(InvalidToken) as caught:
+        await verifier.verify(token)
+    assert caught.value.extensions["reason"] == "token expired"
+
+
+async def test_a_remembered_token_is_refused_once_its_key_is_withdrawn() -> None:
+    keys = _Keys(keys_from_jwks(JWKS))
+    verifier = _remembering(keys)
+    token = _good()
+    assert (await verifier.verify(token)).subject == "s-1"
+    keys.keys.clear()  # the issuer withdrew the key (a compromised key, say)
+    with pytest.raises(InvalidToken) as caught:
+        await verifier.verify(token)
+    assert caught.value.extensions["reason"] == "unknown signing key"
+
+
+async def test_a_key_replaced_under_the_same_kid_checks_the_token_again() -> None:
+    keys = _Keys(keys_from_jwks(JWKS))
+    verifier = _remembering(keys)
+    token = _good()
+    assert (await verifier.verify(token)).subject == "s-1"
+    other = private_jwk(OURS["kid"])  # another key pair under the same kid
+    keys.keys = keys_from_jwks({"keys": [public_jwk(other)]})
+    with pytest.raises(InvalidToken) as caught:
+        await verifier.verify(token)
+    assert caught.value.extensions["reason"] == "bad signature"
+
+
+async def test_forged_tokens_are_refused_after_a_good_one_was_remembered() -> None:
+    verifier = _remembering(StaticKeySource(keys_from_jwks(JWKS)))
+    assert (await verifier.verify(_good())).subject == "s-1"
+    for case, forged in sorted(FORGED.items()):
+        with pytest.raises(InvalidToken):
+            await verifier.verify(forged)
+        assert (await verifier.verify(_good())).subject == "s-1", case
+
+
+async def test_remembered_tokens_are_bounded_and_can_be_switched_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import kernel.tokens as tokens
+
+    calls: list[int] = []
+    real = tokens.jwt.decode
+    monkeypatch.setattr(tokens.jwt, "decode", lambda *a, **k: calls.append(1) or real(*a, **k))
+    bounded = _remembering(StaticKeySource(keys_from_jwks(JWKS)), remembered=2)
+    first, second, third = (_good(scopes=[f"s{n}"]) for n in range(3))
+    for token in (first, second, third):
+        await bounded.verify(token)
+    await bounded.verify(third)  # still remembered
+    await bounded.verify(first)  # the oldest was let go: checked again
+    assert len(calls) == 4
+    off = _remembering(StaticKeySource(keys_from_jwks(JWKS)), remembered=0)
+    await off.verify(first)
+    await off.verify(first)
+    assert len(calls) == 6

@@ -187,7 +187,16 @@ def _invalid(reason: str) -> InvalidToken:
 
 
 class TokenVerifier:
-    """Verify access tokens against one issuer and audience."""
+    """Verify access tokens against one issuer and audience.
+
+    A token that verified is remembered (the exact token text, up to ``remembered`` of them)
+    with the key object that verified it: a client sends the same token with every request for
+    its lifetime, and parsing and checking it again costs more than the rest of a small
+    request's routing. A remembered token is taken again only while it has not expired
+    (``exp`` plus the same leeway) and its ``kid`` still gives that very key object from the
+    key source, so a key withdrawn or replaced, or a refreshed key set, sends it through the
+    full check again. Any other text, a single character changed included, is checked fully.
+    """
 
     def __init__(
         self,
@@ -198,6 +207,8 @@ class TokenVerifier:
         leeway_seconds: int = 30,
         algorithms: Sequence[str] = ALLOWED_ALGORITHMS,
         typ: str = ACCESS_TOKEN_TYP,
+        remembered: int = 4096,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._keys = keys
         self._issuer = issuer
@@ -205,9 +216,29 @@ class TokenVerifier:
         self._leeway = leeway_seconds
         self._algorithms = list(algorithms)
         self._typ = typ
+        self._remembered = remembered
+        self._clock = clock
+        self._verified: dict[str, tuple[Principal, str, Key]] = {}
 
     async def verify(self, token: str) -> Principal:
-        """Check ``token`` fully and return who it names, or raise :class:`InvalidToken`."""
+        """Check ``token`` and return who it names, or raise :class:`InvalidToken`."""
+        known = self._verified.get(token)
+        if known is not None:
+            principal, kid, key = known
+            if (
+                self._clock() <= principal.expires_at + self._leeway
+                and await self._keys.get(kid) is key
+            ):
+                return principal
+            self._verified.pop(token, None)
+        principal, kid, key = await self._verify_fully(token)
+        if self._remembered > 0:
+            if len(self._verified) >= self._remembered:
+                del self._verified[next(iter(self._verified))]  # the oldest goes first
+            self._verified[token] = (principal, kid, key)
+        return principal
+
+    async def _verify_fully(self, token: str) -> tuple[Principal, str, Key]:
         if len(token) > MAX_TOKEN_BYTES:
             raise _invalid("token too large")
         if token.count(".") != 2:
@@ -248,7 +279,7 @@ class TokenVerifier:
             raise _invalid(_reason(exc)) from None
         except (ValueError, TypeError, KeyError):
             raise _invalid("malformed token") from None
-        return _principal(claims)
+        return _principal(claims), kid, key
 
 
 def _reason(exc: JOSEError) -> str:
