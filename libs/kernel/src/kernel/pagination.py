@@ -11,6 +11,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
 from pydantic import BaseModel
+from sqlalchemy import ColumnElement, and_, or_
 
 from kernel.problems import PROBLEMS, DomainError
 
@@ -109,3 +110,16 @@ def cursor_instant(cursor: dict[str, Any], key: str) -> datetime:
         return moment.astimezone(UTC)
     except (ValueError, OverflowError):
         raise InvalidCursor(ALTERED) from None
+
+
+def older_than_cursor(
+    cursor: dict[str, Any], at_column: Any, id_column: Any, *, at_key: str, id_key: str = "id"
+) -> ColumnElement[bool]:
+    """The rows after a newest-first cursor, or a 400 for an altered one.
+
+    A listing ordered by (``at_column``, ``id_column``) descending continues below the
+    (instant, id) the cursor holds under ``at_key`` and ``id_key``.
+    """
+    at = cursor_instant(cursor, at_key)
+    last = cursor_uuid(cursor, id_key)
+    return or_(at_column < at, and_(at_column == at, id_column < last))

@@ -6,7 +6,6 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
-from sqlalchemy import and_, or_
 from sqlmodel import col, select
 
 from credits.activities import service
@@ -26,9 +25,8 @@ from kernel.db import SessionDep
 from kernel.pagination import (
     Page,
     PageDep,
-    cursor_instant,
-    cursor_uuid,
     encode_cursor,
+    older_than_cursor,
 )
 from kernel.problems import Forbidden
 
@@ -78,12 +76,9 @@ async def list_activities(
     if host_unit:
         query = query.where(col(Activity.host_unit) == host_unit)
     if page.cursor:
-        at = cursor_instant(page.cursor, "before")
-        last = cursor_uuid(page.cursor, "id")
         query = query.where(
-            or_(
-                col(Activity.created_at) < at,
-                and_(col(Activity.created_at) == at, col(Activity.id) < last),
+            older_than_cursor(
+                page.cursor, col(Activity.created_at), col(Activity.id), at_key="before"
             )
         )
     rows = (

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, or_
 from sqlalchemy import select as sql_select  # sqlmodel's select types at most four entities
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,9 +18,8 @@ from kernel.clock import aware, aware_utc
 from kernel.pagination import (
     Page,
     PageParams,
-    cursor_instant,
-    cursor_uuid,
     encode_cursor,
+    older_than_cursor,
 )
 from kernel.problems import PROBLEMS, Conflict, DomainError, NotFound
 
@@ -192,12 +190,9 @@ async def attendance_of(
         .limit(page.limit + 1)
     )
     if page.cursor:
-        at = cursor_instant(page.cursor, "at")
-        last = cursor_uuid(page.cursor, "id")
         query = query.where(
-            or_(
-                col(Attendance.checked_in_at) < at,
-                and_(col(Attendance.checked_in_at) == at, col(Attendance.id) < last),
+            older_than_cursor(
+                page.cursor, col(Attendance.checked_in_at), col(Attendance.id), at_key="at"
             )
         )
     rows = (await session.execute(query)).all()
