@@ -345,17 +345,20 @@ def factory(session_client: tuple[httpx.AsyncClient, AsyncSession], issue_token)
 EVIDENCE_PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
+# a resident's certification as the tests submit it, unless they say otherwise
+CERTIFICATION = {
+    "outcome_type": "vocational_qualification",
+    "level": "4",
+    "title": "中式烹调师（四级）",
+    "issuer": "新乡市人力资源和社会保障局",
+    "issued_on": "2026-06-30",
+}
+
+
 async def certified(client, issue_token, resident: str, **fields: object) -> str:  # type: ignore[no-untyped-def]
     """A certification of the resident (``fields`` replace the default's), submitted with
     evidence and approved by the college; its id."""
-    body = {
-        "outcome_type": "vocational_qualification",
-        "level": "4",
-        "title": "中式烹调师（四级）",
-        "issuer": "新乡市人力资源和社会保障局",
-        "issued_on": "2026-06-30",
-        **fields,
-    }
+    body = {**CERTIFICATION, **fields}
     submitted = await client.post("/api/v1/certifications", json=body, headers=bearer(resident))
     assert submitted.status_code == 201, submitted.text
     cid = submitted.json()["id"]

@@ -11,21 +11,14 @@ from credits.certification import storage
 from credits.ledger import reconciliation
 from testkit.http import bearer
 
-from .conftest import LEARNER_HOMES
+from .conftest import CERTIFICATION, LEARNER_HOMES
 
 PDF = b"%PDF-1.7\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
 async def _submit(client, token: str, **fields: object) -> dict:  # type: ignore[no-untyped-def]
-    body = {
-        "outcome_type": "vocational_qualification",
-        "level": "4",
-        "title": "中式烹调师（四级）",
-        "issuer": "新乡市人力资源和社会保障局",
-        "issued_on": "2026-06-30",
-        **fields,
-    }
+    body = {**CERTIFICATION, **fields}
     response = await client.post("/api/v1/certifications", json=body, headers=bearer(token))
     assert response.status_code == 201, response.text
     return dict(response.json())
