@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import unicodedata
 import uuid
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from kernel.text import PlainText as PlainText
+from kernel.text import ReasonText as ReasonText
+from kernel.text import control_character as control_character
 
 Group = Literal[
     "elderly",
@@ -21,28 +24,6 @@ Group = Literal[
 ]
 LearnerRole = Literal["volunteer", "part_time_teacher"]
 ConsentChannel = Literal["app", "paper", "staff_entry", "import"]
-
-
-def control_character(value: str, *, allowed: str = "") -> str | None:
-    """The first control or format character in ``value`` (NUL, a bell, a zero-width space, a
-    right-to-left override) not in ``allowed``, or None. PostgreSQL text cannot hold NUL at
-    all, and the others make two names that print alike differ, or a printed name read
-    backwards."""
-    return next(
-        (c for c in value if c not in allowed and unicodedata.category(c) in ("Cc", "Cf")), None
-    )
-
-
-def _refuse_control(value: str, allowed: str = "") -> str:
-    found = control_character(value, allowed=allowed)
-    if found is not None:
-        raise ValueError(f"control character U+{ord(found):04X} is not allowed")
-    return value
-
-
-# names and versions: one printable line; reasons may run over lines
-PlainText = Annotated[str, AfterValidator(_refuse_control)]
-ReasonText = Annotated[str, AfterValidator(lambda value: _refuse_control(value, "\n\r\t"))]
 
 
 class Strict(BaseModel):

@@ -29,6 +29,7 @@ from kernel.pagination import (
     older_than_cursor,
 )
 from kernel.problems import Forbidden
+from kernel.text import CONTROL_FREE
 
 router = APIRouter(prefix="/api/v1", tags=["activities"])
 
@@ -65,8 +66,8 @@ async def list_activities(
     principal: CurrentPrincipal,
     session: SessionDep,
     page: PageDep,
-    category: Annotated[str | None, Query(max_length=40)] = None,
-    host_unit: Annotated[str | None, Query(max_length=40)] = None,
+    category: Annotated[str | None, Query(max_length=40, pattern=CONTROL_FREE)] = None,
+    host_unit: Annotated[str | None, Query(max_length=40, pattern=CONTROL_FREE)] = None,
 ) -> Page[ActivityPublic]:
     """Open activities, newest first, optionally by category or host unit."""
     del principal  # any signed-in caller may browse the catalogue

@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from kernel.text import PlainText
+
 
 def _has_utc_instant(moment: datetime) -> datetime:
     # stored as UTC: a time in year 1 east of Greenwich (or 9999 west of it) has no UTC form
@@ -32,7 +34,7 @@ class SessionCreate(Strict):
 
     starts_at: Instant
     ends_at: Instant
-    place: str | None = Field(default=None, max_length=120)
+    place: PlainText | None = Field(default=None, max_length=120)
     planned_minutes: int | None = Field(default=None, gt=0, le=24 * 60)
 
     @model_validator(mode="after")
@@ -52,14 +54,14 @@ class SessionCreate(Strict):
 class ActivityCreate(Strict):
     """A new activity hosted by the caller's unit (or a unit under it)."""
 
-    title: str = Field(min_length=1, max_length=120)
+    title: PlainText = Field(min_length=1, max_length=120)
     kind: Literal["course", "lecture", "training_class", "activity", "online_course"]
-    category: str = Field(min_length=1, max_length=40)
+    category: PlainText = Field(min_length=1, max_length=40)
     mode: Literal["offline", "online", "blended"]
-    host_unit: str | None = Field(default=None, max_length=40)
+    host_unit: PlainText | None = Field(default=None, max_length=40)
     capacity: int | None = Field(default=None, gt=0, le=100_000)
     enrol_closes_at: Instant | None = None
-    partner: str | None = Field(
+    partner: PlainText | None = Field(
         default=None, max_length=60, description="client id of the platform that posts its hours"
     )
     sessions: list[SessionCreate] = Field(default_factory=list, max_length=500)

@@ -9,6 +9,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from kernel.text import PlainText
+
 MAX_ENTRIES = 1000  # as many learners as one lookup resolves; a session that big is split
 
 
@@ -17,7 +19,7 @@ class AttendanceEntryItem(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    learner: str = Field(
+    learner: PlainText = Field(
         min_length=1, max_length=40, description="learning account number (学习账号)"
     )
     minutes: int | None = Field(

@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kernel.text import PlainText, ReasonText
+
 OutcomeType = Literal["vocational_qualification", "mooc_certificate", "award", "prior_learning"]
 
 
@@ -32,11 +34,11 @@ class CertificationSubmit(Strict):
     """An outcome from elsewhere, submitted by the learner (or staff on their behalf)."""
 
     outcome_type: OutcomeType
-    level: str = Field(min_length=1, max_length=20)
-    title: str = Field(min_length=1, max_length=120)
-    issuer: str = Field(min_length=1, max_length=120)
+    level: PlainText = Field(min_length=1, max_length=20)
+    title: PlainText = Field(min_length=1, max_length=120)
+    issuer: PlainText = Field(min_length=1, max_length=120)
     issued_on: date
-    category: str | None = Field(default=None, max_length=40)
+    category: PlainText | None = Field(default=None, max_length=40)
     learner: uuid.UUID | None = Field(default=None, description="staff only: whose outcome")
 
 
@@ -45,9 +47,9 @@ class Review(Strict):
     the standard leaves it open."""
 
     decision: Literal["approve", "reject"]
-    reason: str = Field(min_length=1, max_length=200)
-    level: str | None = Field(default=None, max_length=20)
-    category: str | None = Field(default=None, max_length=40)
+    reason: ReasonText = Field(min_length=1, max_length=200)
+    level: PlainText | None = Field(default=None, max_length=20)
+    category: PlainText | None = Field(default=None, max_length=40)
 
 
 class EvidencePublic(BaseModel):

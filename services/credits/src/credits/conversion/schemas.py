@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kernel.text import PlainText, ReasonText
+
 
 class Strict(BaseModel):
     """Refuse unknown fields (a body cannot set a status, debits or an owner)."""
@@ -32,22 +34,22 @@ class TargetPublic(BaseModel):
 class ConversionApply(Strict):
     """A resident's application."""
 
-    target: str = Field(min_length=1, max_length=40)
+    target: PlainText = Field(min_length=1, max_length=40)
     units: int = Field(default=1, ge=1, le=100)
-    note: str | None = Field(default=None, max_length=200)
+    note: ReasonText | None = Field(default=None, max_length=200)
 
 
 class Decision(Strict):
     """Approve or reject, always with a reason."""
 
     decision: Literal["approve", "reject"]
-    reason: str = Field(min_length=1, max_length=200)
+    reason: ReasonText = Field(min_length=1, max_length=200)
 
 
 class CancelRequest(Strict):
     """Cancel an approved conversion within its window."""
 
-    reason: str = Field(min_length=1, max_length=200)
+    reason: ReasonText = Field(min_length=1, max_length=200)
 
 
 class ConversionPublic(BaseModel):

@@ -28,6 +28,7 @@ from kernel.clock import aware, aware_utc
 from kernel.db import SessionDep
 from kernel.pagination import Page, PageDep
 from kernel.problems import NotFound
+from kernel.text import CONTROL_FREE
 from kernel.tokens import Principal
 
 router = APIRouter(tags=["credentials"])
@@ -203,7 +204,7 @@ async def verify_credential(
 
 @router.get("/verify/{certificate_number}", response_class=HTMLResponse)
 async def verification_page(
-    certificate_number: Annotated[str, Path(max_length=40)],
+    certificate_number: Annotated[str, Path(max_length=40, pattern=CONTROL_FREE)],
     request: Request,
     session: SessionDep,
 ) -> HTMLResponse:

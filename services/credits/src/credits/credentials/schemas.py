@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from kernel.text import PlainText
+
 
 class Strict(BaseModel):
     """Refuse unknown fields."""
@@ -18,7 +20,7 @@ class CredentialRequest(Strict):
     """What to issue: one achievement (by its id), or the whole record as a CLR."""
 
     kind: Literal["certification", "conversion", "award", "clr"]
-    subject: str | None = Field(
+    subject: PlainText | None = Field(
         default=None,
         max_length=64,
         description="the certification or conversion id, or the activity id of a completion"

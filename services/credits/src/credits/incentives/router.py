@@ -20,6 +20,7 @@ from kernel.clock import aware_utc
 from kernel.db import SessionDep
 from kernel.problems import NotFound
 from kernel.roles import COLLEGE_STAFF, DISTRICT_ADMIN
+from kernel.text import CONTROL_FREE
 
 router = APIRouter(prefix="/api/v1", tags=["volunteer points"])
 
@@ -67,7 +68,7 @@ async def record(
 
 @router.put("/unit-assessments/{unit}/{year}", response_model=list[PointsPublic])
 async def set_assessment(
-    unit: Annotated[str, Path(max_length=40)],
+    unit: Annotated[str, Path(max_length=40, pattern=CONTROL_FREE)],
     year: Annotated[int, Path(ge=service.FIRST_YEAR, le=service.LAST_YEAR)],
     body: AssessmentSet,
     request: Request,

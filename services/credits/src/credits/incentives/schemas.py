@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kernel.text import PlainText
+
 
 class Strict(BaseModel):
     """Refuse unknown fields."""
@@ -18,7 +20,7 @@ class Strict(BaseModel):
 class ServiceCreate(Strict):
     """A lecture given or an activity joined, entered by staff covering the activity."""
 
-    learner: str = Field(min_length=14, max_length=14, description="learning account number")
+    learner: PlainText = Field(min_length=14, max_length=14, description="learning account number")
     kind: Literal["lecture", "activity"]
     activity: uuid.UUID
     session: uuid.UUID | None = None

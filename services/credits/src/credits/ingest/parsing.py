@@ -11,6 +11,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from credits.ingest.schemas import MAX_BATCH, Batch, ItemError, ItemResult, PartnerRecord
 from kernel.problems import PROBLEMS, DomainError
+from kernel.text import CONTROL_FREE
 
 _batch = TypeAdapter(Batch)
 _item = TypeAdapter(PartnerRecord)
@@ -111,6 +112,15 @@ def _given_id(raw: Any) -> str | None:
 
 def _errors(exc: ValidationError) -> list[ItemError]:
     return [
-        ItemError(field=".".join(str(p) for p in e["loc"]) or "item", reason=e["msg"])
+        ItemError(field=".".join(str(p) for p in e["loc"]) or "item", reason=_reason(e))
         for e in exc.errors()
     ]
+
+
+def _reason(error: Any) -> str:
+    # the no-control-characters pattern (kernel.text.CONTROL_FREE) said in words
+    if error["type"] == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") == (
+        CONTROL_FREE
+    ):
+        return "control characters (NUL, zero-width or direction marks) are not allowed"
+    return str(error["msg"])

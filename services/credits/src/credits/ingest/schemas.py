@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from kernel.text import CONTROL_FREE
+
 MAX_BATCH = 1000
 MAX_EVIDENCE_DEPTH = 32
 # the instants a record may name (of those, ones in the future are refused later, item by item)
@@ -17,22 +19,26 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
-def _depth(value: Any) -> int:
-    """How deep ``value`` nests, stopping one level past :data:`MAX_EVIDENCE_DEPTH`; a float
-    that is not finite counts as too deep (JSON has no NaN or Infinity to store it as)."""
-    stack, deepest = [(value, 1)], 0
+def _unstorable(value: Any) -> str | None:
+    """Why ``value`` cannot be stored as evidence, or None: it nests more than
+    :data:`MAX_EVIDENCE_DEPTH` levels, holds a float that is not finite (JSON has no NaN or
+    Infinity), or a text or key with NUL (PostgreSQL reads no NUL out of JSON)."""
+    stack = [(value, 1)]
     while stack:
         item, level = stack.pop()
+        if level > MAX_EVIDENCE_DEPTH:
+            return f"evidence nests at most {MAX_EVIDENCE_DEPTH} levels deep"
         if isinstance(item, float) and not math.isfinite(item):
-            return MAX_EVIDENCE_DEPTH + 1
-        deepest = max(deepest, level)
-        if deepest > MAX_EVIDENCE_DEPTH:
-            break
+            return "evidence holds only finite numbers (no NaN or Infinity)"
+        if isinstance(item, str) and "\x00" in item:
+            return "evidence text may not hold NUL (U+0000)"
         if isinstance(item, dict):
+            if any("\x00" in key for key in item):
+                return "evidence keys may not hold NUL (U+0000)"
             stack += [(v, level + 1) for v in item.values()]
         elif isinstance(item, list):
             stack += [(v, level + 1) for v in item]
-    return deepest
+    return None
 
 
 class PartnerRecord(BaseModel):
@@ -40,8 +46,16 @@ class PartnerRecord(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    id: str = Field(min_length=1, max_length=120, description="the partner's own record id")
-    learner: str = Field(min_length=14, max_length=14, description="learning account number")
+    # no control characters (PostgreSQL text holds no NUL), checked in pydantic's core
+    id: str = Field(
+        min_length=1,
+        max_length=120,
+        pattern=CONTROL_FREE,
+        description="the partner's own record id",
+    )
+    learner: str = Field(
+        min_length=14, max_length=14, pattern=CONTROL_FREE, description="learning account number"
+    )
     activity: uuid.UUID
     # bounds checked in pydantic's core: a Python validator here costs ~3 us an item
     start: AwareDatetime = Field(ge=EARLIEST, lt=LATEST)
@@ -52,22 +66,26 @@ class PartnerRecord(BaseModel):
     @field_validator("evidence")
     @classmethod
     def _storable(cls, evidence: dict[str, Any]) -> dict[str, Any]:
-        # the usual evidence is a few plain values (this loop is ~0.3 us an item): only
-        # evidence that nests or holds a float that is not finite is walked
-        for value in evidence.values():
+        # the usual evidence is a few plain values (this loop is well under a microsecond an
+        # item): only evidence that nests, holds a float that is not finite or a NUL is walked
+        for key, value in evidence.items():
+            if "\x00" in key:
+                break
             kind = value.__class__
-            if kind is str or kind is int or kind is bool or value is None:
+            if kind is str:
+                if "\x00" in value:
+                    break
+                continue
+            if kind is int or kind is bool or value is None:
                 continue
             if kind is float and value - value == 0:  # inf - inf and nan - nan are nan
                 continue
             break
         else:
             return evidence
-        if _depth(evidence) > MAX_EVIDENCE_DEPTH:
-            raise ValueError(
-                f"evidence nests at most {MAX_EVIDENCE_DEPTH} levels deep and holds only"
-                " finite numbers (no NaN or Infinity)"
-            )
+        problem = _unstorable(evidence)
+        if problem is not None:
+            raise ValueError(problem)
         return evidence
 
 

@@ -23,6 +23,7 @@ from kernel.clock import aware_utc
 from kernel.db import SessionDep
 from kernel.pagination import Page, PageDep, encode_cursor
 from kernel.problems import PROBLEMS, Conflict, NotFound
+from kernel.text import CONTROL_FREE
 
 router = APIRouter(prefix="/api/v1", tags=["learning records"])
 
@@ -74,7 +75,7 @@ async def list_records(
     page: PageDep,
     learner: uuid.UUID | None = None,
     activity: uuid.UUID | None = None,
-    category: Annotated[str | None, Query(max_length=40)] = None,
+    category: Annotated[str | None, Query(max_length=40, pattern=CONTROL_FREE)] = None,
     mode: Annotated[str | None, Query(pattern="^(offline|online|blended)$")] = None,
     status: Annotated[str | None, Query(pattern="^(pending|verified|rejected|voided)$")] = None,
     since: datetime | None = None,

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kernel.text import ReasonText
+
 
 class RecordPublic(BaseModel):
     """A learning record as shown."""
@@ -54,4 +56,4 @@ class StatusChangeRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     status: Literal["verified", "rejected", "voided"]
-    reason: str = Field(min_length=1, max_length=200)
+    reason: ReasonText = Field(min_length=1, max_length=200)

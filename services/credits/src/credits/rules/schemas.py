@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from credits.rules import engine
 from credits.rules.incentives import PointScale
+from kernel.text import PlainText, ReasonText
 
 SOURCES = ("check_in", "staff_entry", "partner", "xapi", "import")
 
@@ -79,7 +80,9 @@ class RuleBody(Strict):
     verification_required: list[Literal[SOURCES]] = Field(default_factory=list)  # type: ignore[valid-type]
     expiry_years: int | None = Field(default=None, ge=1, le=100)
     volunteer_scale: VolunteerScale | None = None
-    notes: dict[str, str] = Field(default_factory=dict, description="why each number is what it is")
+    notes: dict[PlainText, ReasonText] = Field(
+        default_factory=dict, description="why each number is what it is"
+    )
 
     @model_validator(mode="after")
     def _caps_non_negative(self) -> RuleBody:
@@ -93,7 +96,7 @@ class RuleVersionCreate(Strict):
     """A new draft rule version."""
 
     code: str = Field(min_length=1, max_length=40, pattern=r"^[a-z0-9][a-z0-9-]*$")
-    title: str = Field(min_length=1, max_length=120)
+    title: PlainText = Field(min_length=1, max_length=120)
     effective_from: date
     effective_to: date | None = None
     body: RuleBody
@@ -127,7 +130,7 @@ class CorrectionRequest(Strict):
     """Publish a version that applies to days already credited, and settle the difference."""
 
     dry_run: bool = True
-    reason: str = Field(min_length=1, max_length=200)
+    reason: ReasonText = Field(min_length=1, max_length=200)
 
 
 class BalanceChange(BaseModel):
