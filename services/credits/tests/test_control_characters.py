@@ -104,3 +104,32 @@ async def test_titles_reasons_and_filters_with_control_characters_are_422s(
         filtered = await client.get(path, params={"category": "law\u0000"}, headers=bearer(school))
         assert filtered.status_code == 422, (path, filtered.text)
         assert filtered.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_an_xapi_statement_holding_a_nul_is_rejected_beside_a_good_one(
+    session_client, issue_token
+) -> None:
+    from .conftest import new_learner
+    from .test_xapi import URL, _partner, _statement
+
+    client, _ = session_client
+    client_id, token = _partner(issue_token)
+    course = await _online_course(client, issue_token, client_id)
+    number, _ = new_learner()
+    ended = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+    good = _statement(number, course, ended)
+    bad = _statement(number, course, ended - timedelta(hours=2), context={"platform": "慕\0课"})
+    answer = await client.post(URL, json=[good, bad], headers=bearer(token))
+    assert answer.status_code == 200, answer.text
+    assert [(r["status"], r["errors"]) for r in answer.json()["results"]] == [
+        ("created", []),
+        (
+            "rejected",
+            [
+                {
+                    "field": "statement",
+                    "reason": "Value error, evidence text may not hold NUL (U+0000)",
+                }
+            ],
+        ),
+    ]
