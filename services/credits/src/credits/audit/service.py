@@ -104,7 +104,6 @@ async def refusals_recorded(
     action: str,
     target_type: str,
     target_id: str,
-    after: Any = None,
 ) -> AsyncIterator[None]:
     """Around a query's access checks: a refusal is written to the trail before it is raised.
 
@@ -123,7 +122,6 @@ async def refusals_recorded(
             action=action,
             target_type=target_type,
             target_id=target_id,
-            after=after,
             reason=refusal.detail,
             outcome="refused" if isinstance(refusal, Forbidden) else "not_found",
         )
