@@ -188,3 +188,58 @@ async def test_unknown_names_quiet_for_a_month_are_let_go(session_client) -> Non
     await _answers(client, recent, 1)
     left = (await session.execute(text("SELECT failed_sign_ins FROM unknown_name_attempts"))).all()
     assert [row[0] for row in left] == [1]  # only the name tried just now
+
+
+async def test_an_accounts_failures_quiet_for_a_month_start_again(
+    session_client, staff_factory, accounts_settings
+) -> None:
+    client, session = session_client
+    limit = accounts_settings.max_failed_sign_ins
+    resident = await _resident(client, await staff_factory("school_staff", "410711100"))
+    number = resident["account_number"]
+    assert [a[0] for a in await _answers(client, number, limit - 1)] == [400] * (limit - 1)
+    assert await _failures(session, "learning_account", "account_number", number) == (
+        limit - 1,
+        None,
+    )
+    # those failures were a month and more ago: the next one is the first again, no lock
+    await session.execute(
+        text("UPDATE learning_account SET last_failed_at = :long_ago WHERE account_number = :n"),
+        {"long_ago": datetime(2020, 1, 1, tzinfo=UTC), "n": number},
+    )
+    assert [a[0] for a in await _answers(client, number, 1)] == [400]
+    assert await _failures(session, "learning_account", "account_number", number) == (1, None)
+    # recent failures still lock at the limit
+    assert [a[0] for a in await _answers(client, number, limit)] == [400] * (limit - 1) + [429]
+    failed, locked_until = await _failures(session, "learning_account", "account_number", number)
+    assert failed == 0 and locked_until is not None
+
+
+async def test_a_good_sign_in_forgets_the_failures_before_it(session_client, staff_factory) -> None:
+    client, session = session_client
+    await staff_factory("learning_point_staff", "410711100")
+    username = (
+        await session.execute(
+            text("SELECT username FROM staff_user ORDER BY created_at DESC LIMIT 1")
+        )
+    ).scalar_one()
+    await _answers(client, username, 2)
+    stamped = (
+        await session.execute(
+            text("SELECT failed_sign_ins, last_failed_at FROM staff_user WHERE username = :u"),
+            {"u": username},
+        )
+    ).one()
+    assert stamped[0] == 2 and stamped[1] is not None
+    good = await client.post(
+        "/auth/token",
+        data={"grant_type": "password", "username": username, "password": "correct horse battery"},
+    )
+    assert good.status_code == 200, good.text
+    cleared = (
+        await session.execute(
+            text("SELECT failed_sign_ins, last_failed_at FROM staff_user WHERE username = :u"),
+            {"u": username},
+        )
+    ).one()
+    assert tuple(cleared) == (0, None)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, or_, update
+from sqlalchemy import ColumnElement, and_, case, delete, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -208,7 +208,7 @@ async def password_sign_in(
     await session.execute(
         update(type(user))
         .where(col(type(user).id) == user.id)
-        .values(failed_sign_ins=0, locked_until=None)
+        .values(failed_sign_ins=0, locked_until=None, last_failed_at=None)
         .execution_options(synchronize_session=False)
     )
     if isinstance(user, StaffUser):
@@ -216,7 +216,8 @@ async def password_sign_in(
     return await identity_of_resident(session, user)
 
 
-#: how long the failures under a name that names no one are kept after its last attempt
+#: how long failed sign-ins are kept after the last one: an unknown name's row is removed, an
+#: account's count starts again
 UNKNOWN_NAMES_KEPT = timedelta(days=30)
 
 
@@ -249,10 +250,17 @@ class _Counter:
         (an upsert, so two first attempts at once count two).
         """
         if self.name_index is None:
+            # failures quiet for as long as an unknown name's are kept are forgotten: the
+            # count starts again at this attempt
+            last = col(self.table.last_failed_at)  # type: ignore[union-attr]
+            stale = and_(last.is_not(None), last < now - UNKNOWN_NAMES_KEPT)
             counted = await session.execute(
                 update(self.table)
                 .where(self.row, self._unlocked(now))
-                .values(failed_sign_ins=col(self.table.failed_sign_ins) + 1)
+                .values(
+                    failed_sign_ins=case((stale, 1), else_=col(self.table.failed_sign_ins) + 1),
+                    last_failed_at=now,
+                )
                 .returning(col(self.table.failed_sign_ins))
                 .execution_options(synchronize_session=False)
             )

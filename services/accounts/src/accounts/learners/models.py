@@ -67,6 +67,8 @@ class LearningAccount(Base, table=True):
     password_hash: str | None = Field(default=None, max_length=200)
     failed_sign_ins: int = Field(default=0)
     locked_until: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    # when the last failed sign-in was counted: a count quiet for 30 days starts again
+    last_failed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     created_at: datetime = Field(default_factory=_now, sa_column=_ts())
     updated_at: datetime = Field(default_factory=_now, sa_column=_ts())
 

@@ -32,6 +32,8 @@ class StaffUser(Base, table=True):
     status: str = Field(default="active", max_length=20)
     failed_sign_ins: int = Field(default=0)
     locked_until: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    # when the last failed sign-in was counted: a count quiet for 30 days starts again
+    last_failed_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     created_at: datetime = Field(
         default_factory=_now, sa_column=Column(DateTime(timezone=True), nullable=False)
     )
