@@ -60,6 +60,29 @@ async def _failures(session: AsyncSession, table: str, key: str, value: str) -> 
     return int(row[0]), row[1]  # a datetime on PostgreSQL, text on SQLite
 
 
+async def _newest_staff(session: AsyncSession) -> str:
+    """The username of the staff member made last (by ``staff_factory``)."""
+    return str(
+        (
+            await session.execute(
+                text("SELECT username FROM staff_user ORDER BY created_at DESC LIMIT 1")
+            )
+        ).scalar_one()
+    )
+
+
+async def _staff_failures(session: AsyncSession, username: str) -> tuple:
+    """A staff member's failed count and the time of the last failure."""
+    return tuple(
+        (
+            await session.execute(
+                text("SELECT failed_sign_ins, last_failed_at FROM staff_user WHERE username = :u"),
+                {"u": username},
+            )
+        ).one()
+    )
+
+
 async def test_concurrent_wrong_passwords_lock_at_the_limit_and_no_more_are_checked(
     fresh_postgres_db: str, tmp_path: Path
 ) -> None:
@@ -117,11 +140,7 @@ async def test_wrong_passwords_count_one_by_one_for_staff_and_residents(
     limit = accounts_settings.max_failed_sign_ins
     resident = await _resident(client, await staff_factory("school_staff", "410711100"))
     await staff_factory("learning_point_staff", "410711100")
-    staff = (
-        await session.execute(
-            text("SELECT username FROM staff_user ORDER BY created_at DESC LIMIT 1")
-        )
-    ).scalar_one()
+    staff = await _newest_staff(session)
     for username, table, key in (
         (resident["account_number"], "learning_account", "account_number"),
         (staff, "staff_user", "username"),
@@ -218,28 +237,14 @@ async def test_an_accounts_failures_quiet_for_a_month_start_again(
 async def test_a_good_sign_in_forgets_the_failures_before_it(session_client, staff_factory) -> None:
     client, session = session_client
     await staff_factory("learning_point_staff", "410711100")
-    username = (
-        await session.execute(
-            text("SELECT username FROM staff_user ORDER BY created_at DESC LIMIT 1")
-        )
-    ).scalar_one()
+    username = await _newest_staff(session)
     await _answers(client, username, 2)
-    stamped = (
-        await session.execute(
-            text("SELECT failed_sign_ins, last_failed_at FROM staff_user WHERE username = :u"),
-            {"u": username},
-        )
-    ).one()
+    stamped = await _staff_failures(session, username)
     assert stamped[0] == 2 and stamped[1] is not None
     good = await client.post(
         "/auth/token",
         data={"grant_type": "password", "username": username, "password": "correct horse battery"},
     )
     assert good.status_code == 200, good.text
-    cleared = (
-        await session.execute(
-            text("SELECT failed_sign_ins, last_failed_at FROM staff_user WHERE username = :u"),
-            {"u": username},
-        )
-    ).one()
-    assert tuple(cleared) == (0, None)
+    cleared = await _staff_failures(session, username)
+    assert cleared == (0, None)

@@ -20,13 +20,13 @@ from sqlmodel import col, select
 from accounts import accountno, idnumber
 from accounts.audit import service as audit
 from accounts.learners.models import LearningAccount
-from accounts.learners.schemas import control_character
 from accounts.learners.service import GUARDIAN_AGE, ID_REASONS_ZH, advance_numbers
 from accounts.learners.sheet import SheetRow
 from accounts.masking import InvalidPhone, mask_mobile, normalise_mobile
 from accounts.network.models import Unit
 from accounts.pii import PiiCipher
 from kernel.requestid import current_request_id
+from kernel.text import control_character
 from kernel.tokens import Principal
 
 GROUPS_ZH = {

@@ -8,9 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kernel.text import PlainText as PlainText
-from kernel.text import ReasonText as ReasonText
-from kernel.text import control_character as control_character
+from kernel.text import PlainText, ReasonText
 
 Group = Literal[
     "elderly",

@@ -10,7 +10,6 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, select
 
-from accounts.learners.schemas import PlainText
 from accounts.network.models import Unit
 from accounts.network.repository import UnitRepository
 from accounts.staff import service
@@ -21,6 +20,7 @@ from kernel.db import SessionDep
 from kernel.pagination import ALTERED, InvalidCursor, Page, PageDep, encode_cursor
 from kernel.problems import PROBLEMS, Conflict, DomainError, Forbidden
 from kernel.roles import AUDITOR, DISTRICT_ADMIN, PARTNER_MANAGERS
+from kernel.text import PlainText
 
 router = APIRouter(prefix="/api/v1", tags=["staff"])
 USERNAME = r"^[A-Za-z0-9._-]+$"
