@@ -31,6 +31,21 @@ INSTALL_HINT = (
 )
 
 
+def execute(dsn: str, statement: str, *args: object) -> str:
+    """Run one statement on a database (plain ``postgresql://`` URL); its status, e.g.
+    ``UPDATE 1``. For end-to-end tests that must arrange what only time would (a check-in
+    twenty minutes ago) in a running service's database."""
+
+    async def run() -> str:
+        connection = await asyncpg.connect(dsn)
+        try:
+            return str(await connection.execute(statement, *args))
+        finally:
+            await connection.close()
+
+    return asyncio.run(run())
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -12,11 +12,12 @@ from openpyxl import Workbook
 
 from accounts.cli import DEMO_STAFF
 from testkit.http import bearer, new_partner, new_resident, password_token
+from testkit.postgres import execute
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def test_activity_to_learning_record_through_the_gateway(gateway: httpx.Client) -> None:
+def test_activity_to_learning_record_through_the_gateway(gateway: httpx.Client, stack) -> None:  # type: ignore[no-untyped-def]
     admin = password_token(gateway, DEMO_STAFF["username"], DEMO_STAFF["password"])
     account = new_resident(
         gateway,
@@ -65,12 +66,31 @@ def test_activity_to_learning_record_through_the_gateway(gateway: httpx.Client) 
         headers=bearer(resident),
     )
     assert checked.status_code == 201, checked.text
+    # scanning again at once counts no minute: refused, and the check-in stays open
+    at_once = gateway.post(
+        f"/api/v1/sessions/{session_id}/check-out",
+        json={"code": code["code"]},
+        headers=bearer(resident),
+    )
+    assert at_once.status_code == 409, at_once.text
+    assert at_once.headers["content-type"].startswith("application/problem+json")
+    assert at_once.json()["type"].endswith("/nothing-attended-yet") and at_once.json()["detail_zh"]
+    # twenty minutes pass (the check-in is moved back in the credits database)
+    moved = execute(
+        stack.config.credits_database_url,
+        "UPDATE attendance SET checked_in_at = checked_in_at - interval '20 minutes'"
+        " WHERE session_id = $1",
+        uuid.UUID(session_id),
+    )
+    assert moved == "UPDATE 1"
     record = gateway.post(
         f"/api/v1/sessions/{session_id}/check-out",
         json={"code": code["code"]},
         headers=bearer(resident),
     )
     assert record.status_code == 200, record.text
+    # counted from the session's start ten minutes ago, not from the arrival before it
+    assert 9 <= record.json()["minutes"] <= 11
     assert record.json()["learner_id"] == account["id"]
     records = gateway.get("/api/v1/me/records", headers=bearer(resident)).json()["items"]
     assert [r["id"] for r in records] == [record.json()["id"]]

@@ -14,6 +14,7 @@ import pytest
 
 from accounts.cli import DEMO_STAFF
 from testkit.http import bearer, new_partner, new_resident, password_token
+from testkit.postgres import execute
 
 PDF = b"%PDF-1.7\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
@@ -49,6 +50,7 @@ def _staff(gateway: httpx.Client, admin: str, role: str, unit: str) -> str:
 
 def test_resident_portfolio_has_settled_credits_check_ins_certifications_and_awards(
     gateway: httpx.Client,
+    stack,  # type: ignore[no-untyped-def]
 ) -> None:
     admin = password_token(gateway, DEMO_STAFF["username"], DEMO_STAFF["password"])
     account = new_resident(gateway, admin, town="410711100", password="wang-shu-fen-pass")
@@ -87,7 +89,15 @@ def test_resident_portfolio_has_settled_credits_check_ins_certifications_and_awa
             f"/api/v1/sessions/{session_id}/{step}", json={"code": code}, headers=bearer(resident)
         )
         assert done.status_code in (200, 201), done.text
-    check_out_record = done.json()["id"]
+        if step == "check-in":  # the resident stays twenty minutes (a check-out counts minutes)
+            execute(
+                stack.config.credits_database_url,
+                "UPDATE attendance SET checked_in_at = checked_in_at - interval '20 minutes'"
+                " WHERE session_id = $1",
+                uuid.UUID(session_id),
+            )
+    check_out_record, attended_minutes = done.json()["id"], done.json()["minutes"]
+    assert attended_minutes >= 10  # from the session's start, ten minutes before it was made
 
     # online hours from a partner platform, settled by the credits service's own worker
     client_id = f"portfolio-{uuid.uuid4().hex[:6]}"
@@ -168,14 +178,17 @@ def test_resident_portfolio_has_settled_credits_check_ins_certifications_and_awa
     assert body["hours"]["online_minutes"] == 3 * 240
     assert {r["source"] for r in body["recent_records"]["items"]} == {"partner", "check_in"}
     assert len(body["recent_records"]["items"]) == 4
-    # 3 x 240 online minutes at 900 minutes a credit, and the city award's 2 credits
+    # 3 x 240 online minutes and the lecture's minutes at 900 minutes a credit, and the city
+    # award's 2 credits
     balance = body["credit_balance"]
     assert balance["settlement_pending"] is False
+    lecture_hundredths = attended_minutes * 100 // 900
     assert {c["category"]: c["balance_hundredths"] for c in balance["categories"]} == {
         "digital_skills": 3 * 240 * 100 // 900,
+        "safety_anti_fraud": lecture_hundredths,
         "civic_morals": 200,
     }
-    assert balance["total_hundredths"] == 80 + 200
+    assert balance["total_hundredths"] == 80 + lecture_hundredths + 200
     history = body["credit_history"]
     assert sorted(t["kind"] for t in history["items"]) == ["accrual", "certification"]
     assert history["next_cursor"] is None

@@ -376,3 +376,24 @@ async def certified(client, issue_token, resident: str, **fields: object) -> str
     )
     assert reviewed.status_code == 200, reviewed.text
     return str(cid)
+
+
+async def arrived_earlier(
+    db: AsyncSession, session_id: str, learner_id: uuid.UUID, minutes: int
+) -> None:
+    """Move a QR check-in ``minutes`` into the past: a check-out counts whole minutes, so a
+    test that checks out at once would be refused (nothing attended yet)."""
+    from sqlalchemy import select
+
+    from credits.records.models import Attendance
+
+    attendance = (
+        await db.execute(
+            select(Attendance).where(
+                Attendance.session_id == uuid.UUID(session_id),  # type: ignore[arg-type]
+                Attendance.learner_id == learner_id,  # type: ignore[arg-type]
+            )
+        )
+    ).scalar_one()
+    attendance.checked_in_at -= timedelta(minutes=minutes)
+    await db.commit()

@@ -13,7 +13,7 @@ from credits.records.models import Attendance, LearningRecord
 from kernel.pagination import encode_cursor
 from testkit.http import bearer
 
-from .conftest import FAILING
+from .conftest import FAILING, arrived_earlier
 
 
 def _activity(**overrides: object) -> dict:
@@ -137,7 +137,8 @@ async def test_enrolment_after_closing_date_is_refused(client, issue_token) -> N
     assert response.status_code == 409 and response.json()["detail_zh"] == "该活动报名已截止。"
 
 
-async def test_check_in_and_out_make_one_bounded_record(client, issue_token) -> None:
+async def test_check_in_and_out_make_one_bounded_record(session_client, issue_token) -> None:
+    client, db = session_client
     staff = issue_token("staff", role="learning_point_staff", unit="410711100")
     activity = await _create(client, staff)
     now_session, later_session = (s["id"] for s in activity["sessions"])
@@ -164,6 +165,17 @@ async def test_check_in_and_out_make_one_bounded_record(client, issue_token) -> 
         headers=bearer(resident),
     )
     assert twice.status_code == 409
+    # a second scan at once counts no minute: refused, and the check-in stays open
+    at_once = await client.post(
+        f"/api/v1/sessions/{now_session}/check-out",
+        json={"code": code["code"]},
+        headers=bearer(resident),
+    )
+    assert at_once.status_code == 409, at_once.text
+    assert at_once.json()["type"].endswith("/nothing-attended-yet")
+    assert at_once.json()["detail_zh"].startswith("尚未计入任何学时")
+    assert (await client.get("/api/v1/me/records", headers=bearer(resident))).json()["items"] == []
+    await arrived_earlier(db, now_session, uuid.UUID(resident_id), minutes=20)
     record = await client.post(
         f"/api/v1/sessions/{now_session}/check-out",
         json={"code": code["code"]},
@@ -172,7 +184,7 @@ async def test_check_in_and_out_make_one_bounded_record(client, issue_token) -> 
     assert record.status_code == 200, record.text
     body = record.json()
     assert body["source"] == "check_in" and body["status"] == "verified"
-    assert body["learner_id"] == resident_id and 0 <= body["minutes"] <= 90
+    assert body["learner_id"] == resident_id and 19 <= body["minutes"] <= 21
     assert body["category"] == "tai_chi" and body["mode"] == "offline"
     again = await client.post(
         f"/api/v1/sessions/{now_session}/check-out",
@@ -226,6 +238,52 @@ async def test_attended_minutes_are_bounded_by_the_session(session_client, issue
     )
     assert out.status_code == 200, out.text
     assert 29 <= out.json()["minutes"] <= 31  # from the session start (30 minutes ago) to now
+
+
+async def test_a_check_out_before_the_session_begins_is_refused_and_the_check_in_kept(
+    session_client, issue_token
+) -> None:
+    client, db = session_client
+    staff = issue_token("staff", role="learning_point_staff", unit="410711100")
+    now = datetime.now(UTC)
+    soon = now + timedelta(minutes=10)  # the code opens 15 minutes before the start
+    activity = await _create(
+        client,
+        staff,
+        sessions=[
+            {"starts_at": soon.isoformat(), "ends_at": (soon + timedelta(hours=1)).isoformat()}
+        ],
+    )
+    session_id = activity["sessions"][0]["id"]
+    code = (
+        await client.post(f"/api/v1/sessions/{session_id}/check-in-code", headers=bearer(staff))
+    ).json()["code"]
+    learner = uuid.uuid4()
+    resident = issue_token("resident", subject=str(learner))
+    checked = await client.post(
+        f"/api/v1/sessions/{session_id}/check-in", json={"code": code}, headers=bearer(resident)
+    )
+    assert checked.status_code == 201, checked.text
+    # arrived half an hour early, scanning again before the start: nothing is attended yet
+    await arrived_earlier(db, session_id, learner, minutes=30)
+    early = await client.post(
+        f"/api/v1/sessions/{session_id}/check-out", json={"code": code}, headers=bearer(resident)
+    )
+    assert early.status_code == 409, early.text
+    assert early.headers["content-type"].startswith("application/problem+json")
+    assert early.json()["type"].endswith("/nothing-attended-yet")
+    assert "scan the code again when you leave" in early.json()["detail"]
+    kept = (
+        await db.execute(select(Attendance).where(Attendance.session_id == uuid.UUID(session_id)))
+    ).scalar_one()
+    await db.refresh(kept)
+    assert kept.record_id is None and kept.checked_out_at is None
+    records = (
+        await db.execute(
+            select(LearningRecord).where(LearningRecord.session_id == uuid.UUID(session_id))
+        )
+    ).all()
+    assert records == []
 
 
 async def test_a_resident_checks_out_just_after_the_end_but_not_in(

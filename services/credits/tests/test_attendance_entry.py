@@ -19,7 +19,7 @@ from credits.attendance.sheet import CHINA
 from credits.records.models import Attendance, LearningRecord
 from testkit.http import bearer
 
-from .conftest import new_learner
+from .conftest import arrived_earlier, new_learner
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -202,6 +202,7 @@ async def test_an_open_qr_check_in_is_completed_a_finished_one_is_a_duplicate_an
             headers=bearer(issue_token("resident", subject=str(learner_id))),
         )
         assert checked.status_code == 201
+    await arrived_earlier(db, running, left_id, minutes=20)
     out = await client.post(
         f"/api/v1/sessions/{running}/check-out",
         json={"code": code},

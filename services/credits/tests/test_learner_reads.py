@@ -14,7 +14,7 @@ from credits.portfolio.service import FIRST_PAGE
 from credits.records.models import Attendance
 from testkit.http import bearer
 
-from .conftest import LEARNER_HOMES
+from .conftest import LEARNER_HOMES, arrived_earlier
 
 PDF = b"%PDF-1.7\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 HOME = "/410711/410711100/410711100201/"
@@ -33,9 +33,9 @@ PARTS = {
 }
 
 
-async def _checked_in_and_out(client, staff: str, resident: str) -> dict:  # type: ignore[no-untyped-def]
+async def _checked_in_and_out(client, db, staff: str, resident: str, learner: uuid.UUID) -> dict:  # type: ignore[no-untyped-def]
     """An activity with a session under way now and two last year; the resident attends the
-    current one with the QR code (check-in, check-out)."""
+    current one with the QR code (check-in, then check-out 20 minutes later)."""
     now = datetime.now(UTC)
     sessions = [
         {
@@ -76,6 +76,7 @@ async def _checked_in_and_out(client, staff: str, resident: str) -> dict:  # typ
         f"/api/v1/sessions/{current}/check-in", json={"code": code}, headers=bearer(resident)
     )
     assert checked.status_code == 201, checked.text
+    await arrived_earlier(db, current, learner, minutes=20)
     out = await client.post(
         f"/api/v1/sessions/{current}/check-out", json={"code": code}, headers=bearer(resident)
     )
@@ -90,7 +91,7 @@ async def test_attendance_lists_check_ins_with_session_activity_and_record(
     learner = uuid.uuid4()
     resident = issue_token("resident", subject=str(learner))
     staff = issue_token("staff", role="learning_point_staff", unit="410711100")
-    made = await _checked_in_and_out(client, staff, resident)
+    made = await _checked_in_and_out(client, db, staff, resident, learner)
     activity, record = made["activity"], made["record"]
     current = next(s for s in activity["sessions"] if s["id"] == made["current"])
     # last year's two sessions, checked in but not out (staff lists are typed in later),
@@ -153,7 +154,7 @@ async def learner_with_history(session_client, issue_token, factory):  # type: i
     LEARNER_HOMES[str(learner)] = HOME
     resident = issue_token("resident", subject=str(learner), unit="410711100")
     staff = issue_token("staff", role="learning_point_staff", unit="410711100")
-    await _checked_in_and_out(client, staff, resident)
+    await _checked_in_and_out(client, db, staff, resident, learner)
     law, _ = await factory.activity(category="law")
     await factory.records(learner, law, count=3, minutes=600, status="verified")
     await settlement.settle(db, [learner], actor="test")

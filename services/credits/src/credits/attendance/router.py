@@ -110,7 +110,10 @@ async def check_out(
     session: SessionDep,
 ) -> RecordPublic:
     """The resident checks out; the answer is the learning record it made. The session's code
-    checks out until shortly after the session ends (the minutes stop at its end)."""
+    checks out until shortly after the session ends (the minutes stop at its end). A
+    check-out that would count no whole minute (before the session begins, or within a minute
+    of checking in: a second scan by mistake) is a 409 `nothing-attended-yet`, and the check-in
+    stays open for the real departure."""
     learner = uuid.UUID(require_resident(principal))
     record = await service.check_out(
         session=session,

@@ -39,6 +39,14 @@ class AlreadyCheckedIn(Conflict):
     title = "Already checked in"
 
 
+class NothingAttendedYet(Conflict):
+    """A check-out that would count no whole minute: the session has not begun, or the
+    resident checked in less than a minute ago (a second scan by mistake)."""
+
+    type = PROBLEMS + "nothing-attended-yet"
+    title = "Nothing attended yet"
+
+
 REASONS_ZH = {
     "forged": "签到码无效",
     "expired": "签到码已过期",
@@ -146,6 +154,16 @@ async def check_out(
     minutes = qrcode.bounded_minutes(
         session_start=starts, session_end=ends, checked_in=arrived, checked_out=now
     )
+    if minutes < 1:
+        # a 0-minute record would close the check-in for good: the resident's real
+        # departure could then never be scanned, and staff could not enter it either
+        raise NothingAttendedYet(
+            "No whole minute of the session has been attended yet (it has not begun, or you "
+            "checked in less than a minute ago), so there is nothing to check out. Your "
+            "check-in stands: scan the code again when you leave.",
+            detail_zh="尚未计入任何学时（场次尚未开始，或签到不足一分钟），无需签退。"
+            "签到仍然有效，离开时请再次扫码签退。",
+        )
     record = LearningRecord(
         learner_id=learner_id,
         activity_id=activity.id,
