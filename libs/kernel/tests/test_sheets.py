@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Callable
 from datetime import datetime, time
 
 import pytest
@@ -15,11 +16,13 @@ HEADERS = {"学号": "learner", "学习账号": "learner", "签到时间": "chec
 REQUIRED = {"learner": "学习账号"}
 
 
-def _xlsx(rows: list[list[object]]) -> bytes:
+def _xlsx(rows: list[list[object]], merged: tuple[str, ...] = ()) -> bytes:
     book = Workbook()
     sheet = book.active
     for row in rows:
         sheet.append(row)
+    for cells in merged:
+        sheet.merge_cells(cells)
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
@@ -78,17 +81,22 @@ def test_unusable_sheets_are_refused_with_a_reason(
         )
 
 
-def _cut_off_worksheet(content: bytes) -> bytes:
-    """The workbook with its first worksheet's XML cut in the middle of the rows."""
+def _edited(content: bytes, edit: Callable[[bytes], bytes]) -> bytes:
+    """The workbook with its first worksheet's XML passed through ``edit``."""
     source = zipfile.ZipFile(io.BytesIO(content))
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as target:
         for item in source.infolist():
             data = source.read(item.filename)
             if item.filename == "xl/worksheets/sheet1.xml":
-                data = data[: data.index(b'<row r="3"') + 12]
+                data = edit(data)
             target.writestr(item, data)
     return buffer.getvalue()
+
+
+def _cut_off_worksheet(content: bytes) -> bytes:
+    """The workbook with its first worksheet's XML cut in the middle of the rows."""
+    return _edited(content, lambda data: data[: data.index(b'<row r="3"') + 12])
 
 
 @pytest.mark.parametrize(
@@ -107,3 +115,81 @@ def test_a_file_that_breaks_off_while_its_rows_are_read_is_a_sheet_error(
     rows = read_sheet(name, content, headers=HEADERS, required=REQUIRED)
     with pytest.raises(SheetError, match="breaks off while its rows are read"):
         list(rows)
+
+
+def test_merged_cells_hold_their_top_left_value_in_every_row_they_cover() -> None:
+    headers = {**HEADERS, "村(社区)编码": "unit", "同意时间": "consent_at"}
+    content = _xlsx(
+        [
+            ["学习账号", "村(社区)编码", "同意时间", "姓名"],
+            ["41071100000011", "410711100201", "2026-11-25", "张三"],
+            ["41071100000022", None, None, "李四"],
+            [None, None, None, None],  # a blank line inside the merged block stays blank
+            ["41071100000033", None, None, None],
+            ["41071100000044", "410711100202", "2026-11-26", None],
+        ],
+        merged=("B2:B5", "C2:D3", "A1:A1"),
+    )
+    rows = list(read_sheet("s.xlsx", content, headers=headers, required=REQUIRED))
+    assert [(r.number, r.fields["unit"]) for r in rows] == [
+        (2, "410711100201"),
+        (3, "410711100201"),
+        (5, "410711100201"),
+        (6, "410711100202"),
+    ]
+    # a range over two columns gives both its value; below it, the cells are the row's own
+    assert [(r.fields["consent_at"], r.fields["name"]) for r in rows] == [
+        ("2026-11-25", "2026-11-25"),
+        ("2026-11-25", "2026-11-25"),
+        ("", ""),
+        ("2026-11-26", ""),
+    ]
+
+
+def test_a_merged_header_is_not_copied_into_the_rows_and_a_crafted_range_is_clipped() -> None:
+    plain = _xlsx(
+        [
+            ["学习账号", "姓名", None],
+            ["41071100000011", None, None],
+            ["41071100000022", None, None],
+        ],
+        merged=("B1:C1",),  # a header over two columns
+    )
+
+    # and a range far beyond the sheet, as a crafted file could hold (openpyxl would not
+    # write it: it makes every cell of a range it merges)
+    def crafted(data: bytes) -> bytes:
+        header_merge = b'<mergeCell ref="B1:C1" />'  # as openpyxl writes it
+        assert header_merge in data
+        return data.replace(header_merge, header_merge + b'<mergeCell ref="A3:XFD1048576" />')
+
+    content = _edited(plain, crafted)
+    rows = list(read_sheet("s.xlsx", content, headers=HEADERS, required=REQUIRED))
+    assert [(r.number, r.fields) for r in rows] == [
+        (2, {"learner": "41071100000011", "name": ""}),
+        (3, {"learner": "41071100000022", "name": "41071100000022"}),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("merges", "message"),
+    [
+        (
+            '<mergeCells count="400">' + '<mergeCell ref="A2:B3"/>' * 400 + "</mergeCells>",
+            "merged cells overlap",
+        ),
+        # openpyxl reads the ranges too, while it gives the rows
+        ('<mergeCells count="1"><mergeCell ref="not a range"/></mergeCells>', "breaks off"),
+    ],
+)
+def test_overlapping_or_unreadable_merged_ranges_are_a_sheet_error(
+    merges: str, message: str
+) -> None:
+    main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    plain = _xlsx([["学习账号", "姓名"], ["41071100000011", "张三"], ["41071100000022", "李四"]])
+    merges = merges.replace("<mergeCells", f'<mergeCells xmlns="{main}"')
+    content = _edited(
+        plain, lambda data: data.replace(b"</sheetData>", b"</sheetData>" + merges.encode(), 1)
+    )
+    with pytest.raises(SheetError, match=message):
+        list(read_sheet("s.xlsx", content, headers=HEADERS, required=REQUIRED))

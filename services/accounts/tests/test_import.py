@@ -90,12 +90,14 @@ def _csv(rows: list[list[str]]) -> bytes:
     return buffer.getvalue().encode("utf-8-sig")
 
 
-def _xlsx(rows: list[list[str]]) -> bytes:
+def _xlsx(rows: list[list[str]], merged: tuple[str, ...] = ()) -> bytes:
     book = Workbook()
     sheet = book.active
     sheet.append(HEADER)
     for row in rows:
         sheet.append(row)
+    for cells in merged:
+        sheet.merge_cells(cells)
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
@@ -168,6 +170,32 @@ async def test_commit_creates_good_rows_and_a_second_run_changes_nothing(
     )
     names = {a["name"] for a in listed.json()["items"]}
     assert "张桂兰（改）" in names
+
+
+async def test_a_roster_with_the_village_and_consent_merged_down_imports_every_row(
+    session_client, staff_factory
+) -> None:
+    """Rosters kept by hand merge the village and the consent session over their rows: every
+    row under a merged cell reads its value."""
+    client, session = session_client
+    token = await staff_factory("school_staff", WANGCUN)
+    residence = await village(client, WANGCUN)
+    rows = [
+        ["赵秀英", id_number(), "", residence, "老年人", "2026-01", "2026-10-01", "纸质"],
+        ["钱建国", id_number(), "", "", "", "", "", ""],
+        ["孙美华", id_number(), "", "", "农村居民", "", "", ""],
+    ]
+    # rows 2-4 under the merged village, consent version, time and channel (columns D, F-H)
+    content = _xlsx(rows, merged=("D2:D4", "F2:F4", "G2:G4", "H2:H4"))
+    before = await _count(session)
+    report = await _upload(client, token, "花名册.xlsx", content, dry_run=False)
+    assert (report["created"], report["rejected"], report["problems"]) == (3, 0, [])
+    assert await _count(session) == before + 3
+    listed = await client.get(
+        "/api/v1/learning-accounts", params={"limit": 100}, headers=bearer(token)
+    )
+    homes = {a["name"]: a["residence_unit"] for a in listed.json()["items"]}
+    assert [homes[name] for name in ("赵秀英", "钱建国", "孙美华")] == [residence] * 3
 
 
 async def test_a_sheet_without_required_columns_is_refused(session_client, staff_factory) -> None:

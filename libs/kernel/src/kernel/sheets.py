@@ -2,7 +2,8 @@
 
 Pure: bytes in, rows out. Columns are found by their header (several spellings may name one
 field); every data row keeps its row number on the sheet (the header is row 1), so each problem
-can be reported where the person who keeps the sheet will look for it. Needs ``openpyxl`` for
+can be reported where the person who keeps the sheet will look for it. In an .xlsx file every
+cell of a merged range reads its top-left cell's value, as the person sees it. Needs ``openpyxl`` for
 .xlsx files (the ``sheets`` extra of this package).
 """
 
@@ -10,8 +11,11 @@ from __future__ import annotations
 
 import csv
 import io
+import posixpath
+import zipfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from xml.etree import ElementTree
 
 __all__ = ["SheetError", "SheetRow", "cell_text", "normal_header", "read_sheet"]
 
@@ -97,7 +101,9 @@ def _table(filename: str, content: bytes) -> Iterable[list[str]]:
         except Exception as exc:  # openpyxl raises many kinds for a broken file
             raise SheetError(f"not a readable .xlsx file: {type(exc).__name__}") from None
         sheet = workbook.worksheets[0]
-        return ([cell_text(v) for v in row] for row in sheet.iter_rows(values_only=True))
+        return _unmerged(
+            ([cell_text(v) for v in row] for row in sheet.iter_rows(values_only=True)), content
+        )
     if lower.endswith(".csv"):
         for encoding in ("utf-8-sig", "gb18030"):
             try:
@@ -111,6 +117,93 @@ def _table(filename: str, content: bytes) -> Iterable[list[str]]:
     raise SheetError("only .xlsx and .csv files can be imported")
 
 
+_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_RELATIONSHIP = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+_PACKAGE_RELS = "{http://schemas.openxmlformats.org/package/2006/relationships}Relationship"
+
+
+def _first_worksheet_part(archive: zipfile.ZipFile) -> str | None:
+    """The zip member of the workbook's first worksheet.
+
+    The one openpyxl's ``worksheets[0]`` reads: sheets in workbook order, chart sheets skipped.
+    """
+    targets = {
+        rel.get("Id"): rel.get("Target", "")
+        for rel in ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels")).iter(
+            _PACKAGE_RELS
+        )
+    }
+    for sheet in ElementTree.fromstring(archive.read("xl/workbook.xml")).iter(_MAIN + "sheet"):
+        target = targets.get(sheet.get(_RELATIONSHIP), "")
+        part = target.lstrip("/") if target.startswith("/") else posixpath.normpath("xl/" + target)
+        if part.startswith("xl/worksheets/"):
+            return part
+    return None
+
+
+def _merged_ranges(content: bytes) -> list[tuple[int, int, int, int]]:
+    """The first worksheet's merged ranges as (min_col, min_row, max_col, max_row), 1-based.
+
+    openpyxl's read-only worksheets (which stream the rows) do not give them, so they are read
+    from the sheet's XML, where ``<mergeCells>`` follows the rows.
+    """
+    from openpyxl.utils.cell import range_boundaries
+
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        part = _first_worksheet_part(archive)
+        if part is None:
+            return []
+        ranges: list[tuple[int, int, int, int]] = []
+        with archive.open(part) as xml:
+            for _, element in ElementTree.iterparse(xml):
+                if element.tag == _MAIN + "mergeCell":
+                    # openpyxl has read the ranges once while it gave the rows (a bad one
+                    # stopped it there)
+                    bounds = range_boundaries(element.get("ref", ""))
+                    if None not in bounds:
+                        ranges.append(bounds)
+                element.clear()  # rows and cells too: memory stays flat
+        return ranges
+
+
+def _unmerged(rows: Iterable[list[str]], content: bytes) -> Iterator[list[str]]:
+    """The rows with every cell of a merged range holding its top-left cell's value.
+
+    A sheet kept by hand often merges a column over the rows it is the same for (the village,
+    the consent date, the day's check-in time); only the top-left cell holds the value. Merges
+    that begin on the header row are left alone (a merged header is one column's title), and
+    ranges are clipped to the rows there are and the header's width, so a crafted range cannot
+    make the sheet grow.
+    """
+    table = list(rows)
+    if not table:
+        return
+    width = len(table[0])
+    # a row blank but for a merged column stays blank (blank lines between blocks are skipped)
+    written = [any(value for value in row) for row in table]
+    budget = len(table) * width  # ranges that do not overlap visit fewer cells than there are
+    for min_col, min_row, max_col, max_row in _merged_ranges(content):
+        if min_row < 2 or min_row > len(table) or min_col > width:
+            continue
+        top = table[min_row - 1]
+        value = top[min_col - 1] if min_col - 1 < len(top) else ""
+        if not value:
+            continue
+        for number in range(min_row, min(max_row, len(table)) + 1):
+            row = table[number - 1]
+            if not written[number - 1]:
+                continue
+            if len(row) < min(max_col, width):
+                row.extend([""] * (min(max_col, width) - len(row)))
+            for column in range(min_col, min(max_col, width) + 1):
+                budget -= 1
+                if not row[column - 1]:
+                    row[column - 1] = value
+        if budget < 0:
+            raise SheetError("the sheet's merged cells overlap; unmerge them and fill the cells")
+    yield from table
+
+
 def _guarded(table: Iterable[list[str]]) -> Iterator[list[str]]:
     """The rows, read lazily: a file that breaks off while they are read is a SheetError too.
 
@@ -122,6 +215,8 @@ def _guarded(table: Iterable[list[str]]) -> Iterator[list[str]]:
             row = next(rows)
         except StopIteration:
             return
+        except SheetError:
+            raise  # already says what is wrong
         except Exception as exc:  # csv.Error, and openpyxl raises many kinds
             raise SheetError(
                 f"the file breaks off while its rows are read ({type(exc).__name__})"
