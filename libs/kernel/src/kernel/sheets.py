@@ -3,8 +3,8 @@
 Pure: bytes in, rows out. Columns are found by their header (several spellings may name one
 field); every data row keeps its row number on the sheet (the header is row 1), so each problem
 can be reported where the person who keeps the sheet will look for it. In an .xlsx file every
-cell of a merged range reads its top-left cell's value, as the person sees it. Needs ``openpyxl`` for
-.xlsx files (the ``sheets`` extra of this package).
+cell of a merged range reads its top-left cell's value, as the person sees it. Needs
+``openpyxl`` for .xlsx files (the ``sheets`` extra of this package).
 """
 
 from __future__ import annotations
