@@ -55,6 +55,13 @@ async def test_an_approved_certificate_is_credited_as_the_standard_says(
     evidence = uploaded.json()
     assert evidence["media_type"] == "application/pdf"
     assert evidence["original_name"] == "证书.pdf"  # folders in the name are dropped
+    # control and format characters are dropped from the shown name: a right-to-left override
+    # would show 证书\u202efdp.exe as 证书exe.pdf
+    for given, shown in (
+        ("证书\u202efdp.exe", "证书fdp.exe"),
+        ("\u200b证\x00书\n.pdf", "证书.pdf"),
+    ):
+        assert storage.safe_name(given) == shown
     assert evidence["sha256"] == hashlib.sha256(PDF).hexdigest()
     kept = storage.path_of(
         Path(credits_app.state.settings.data_dir) / "evidence", evidence["sha256"]

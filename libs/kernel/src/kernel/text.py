@@ -14,7 +14,14 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
-__all__ = ["CONTROL_FREE", "PlainText", "ReasonText", "control_character", "refuse_control"]
+__all__ = [
+    "CONTROL_FREE",
+    "PlainText",
+    "ReasonText",
+    "control_character",
+    "refuse_control",
+    "without_control",
+]
 
 #: the same rule as a pattern, checked in pydantic's core (for the partner batch's hot path,
 #: where a Python validator per item costs more than the item's other checks)
@@ -26,6 +33,16 @@ def control_character(value: str, *, allowed: str = "") -> str | None:
     return next(
         (c for c in value if c not in allowed and unicodedata.category(c) in ("Cc", "Cf")), None
     )
+
+
+def without_control(value: str) -> str:
+    """``value`` with its control and format characters dropped.
+
+    For text that is shown but may not be refused (an uploaded file's own name): no NUL, no
+    line breaks, no direction override that makes ``证书\u202efdp.exe`` look like
+    ``证书exe.pdf``.
+    """
+    return "".join(c for c in value if unicodedata.category(c) not in ("Cc", "Cf"))
 
 
 def refuse_control(value: str, allowed: str = "") -> str:

@@ -12,6 +12,8 @@ import re
 import tempfile
 from pathlib import Path
 
+from kernel.text import without_control
+
 # content signatures of the types we accept (magic numbers), never the declared type
 SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"%PDF-", "application/pdf"),
@@ -37,9 +39,13 @@ def sniff(content: bytes) -> str | None:
 
 
 def safe_name(name: str | None) -> str:
-    """The uploader's file name for display only: no folders, no control characters."""
+    """The uploader's file name for display only.
+
+    No folders, no control or format characters (a direction override could disguise the
+    name's extension).
+    """
     base = (name or "evidence").replace("\\", "/").rsplit("/", 1)[-1]
-    cleaned = re.sub(r"[\x00-\x1f\x7f]", "", base).strip() or "evidence"
+    cleaned = without_control(base).strip() or "evidence"
     return cleaned[:120]
 
 
