@@ -36,6 +36,7 @@ from kernel.auth import CurrentPrincipal
 from kernel.db import SessionDep
 from kernel.pagination import ALTERED, InvalidCursor, Page, PageDep, encode_cursor
 from kernel.problems import PROBLEMS, DomainError
+from kernel.text import CONTROL_FREE
 from kernel.tokens import Principal
 
 router = APIRouter(prefix="/api/v1", tags=["learning accounts"])
@@ -107,7 +108,7 @@ async def list_accounts(
     principal: CurrentPrincipal,
     session: SessionDep,
     page: PageDep,
-    under: Annotated[str | None, Query(max_length=40)] = None,
+    under: Annotated[str | None, Query(max_length=40, pattern=CONTROL_FREE)] = None,
     status: Annotated[str | None, Query(pattern="^(active|frozen|closed)$")] = None,
 ) -> Page[AccountPublic]:
     """Accounts of residents living in the caller's unit (or a unit under it), masked."""

@@ -11,6 +11,7 @@ from accounts.network.schemas import LevelPublic, UnitPublic
 from accounts.network.service import UnitNotFound, to_public
 from kernel.db import SessionDep
 from kernel.pagination import ALTERED, InvalidCursor, Page, PageDep, encode_cursor
+from kernel.text import CONTROL_FREE
 
 router = APIRouter(prefix="/api/v1", tags=["network"])
 
@@ -38,9 +39,14 @@ async def list_units(
     session: SessionDep,
     page: PageDep,
     under: Annotated[
-        str | None, Query(description="key of a unit: it and everything under it")
+        str | None,
+        Query(
+            max_length=40,
+            pattern=CONTROL_FREE,
+            description="key of a unit: it and everything under it",
+        ),
     ] = None,
-    level: Annotated[str | None, Query(max_length=40)] = None,
+    level: Annotated[str | None, Query(max_length=40, pattern=CONTROL_FREE)] = None,
 ) -> Page[UnitPublic]:
     """Units in depth-first order, optionally below one unit or at one level."""
     repo = UnitRepository(session)
