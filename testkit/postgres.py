@@ -46,6 +46,20 @@ def execute(dsn: str, statement: str, *args: object) -> str:
     return asyncio.run(run())
 
 
+def checked_in_earlier(dsn: str, session_id: str, minutes: int) -> None:
+    """Move the one open or closed check-in of a session ``minutes`` back, as if its resident
+    had arrived then (a check-out counts whole minutes since the check-in)."""
+    moved = execute(
+        dsn,
+        "UPDATE attendance SET checked_in_at = checked_in_at - make_interval(mins => $2)"
+        " WHERE session_id = $1",
+        uuid.UUID(session_id),
+        minutes,
+    )
+    if moved != "UPDATE 1":
+        raise AssertionError(f"expected one check-in of session {session_id}, moved: {moved}")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -12,7 +12,7 @@ from openpyxl import Workbook
 
 from accounts.cli import DEMO_STAFF
 from testkit.http import bearer, new_partner, new_resident, password_token
-from testkit.postgres import execute
+from testkit.postgres import checked_in_earlier
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -76,13 +76,7 @@ def test_activity_to_learning_record_through_the_gateway(gateway: httpx.Client, 
     assert at_once.headers["content-type"].startswith("application/problem+json")
     assert at_once.json()["type"].endswith("/nothing-attended-yet") and at_once.json()["detail_zh"]
     # twenty minutes pass (the check-in is moved back in the credits database)
-    moved = execute(
-        stack.config.credits_database_url,
-        "UPDATE attendance SET checked_in_at = checked_in_at - interval '20 minutes'"
-        " WHERE session_id = $1",
-        uuid.UUID(session_id),
-    )
-    assert moved == "UPDATE 1"
+    checked_in_earlier(stack.config.credits_database_url, session_id, 20)
     record = gateway.post(
         f"/api/v1/sessions/{session_id}/check-out",
         json={"code": code["code"]},

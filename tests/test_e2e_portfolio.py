@@ -14,7 +14,7 @@ import pytest
 
 from accounts.cli import DEMO_STAFF
 from testkit.http import bearer, new_partner, new_resident, password_token
-from testkit.postgres import execute
+from testkit.postgres import checked_in_earlier
 
 PDF = b"%PDF-1.7\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
@@ -90,12 +90,7 @@ def test_resident_portfolio_has_settled_credits_check_ins_certifications_and_awa
         )
         assert done.status_code in (200, 201), done.text
         if step == "check-in":  # the resident stays twenty minutes (a check-out counts minutes)
-            execute(
-                stack.config.credits_database_url,
-                "UPDATE attendance SET checked_in_at = checked_in_at - interval '20 minutes'"
-                " WHERE session_id = $1",
-                uuid.UUID(session_id),
-            )
+            checked_in_earlier(stack.config.credits_database_url, session_id, 20)
     check_out_record, attended_minutes = done.json()["id"], done.json()["minutes"]
     assert attended_minutes >= 10  # from the session's start, ten minutes before it was made
 
