@@ -357,14 +357,15 @@ CERTIFICATION = {
 
 async def certified(client, issue_token, resident: str, **fields: object) -> str:  # type: ignore[no-untyped-def]
     """A certification of the resident (``fields`` replace the default's), submitted with
-    evidence and approved by the college; its id."""
+    evidence (a scan of its own: the same file twice is one certificate) and approved by the
+    college; its id."""
     body = {**CERTIFICATION, **fields}
     submitted = await client.post("/api/v1/certifications", json=body, headers=bearer(resident))
     assert submitted.status_code == 201, submitted.text
     cid = submitted.json()["id"]
     uploaded = await client.post(
         f"/api/v1/certifications/{cid}/evidence",
-        files={"file": ("证书.png", EVIDENCE_PNG, "image/png")},
+        files={"file": ("证书.png", EVIDENCE_PNG + uuid.UUID(cid).bytes, "image/png")},
         headers=bearer(resident),
     )
     assert uploaded.status_code == 201, uploaded.text

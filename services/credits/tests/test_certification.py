@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from datetime import date
 from pathlib import Path
 
 from credits.certification import storage
+from credits.certification.models import Certification
 from credits.ledger import reconciliation
 from testkit.http import bearer
 
@@ -205,3 +207,100 @@ async def test_staff_submit_for_learners_they_cover_and_only_the_college_reviews
             "/api/v1/certifications", params={"status": "submitted"}, headers=bearer(elsewhere)
         )
     ).json()["items"] == []
+
+
+async def test_one_certificate_is_submitted_once_until_it_is_rejected(
+    session_client, issue_token
+) -> None:
+    """A retried POST (the app timed out after the first was stored) or the same certificate
+    typed again is refused, naming the submission it repeats; after a rejection it may be sent
+    again (with better evidence)."""
+    client, _ = session_client
+    resident = issue_token("resident", subject=str(uuid.uuid4()), unit="410711100")
+    college = issue_token("staff", role="college_staff", unit="410711")
+    first = await _submit(client, resident)
+    for same in (
+        CERTIFICATION,  # the retry
+        {**CERTIFICATION, "title": " 中式烹调师(四级) ", "issuer": "新乡市 人力资源和社会保障局"},
+    ):
+        again = await client.post("/api/v1/certifications", json=same, headers=bearer(resident))
+        assert again.status_code == 409, again.text
+        problem = again.json()
+        assert problem["type"].endswith("/certification-exists")
+        assert (problem["existing"], problem["existing_status"]) == (first["id"], "submitted")
+        assert first["id"] in problem["detail_zh"] and "不必重复提交" in problem["detail_zh"]
+    # another certificate of the same day, or the same title from another issuer, is its own
+    other = await _submit(client, resident, title="面点师（四级）")
+    assert other["id"] != first["id"]
+    rejected = await _review(client, college, first["id"], decision="reject", reason="照片不清")
+    assert rejected.status_code == 200, rejected.text
+    resent = await _submit(client, resident)
+    assert resent["id"] not in (first["id"], other["id"])
+    listed = (await client.get("/api/v1/me/certifications", headers=bearer(resident))).json()
+    assert sorted(c["status"] for c in listed) == ["rejected", "submitted", "submitted"]
+
+
+async def test_a_certificate_is_credited_once_even_when_submitted_twice(
+    session_client, issue_token
+) -> None:
+    """Two submissions of one certificate that both got in (sent at once from two devices,
+    or the same scan under another title) are not both credited: the second approval is a 409
+    naming the credited one, and the balance holds the standard's credits once."""
+    client, db = session_client
+    learner = uuid.uuid4()
+    resident = issue_token("resident", subject=str(learner), unit="410711100")
+    college = issue_token("staff", role="college_staff", unit="410711")
+    first = await _submit(client, resident)
+    assert (await _upload(client, resident, first["id"], PDF)).status_code == 201
+    # the twin as a submission made at the same moment would leave it (the submit check ran
+    # before either was stored)
+    twin = Certification(
+        learner_id=learner,
+        learner_unit_path="/410711/410711100/",
+        outcome_type=CERTIFICATION["outcome_type"],
+        level=CERTIFICATION["level"],
+        title=CERTIFICATION["title"].upper(),
+        issuer=CERTIFICATION["issuer"],
+        issued_on=date.fromisoformat(str(CERTIFICATION["issued_on"])),
+        submitted_by=str(learner),
+    )
+    db.add(twin)
+    await db.flush()
+    assert (await _upload(client, resident, str(twin.id), PNG)).status_code == 201
+    # the same scan as evidence of a "different" certificate
+    renamed = await _submit(client, resident, title="烹调师证", issued_on="2026-07-01")
+    assert (await _upload(client, resident, renamed["id"], PDF)).status_code == 201
+    assert (await _review(client, college, first["id"])).status_code == 200
+    for cid, why in ((str(twin.id), "已认定并计入学分"), (renamed["id"], "佐证材料与已认定")):
+        refused = await _review(client, college, cid)
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["type"].endswith("/certification-duplicate")
+        assert refused.json()["existing"] == first["id"] and why in refused.json()["detail_zh"]
+        rejected = await _review(client, college, cid, decision="reject", reason="重复提交")
+        assert rejected.status_code == 200, rejected.text
+    credits = (await client.get("/api/v1/me/credits", headers=bearer(resident))).json()
+    assert credits["total_hundredths"] == 400, credits
+
+
+async def test_the_same_evidence_file_uploaded_again_is_the_one_stored(
+    session_client, issue_token
+) -> None:
+    """A retried upload gives back the evidence stored the first time (200, same id): it is
+    listed once and takes one of the five places."""
+    client, _ = session_client
+    resident = issue_token("resident", subject=str(uuid.uuid4()), unit="410711100")
+    cid = (await _submit(client, resident))["id"]
+    first = await _upload(client, resident, cid, PDF)
+    assert first.status_code == 201, first.text
+    again = await _upload(client, resident, cid, PDF, name="证书(1).pdf")
+    assert again.status_code == 200, again.text
+    assert again.json()["id"] == first.json()["id"]
+    assert again.json()["original_name"] == "证书.pdf"  # the first upload's, as stored
+    for n in range(4):  # four more different files fill the five places
+        added = await _upload(client, resident, cid, PNG + bytes([n]), name=f"{n}.png")
+        assert added.status_code == 201, added.text
+    assert (await _upload(client, resident, cid, PDF)).status_code == 200  # still the same
+    full = await _upload(client, resident, cid, PNG + b"\xff", name="more.png")
+    assert full.status_code == 422 and "5" in full.json()["detail"]
+    shown = (await client.get(f"/api/v1/certifications/{cid}", headers=bearer(resident))).json()
+    assert len(shown["evidence"]) == 5

@@ -239,3 +239,57 @@ async def test_concurrent_reviews_of_one_certification_credit_it_at_most_once(
             )
         ).scalar_one()
     assert credited == (1 if status == "approved" else 0)
+
+
+async def test_one_certificate_sent_at_once_from_two_devices_is_one_submission(
+    committed, issue_token
+) -> None:
+    """Submissions of one learner take turns, so the duplicate check sees the first; uploads
+    to one certification take turns, so the five-file limit holds."""
+    client, maker = committed
+    learner = uuid.uuid4()
+    resident = issue_token("resident", subject=str(learner), unit="410711100")
+    body = {
+        "outcome_type": "vocational_qualification",
+        "level": "4",
+        "title": "茶艺师（四级）",
+        "issuer": "新乡市人力资源和社会保障局",
+        "issued_on": "2026-03-15",
+    }
+    answers = await asyncio.gather(
+        *(
+            client.post("/api/v1/certifications", json=body, headers=bearer(resident))
+            for _ in range(6)
+        )
+    )
+    assert sorted(a.status_code for a in answers) == [201] + [409] * 5, [a.text for a in answers]
+    (cid,) = [a.json()["id"] for a in answers if a.status_code == 201]
+    uploads = await asyncio.gather(
+        *(
+            client.post(
+                f"/api/v1/certifications/{cid}/evidence",
+                files={"file": (f"{n}.png", EVIDENCE_PNG + bytes([n]), "image/png")},
+                headers=bearer(resident),
+            )
+            for n in range(8)
+        )
+    )
+    assert sorted(u.status_code for u in uploads) == [201] * 5 + [422] * 3, [
+        u.text for u in uploads
+    ]
+    async with maker() as db:
+        submitted = (
+            await db.execute(
+                select(func.count())
+                .select_from(Certification)
+                .where(Certification.learner_id == learner)
+            )
+        ).scalar_one()
+        files = (
+            await db.execute(
+                select(func.count())
+                .select_from(CertificationEvidence)
+                .where(CertificationEvidence.certification_id == uuid.UUID(cid))
+            )
+        ).scalar_one()
+    assert (submitted, files) == (1, 5)

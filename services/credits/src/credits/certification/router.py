@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, UploadFile
+from fastapi import APIRouter, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 from sqlmodel import col, select
 
@@ -116,14 +116,18 @@ async def upload_evidence(
     certification_id: uuid.UUID,
     file: UploadFile,
     request: Request,
+    response: Response,
     principal: CurrentPrincipal,
     session: SessionDep,
 ) -> EvidencePublic:
-    """Upload one evidence file (PDF, PNG or JPEG; the content decides, not the name)."""
+    """Upload one evidence file (PDF, PNG or JPEG; the content decides, not the name).
+
+    The same file again (a retried upload) is the evidence stored already: 200 with it, and
+    nothing added."""
     certification = await _visible(session, principal, certification_id, write=True)
     limit: int = request.app.state.settings.evidence_max_bytes
     content = await file.read(limit + 1)
-    evidence = await service.add_evidence(
+    evidence, created = await service.add_evidence(
         session=session,
         certification=certification,
         folder=_evidence_folder(request),
@@ -132,15 +136,18 @@ async def upload_evidence(
         max_bytes=limit,
         actor=principal.subject,
     )
-    audit.record(
-        session,
-        actor=principal,
-        action="certification.evidence",
-        target_type="certification",
-        target_id=str(certification.id),
-        after=evidence,
-    )
-    await session.commit()
+    if created:
+        audit.record(
+            session,
+            actor=principal,
+            action="certification.evidence",
+            target_type="certification",
+            target_id=str(certification.id),
+            after=evidence,
+        )
+        await session.commit()
+    else:
+        response.status_code = 200
     return EvidencePublic(
         id=evidence.id,
         media_type=evidence.media_type,

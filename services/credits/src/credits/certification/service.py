@@ -3,13 +3,15 @@ credit on approval."""
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -35,6 +37,11 @@ from kernel.packagedata import read_json
 from kernel.problems import PROBLEMS, Conflict, DomainError, NotFound
 
 MAX_FILES = 5
+# advisory lock (SUBMIT_LOCK_CLASS, hashtext(learner)) of a learner's submissions; 7411-7413
+# are ingestion's learner buckets, statistics reports and the rule versions (credits.ledger)
+SUBMIT_LOCK_CLASS = 7414
+_SUBMIT_LOCK = text("SELECT pg_advisory_xact_lock(:lock_class, hashtext(:learner))")
+_STATUS_ZH = {"submitted": "待审核", "approved": "已通过", "rejected": "未通过"}
 
 
 class CertificationNotFound(NotFound):
@@ -49,6 +56,20 @@ class CertificationRefused(Conflict):
 
     type = PROBLEMS + "certification-refused"
     title = "Certification refused"
+
+
+class CertificationExists(Conflict):
+    """The learner has submitted this very certificate already (it waits or was approved)."""
+
+    type = PROBLEMS + "certification-exists"
+    title = "Certification already submitted"
+
+
+class CertificationDuplicate(Conflict):
+    """Approving would credit a certificate the learner has been credited for already."""
+
+    type = PROBLEMS + "certification-duplicate"
+    title = "Certificate already credited"
 
 
 class InvalidEvidence(DomainError):
@@ -206,6 +227,34 @@ async def _check_category(session: AsyncSession, category: str | None) -> None:
         )
 
 
+def _identity(text: str) -> str:
+    """A title or issuer as compared between submissions: NFKC-folded (full-width letters and
+    digits are the ASCII ones), case-folded, whitespace closed up."""
+    return "".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def _same_certificate(a: Certification, outcome_type: str, title: str, issuer: str) -> bool:
+    return (
+        a.outcome_type == outcome_type
+        and _identity(a.title) == _identity(title)
+        and _identity(a.issuer) == _identity(issuer)
+    )
+
+
+async def _standing(
+    session: AsyncSession, learner_id: uuid.UUID, issued_on: date, statuses: tuple[str, ...]
+) -> list[Certification]:
+    """The learner's certifications of one issue date in the given statuses."""
+    rows = await session.execute(
+        select(Certification).where(
+            col(Certification.learner_id) == learner_id,
+            col(Certification.issued_on) == issued_on,
+            col(Certification.status).in_(statuses),
+        )
+    )
+    return list(rows.scalars())
+
+
 async def submit(
     *,
     session: AsyncSession,
@@ -222,6 +271,24 @@ async def submit(
             detail_zh="认定标准中没有该成果类型和等级。",
         )
     await _check_category(session, data.category)
+    # one submission per certificate: a retried POST (the app timed out, the first was stored)
+    # or the same certificate sent again would otherwise wait for review twice and could be
+    # credited twice. Two submissions of one learner at once take turns (SQLite: one writer).
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            _SUBMIT_LOCK, {"lock_class": SUBMIT_LOCK_CLASS, "learner": str(learner_id)}
+        )
+    for found in await _standing(session, learner_id, data.issued_on, ("submitted", "approved")):
+        if _same_certificate(found, data.outcome_type, data.title, data.issuer):
+            raise CertificationExists(
+                f"This certificate ({data.title}, issued by {data.issuer} on "
+                f"{data.issued_on.isoformat()}) was submitted already as {found.id} and is "
+                f"{found.status}: add evidence to that submission or wait for its review.",
+                detail_zh=f"该证书已提交过（申请编号 {found.id}，"
+                f"状态：{_STATUS_ZH[found.status]}），请在原申请中补充材料或等待审核，不必重复提交。",
+                existing=str(found.id),
+                existing_status=found.status,
+            )
     certification = Certification(
         learner_id=learner_id,
         learner_unit_path=unit_path,
@@ -247,23 +314,36 @@ async def add_evidence(
     filename: str | None,
     max_bytes: int,
     actor: str,
-) -> CertificationEvidence:
-    """Check and keep one evidence file of a submitted certification."""
+) -> tuple[CertificationEvidence, bool]:
+    """Check and keep one evidence file of a submitted certification; the same file again
+    (a retried upload) is the evidence stored already, returned with ``created`` false."""
+    certification = (
+        await session.execute(
+            select(Certification)
+            .where(col(Certification.id) == certification.id)
+            .with_for_update()  # uploads at once take turns: the file limit holds
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one()
     if certification.status != "submitted":
         raise CertificationRefused(
             f"The certification is {certification.status}; evidence can no longer be added.",
             detail_zh="该认证申请已审核，不能再上传材料。",
         )
-    count = len(
+    kept = list(
         (
             await session.execute(
-                select(CertificationEvidence.id).where(
+                select(CertificationEvidence).where(
                     col(CertificationEvidence.certification_id) == certification.id
                 )
             )
-        ).all()
+        ).scalars()
     )
-    if count >= MAX_FILES:
+    digest = storage.digest_of(content)
+    for evidence in kept:
+        if evidence.sha256 == digest:
+            return evidence, False
+    if len(kept) >= MAX_FILES:
         raise InvalidEvidence(
             f"At most {MAX_FILES} files per certification.",
             detail_zh=f"每项认证最多上传 {MAX_FILES} 个文件。",
@@ -278,7 +358,7 @@ async def add_evidence(
             " PDF、PNG 或 JPEG 文件。",
             reason=exc.reason,
         ) from None
-    digest = storage.store(folder, content)
+    storage.store(folder, content)
     evidence = CertificationEvidence(
         certification_id=certification.id,
         sha256=digest,
@@ -289,7 +369,7 @@ async def add_evidence(
     )
     session.add(evidence)
     await session.flush()
-    return evidence
+    return evidence, True
 
 
 async def review(
@@ -341,6 +421,7 @@ async def review(
             "A certification is approved only on evidence; none has been uploaded.",
             detail_zh="尚未上传佐证材料，不能通过认证。",
         )
+    await _refuse_credited_twice(session, certification)
     category = standard.category_code or data.category or certification.category_code
     if category is None:
         raise InvalidCertification(
@@ -383,3 +464,49 @@ async def review(
     certification.transaction_id = transaction_id
     await session.flush()
     return certification
+
+
+async def _refuse_credited_twice(session: AsyncSession, certification: Certification) -> None:
+    """Refuse to approve a certificate the learner was credited for already: the same
+    certificate (type, title, issuer, issue date) or the same evidence file under another
+    name. Submissions made at once can both pass the submit check; approvals hold the
+    learner's lock, so this check sees every approval before it."""
+    approved = await _standing(
+        session, certification.learner_id, certification.issued_on, ("approved",)
+    )
+    for found in approved:
+        if _same_certificate(
+            found, certification.outcome_type, certification.title, certification.issuer
+        ):
+            raise CertificationDuplicate(
+                f"The learner was credited for this certificate already (certification "
+                f"{found.id}); reject this submission as a duplicate.",
+                detail_zh=f"该证书已认定并计入学分（申请编号 {found.id}），"
+                "请以“重复提交”驳回本申请。",
+                existing=str(found.id),
+            )
+    files = select(CertificationEvidence.sha256).where(
+        col(CertificationEvidence.certification_id) == certification.id
+    )
+    shared = (
+        await session.execute(
+            select(CertificationEvidence.certification_id)
+            .join(
+                Certification, col(Certification.id) == col(CertificationEvidence.certification_id)
+            )
+            .where(
+                col(Certification.learner_id) == certification.learner_id,
+                col(Certification.status) == "approved",
+                col(CertificationEvidence.sha256).in_(files),
+            )
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if shared is not None:
+        raise CertificationDuplicate(
+            f"An evidence file of this submission is evidence of certification {shared}, which "
+            "was credited already; check whether they are one certificate.",
+            detail_zh=f"本申请的佐证材料与已认定的申请（编号 {shared}）相同，"
+            "请核实是否为同一证书。",
+            existing=str(shared),
+        )

@@ -61,9 +61,14 @@ def check(content: bytes, *, max_bytes: int) -> str:
     return media_type
 
 
+def digest_of(content: bytes) -> str:
+    """The name a file is stored by: the hex SHA-256 of its content."""
+    return hashlib.sha256(content).hexdigest()
+
+
 def store(folder: Path, content: bytes) -> str:
     """Write ``content`` under ``folder`` by its SHA-256 (once); return the digest."""
-    digest = hashlib.sha256(content).hexdigest()
+    digest = digest_of(content)
     target = folder / digest[:2] / digest
     if target.exists():
         return digest
