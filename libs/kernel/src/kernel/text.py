@@ -18,6 +18,7 @@ __all__ = [
     "CONTROL_FREE",
     "PlainText",
     "ReasonText",
+    "account_number",
     "control_character",
     "refuse_control",
     "without_control",
@@ -43,6 +44,17 @@ def without_control(value: str) -> str:
     ``证书exe.pdf``.
     """
     return "".join(c for c in value if unicodedata.category(c) not in ("Cc", "Cf"))
+
+
+def account_number(value: str) -> str:
+    """A learning account number as the accounts service stores it.
+
+    Full-width digits and letters are folded to ASCII (NFKC: "４１０７…" typed with a Chinese
+    input method), spaces dropped (an ideographic space too), the check character upper case.
+    """
+    if not value.isascii():
+        value = unicodedata.normalize("NFKC", value)
+    return "".join(value.split()).upper()
 
 
 def refuse_control(value: str, allowed: str = "") -> str:

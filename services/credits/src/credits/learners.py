@@ -17,6 +17,7 @@ from fastapi import Depends, Request
 from kernel.access import READING_STAFF, staff_path
 from kernel.auth import CurrentPrincipal
 from kernel.problems import PROBLEMS, Conflict, DomainError, NotFound, ServiceUnavailable
+from kernel.text import account_number
 from kernel.tokens import Principal
 
 ACTIVE = "active"
@@ -68,7 +69,7 @@ async def resolve_learner(
     accounts: httpx.AsyncClient, authorization: str, number: str
 ) -> uuid.UUID:
     """The id of the active learning account numbered ``number``, or a problem saying why not."""
-    number = number.strip().upper()
+    number = account_number(number)
     found = (await lookup_learners(accounts, authorization, [number])).get(number)
     if found is None:
         raise UnknownLearner(

@@ -20,6 +20,7 @@ from credits.activities.schemas import (
     SessionPublic,
 )
 from credits.catalogue.models import ActivityCategory
+from kernel import text
 from kernel.clock import aware, aware_utc
 from kernel.problems import PROBLEMS, Conflict, DomainError, NotFound, ServiceUnavailable
 
@@ -321,7 +322,7 @@ async def cancel_for(
     A closed or frozen account can still be taken off the list. Returns who moved up.
     """
     await covered_activity(session, activity_id, staff_path)
-    number = account_number.strip().upper()
+    number = text.account_number(account_number)
     found = (await learners.lookup_learners(accounts, authorization, [number])).get(number)
     if found is None:  # no such account, so no enrolment of it either
         raise NotFound(

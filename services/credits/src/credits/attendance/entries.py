@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 CLOCK_SKEW = timedelta(minutes=2)
 # 6-digit district code, 7-digit sequence, check character (the accounts service owns the rule)
-ACCOUNT_NUMBER = re.compile(r"^\d{13}[\dX]$")
+ACCOUNT_NUMBER = re.compile(r"^[0-9]{13}[0-9X]$")  # ASCII: \d also takes "٤"
 
 
 @dataclass(frozen=True)
@@ -56,11 +56,6 @@ class Entry:
     row: int | None = None
     name: str | None = None
     refusals: list[Refusal] = field(default_factory=list)
-
-
-def normal_account_number(text: str) -> str:
-    """An account number as stored: no spaces, upper-case check character."""
-    return "".join(text.split()).upper()
 
 
 def is_account_number(text: str) -> bool:

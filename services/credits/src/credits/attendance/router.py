@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
 from credits.attendance import service, staff_entry
-from credits.attendance.entries import Entry, normal_account_number
+from credits.attendance.entries import Entry
 from credits.attendance.schemas import (
     AttendanceEntryRequest,
     AttendanceEntryResult,
@@ -27,6 +27,7 @@ from kernel.auth import CurrentPrincipal
 from kernel.db import SessionDep
 from kernel.pagination import Page, PageDep
 from kernel.problems import NotFound
+from kernel.text import account_number
 
 router = APIRouter(prefix="/api/v1", tags=["attendance"])
 
@@ -156,7 +157,7 @@ async def enter_attendance(
     path = require_staff(principal, WRITING_STAFF)
     entries = [
         Entry(
-            learner=normal_account_number(item.learner),
+            learner=account_number(item.learner),
             minutes=item.minutes,
             checked_in_at=item.checked_in_at,
             checked_out_at=item.checked_out_at,

@@ -25,8 +25,9 @@ import re
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta, timezone
 
-from credits.attendance.entries import Entry, Refusal, normal_account_number
+from credits.attendance.entries import Entry, Refusal
 from kernel.sheets import SheetRow
+from kernel.text import account_number
 
 CHINA = timezone(timedelta(hours=8))  # Beijing time, no daylight saving
 
@@ -108,7 +109,7 @@ def entries_from_sheet(rows: Iterable[SheetRow], *, session_start: datetime) -> 
     for row in rows:
         cells = row.fields
         entry = Entry(
-            learner=normal_account_number(cells.get("learner", "")),
+            learner=account_number(cells.get("learner", "")),
             row=row.number,
             name=cells.get("name", "").strip() or None,
         )

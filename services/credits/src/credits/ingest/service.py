@@ -41,6 +41,7 @@ from credits.ingest.repository import (
 )
 from credits.ingest.schemas import BatchResult, ItemError, ItemResult, PartnerRecord
 from kernel.problems import ServiceUnavailable
+from kernel.text import account_number
 
 __all__ = ["CHINA", "content_hash", "ingest"]
 
@@ -72,7 +73,7 @@ def content_hash(
     )
     canonical = "|".join(
         (
-            item.learner.upper(),
+            account_number(item.learner),
             activity or str(item.activity),
             str(int(item.start.timestamp() * 1_000_000)),
             str(int(item.end.timestamp() * 1_000_000)),
@@ -111,7 +112,7 @@ def _prepare(records: dict[int, PartnerRecord], comparable: Comparable | None) -
             _Item(
                 index=index,
                 record=record,
-                number=record.learner.upper(),
+                number=account_number(record.learner),
                 start=start,
                 end=record.end.astimezone(UTC),
                 day=(start + CHINA_OFFSET).date(),
@@ -153,7 +154,7 @@ async def ingest(
     """
     moment = now or datetime.now(UTC)
     learners = await directory.resolve(
-        accounts, authorization, (item.learner.upper() for item in batch.records.values())
+        accounts, authorization, (account_number(item.learner) for item in batch.records.values())
     )
     items = _prepare(batch.records, comparable)
     for attempt in range(ATTEMPTS):
