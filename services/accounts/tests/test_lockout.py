@@ -4,16 +4,19 @@ none beyond the limit."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
-from accounts import SERVICE_ROOT
+from accounts import SERVICE_ROOT, accountno
 from accounts.config import Settings
+from accounts.learners.models import LearningAccount
 from accounts.main import create_app
 from accounts.network.service import load_network, muye_network
 from accounts.staff.service import ensure_staff
@@ -194,6 +197,30 @@ async def test_a_name_that_names_no_one_locks_as_a_registered_one_does(
         )
     ).all()
     assert dict(outcomes) == {"refused": limit - 1, "locked": 1, "locked_out": 2}
+
+
+async def test_the_case_of_a_check_x_says_nothing_about_whether_a_number_is_registered(
+    session_client, staff_factory, accounts_settings
+) -> None:
+    """Sign-in finds "...x" as "...X"; the failures of an unknown number are counted under the
+    same folded name, so "...x" then "...X" share one count for both, and the answers agree."""
+    client, session = session_client
+    limit = accounts_settings.max_failed_sign_ins
+    resident = await _resident(client, await staff_factory("school_staff", "410711100"))
+    numbers = (accountno.make("410711", n) for n in range(9_000_000, 9_000_100))
+    registered, unregistered = [n for n in numbers if n.endswith("X")][:2]
+    await session.execute(
+        update(LearningAccount)
+        .where(col(LearningAccount.id) == uuid.UUID(resident["id"]))
+        .values(account_number=registered)
+    )
+    await session.commit()
+    answers = {}
+    for number in (registered, unregistered):
+        lower = await _answers(client, number[:-1] + "x", limit)
+        answers[number] = lower + await _answers(client, number, 1)
+    assert answers[unregistered] == answers[registered], answers
+    assert [a[0] for a in answers[registered]] == [400] * limit + [429]
 
 
 async def test_unknown_names_quiet_for_a_month_are_let_go(session_client) -> None:

@@ -124,18 +124,26 @@ async def identity_of_resident(session: AsyncSession, account: LearningAccount) 
     )
 
 
-async def _find_user(
-    session: AsyncSession, cipher: PiiCipher, username: str
-) -> StaffUser | LearningAccount | None:
-    # NFKC folds full-width digits and letters (what a Chinese input method types) to ASCII,
-    # so "１３８..." names the same resident as "138..."; the checks below then accept ASCII only
+def _sign_in_name(username: str) -> str:
+    """The name as sign-in compares it: NFKC-folded (full-width digits and letters, what a
+    Chinese input method types, are ASCII: "１３８..." names the same resident as "138..."),
+    trimmed, and an account number with its check character upper case. Failed attempts are
+    counted under this name too, so "...x" and "...X" share one count whether or not the
+    number is registered (two counts for an unknown number, one for a known one, told them
+    apart)."""
     name = unicodedata.normalize("NFKC", username).strip()
+    return accountno.normalise(name) if accountno.is_valid(name) else name
+
+
+async def _find_user(
+    session: AsyncSession, cipher: PiiCipher, name: str
+) -> StaffUser | LearningAccount | None:
+    """The account or staff user a sign-in name (:func:`_sign_in_name`) names; the checks
+    accept ASCII only."""
     # populate_existing: the lockout fields are changed by plain UPDATEs, so a user already in
     # the session's identity map must be read again, never trusted from memory
     if accountno.is_valid(name):
-        query = select(LearningAccount).where(
-            col(LearningAccount.account_number) == accountno.normalise(name)
-        )
+        query = select(LearningAccount).where(col(LearningAccount.account_number) == name)
         return (
             await session.execute(query.execution_options(populate_existing=True))
         ).scalar_one_or_none()
@@ -173,13 +181,12 @@ async def password_sign_in(
     slowed down and locked alike (:class:`UnknownNameAttempts`), so neither the answers nor
     their timing say whether a phone or account number is registered.
     """
-    user = await _find_user(session, cipher, username)
+    name = _sign_in_name(username)
+    user = await _find_user(session, cipher, name)
     now = _now()
     # the name may be an ID number or phone: only its keyed hash is kept (a plain digest of
     # an ID number can be reversed by trying them all); repeats still correlate
-    name_index = cipher.blind_index(
-        unicodedata.normalize("NFKC", username).strip(), field="sign_in_name"
-    )
+    name_index = cipher.blind_index(name, field="sign_in_name")
     counter = _Counter.of(user, name_index)
     attempt = await counter.reserve(session, now)
     if attempt is None or attempt > settings.max_failed_sign_ins:
