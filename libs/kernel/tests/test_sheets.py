@@ -5,12 +5,12 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Callable
-from datetime import datetime, time
+from datetime import UTC, date, datetime, time, timedelta, timezone
 
 import pytest
 from openpyxl import Workbook
 
-from kernel.sheets import SheetError, read_sheet
+from kernel.sheets import SheetError, cell_text, excel_mangled, moment_cell, read_sheet
 
 HEADERS = {"学号": "learner", "学习账号": "learner", "签到时间": "checked_in_at", "姓名": "name"}
 REQUIRED = {"learner": "学习账号"}
@@ -193,3 +193,58 @@ def test_overlapping_or_unreadable_merged_ranges_are_a_sheet_error(
     )
     with pytest.raises(SheetError, match=message):
         list(read_sheet("s.xlsx", content, headers=HEADERS, required=REQUIRED))
+
+
+def test_times_are_read_as_sheets_kept_in_china_write_them() -> None:
+    beijing = timezone(timedelta(hours=8))
+    for text, meant in (
+        ("2026/10/1 9:30", datetime(2026, 10, 1, 9, 30, tzinfo=beijing)),
+        ("2026年10月2日", datetime(2026, 10, 2, tzinfo=beijing)),
+        ("2026年10月2日 8：05", datetime(2026, 10, 2, 8, 5, tzinfo=beijing)),
+        ("2026-10-03T08:00:00Z", datetime(2026, 10, 3, 8, tzinfo=UTC)),
+        ("2026-10-03 08:00:00.250000", datetime(2026, 10, 3, 8, 0, 0, 250000, tzinfo=beijing)),
+    ):
+        assert moment_cell(text) == meant, text
+    assert moment_cell("  ") is None
+    assert moment_cell("9:10", day=date(2026, 10, 4)) == datetime(
+        2026, 10, 4, 9, 10, tzinfo=beijing
+    )
+    for unreadable in ("9:10", "十月一日", "2026-13-01"):  # a bare time needs a day
+        with pytest.raises(ValueError):
+            moment_cell(unreadable)
+
+
+def test_a_long_number_excel_kept_fifteen_digits_of_reads_as_excel_shows_it() -> None:
+    assert cell_text(410711199001011234.0) == "4.10711199001011E+17"
+    assert excel_mangled(cell_text(410711199001011234.0))
+    assert excel_mangled("4.10711E+17") and not excel_mangled("41071119900101123X")
+    assert cell_text(41071100000012.0) == "41071100000012"  # 14 digits: exact
+    assert not excel_mangled(cell_text(41071100000012.0))
+
+
+def test_csv_separators_and_utf16_are_read_and_two_columns_for_one_field_refused() -> None:
+    rows = [["学习账号", "姓名"], ["41071100000012", "张三"]]
+    for delimiter, encoding in ((";", "utf-8"), ("\t", "utf-16"), (",", "gb18030")):
+        text = "\r\n".join(delimiter.join(row) for row in rows)
+        (row,) = read_sheet("a.csv", text.encode(encoding), headers=HEADERS, required=REQUIRED)
+        assert row.fields == {"learner": "41071100000012", "name": "张三"}, delimiter
+    with pytest.raises(SheetError) as twice:
+        list(
+            read_sheet(
+                "a.csv",
+                "学习账号,姓名,学号\n1,张三,2\n".encode(),
+                headers=HEADERS,
+                required=REQUIRED,
+            )
+        )
+    assert "学习账号 and 学号" in str(twice.value) and twice.value.zh and "学号" in twice.value.zh
+    with pytest.raises(SheetError) as titled:
+        list(
+            read_sheet(
+                "a.csv",
+                "签到表\n\n学习账号,姓名\n1,张三\n".encode(),
+                headers=HEADERS,
+                required=REQUIRED,
+            )
+        )
+    assert "row 3" in str(titled.value) and "第3行" in (titled.value.zh or "")

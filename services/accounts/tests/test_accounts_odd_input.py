@@ -20,7 +20,9 @@ from accounts.learners.models import LearningAccount
 from accounts.main import create_app
 from accounts.network.service import load_network, muye_network
 from accounts.staff.service import ensure_staff
+from kernel.clock import aware_utc
 from kernel.pagination import encode_cursor
+from kernel.sheets import BEIJING
 from testkit.apps import running
 from testkit.fixtures import BACKENDS, migrated_database
 from testkit.people import id_number
@@ -278,10 +280,8 @@ async def test_a_new_consent_version_on_a_sheet_brings_its_time_and_channel(
         )
     ).scalar_one()
     await session.refresh(account)
-    assert (account.consent_at.date().isoformat(), account.consent_channel) == (
-        "2027-01-05",
-        "app",
-    )
+    given = aware_utc(account.consent_at).astimezone(BEIJING)  # a date alone: Beijing midnight
+    assert (given.isoformat(), account.consent_channel) == ("2027-01-05T00:00:00+08:00", "app")
 
 
 async def test_an_update_with_a_control_character_in_the_name_is_refused(

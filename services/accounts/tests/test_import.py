@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date
+from datetime import UTC, date, datetime
 
 import httpx
 from openpyxl import Workbook
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from accounts.learners.models import LearningAccount
+from kernel.clock import aware_utc
 from testkit.people import id_number, phone
 
 from .conftest import bearer
@@ -209,3 +211,100 @@ async def test_a_sheet_without_required_columns_is_refused(session_client, staff
     assert response.status_code == 422
     assert response.json()["type"].endswith("/unreadable-sheet")
     assert "身份证号" in response.json()["detail"]
+
+
+def _sheet_csv(header: list[str], rows: list[list[str]], *, delimiter: str = ",") -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=delimiter)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue().encode("gb18030")  # plain "CSV" from Excel on Chinese Windows
+
+
+async def test_consent_times_as_excel_writes_them_are_read_in_beijing_time(
+    session_client, staff_factory
+) -> None:
+    """Excel on Chinese Windows writes a date cell to CSV as 2026/10/1 9:30; people type
+    2026年10月2日. Both were "missing consent", and a time without an offset was stored as UTC
+    (eight hours late). An unreadable time is said to be unreadable, not missing."""
+    client, session = session_client
+    token = await staff_factory("school_staff", WANGCUN)
+    residence = await village(client, WANGCUN)
+    numbers = [id_number() for _ in range(4)]
+    rows = [
+        ["周一", numbers[0], "", residence, "", "2026-01", "2026/10/1 9:30", "纸质"],
+        ["周二", numbers[1], "", residence, "", "2026-01", "2026年10月2日", "纸质"],
+        ["周三", numbers[2], "", residence, "", "2026-01", "2026-10-03T08:00:00+08:00", "APP"],
+        ["周四", numbers[3], "", residence, "", "2026-01", "十月一日", "纸质"],
+    ]
+    report = await _upload(client, token, "名册.csv", _sheet_csv(HEADER, rows), dry_run=False)
+    assert (report["created"], report["rejected"]) == (3, 1), report
+    (refused,) = report["problems"]
+    assert (refused["row"], refused["field"]) == (5, "consent")
+    assert "十月一日" in refused["reason"] and "无法识别" in refused["reason_zh"]
+    stored = dict(
+        (
+            await session.execute(
+                select(LearningAccount.name, LearningAccount.consent_at).where(
+                    col(LearningAccount.name).in_(["周一", "周二", "周三"])
+                )
+            )
+        ).all()
+    )
+    as_utc = {name: aware_utc(moment) for name, moment in stored.items()}
+    assert as_utc == {
+        "周一": datetime(2026, 10, 1, 1, 30, tzinfo=UTC),
+        "周二": datetime(2026, 10, 1, 16, 0, tzinfo=UTC),  # midnight in Beijing
+        "周三": datetime(2026, 10, 3, 0, 0, tzinfo=UTC),
+    }
+
+
+async def test_an_id_number_excel_turned_into_a_number_says_to_make_the_column_text(
+    session_client, staff_factory
+) -> None:
+    """An 18-digit ID number typed into a General cell keeps 15 digits (the sheet shows
+    4.10711E+17, or a number whose last digits are wrong): it was refused as a wrong check
+    digit, which sends the person checking a number they see as right."""
+    client, _ = session_client
+    token = await staff_factory("school_staff", WANGCUN)
+    residence = await village(client, WANGCUN)
+    typed = id_number()
+    as_number = float(typed[:17] + ("0" if typed[17] == "X" else typed[17]))
+    book = _xlsx([["吴一", as_number, "", residence, "", "2026-01", "2026-10-01", "纸质"]])  # type: ignore[list-item]
+    saved_as_csv = _csv(
+        [["吴二", "4.10711E+17", "", residence, "", "2026-01", "2026-10-01", "纸质"]]
+    )
+    for name, content in (("名册.xlsx", book), ("名册.csv", saved_as_csv)):
+        report = await _upload(client, token, name, content, dry_run=True)
+        (problem,) = report["problems"]
+        assert problem["field"] == "id_number", problem
+        assert "Text" in problem["reason"] and "文本" in problem["reason_zh"], problem
+
+
+async def test_sheets_that_cannot_be_read_as_meant_say_how_to_mend_them(
+    session_client, staff_factory
+) -> None:
+    """Two columns for one field (手机号 and, further right, a family's 联系电话): the last one
+    was taken silently. A title row above the header: "lacks required columns" though they are
+    there. A semicolon-separated CSV: the same. Now the first two say what to change, and
+    semicolons are read."""
+    client, _ = session_client
+    token = await staff_factory("school_staff", WANGCUN)
+    residence = await village(client, WANGCUN)
+    row = ["郑一", id_number(), "13912345678", residence, "", "2026-01", "2026-10-01", "纸质"]
+    twice = _sheet_csv([*HEADER, "联系电话"], [[*row, "13711112222"]])
+    titled = _sheet_csv(["王村镇2026年居民名册"], [HEADER, row])
+    url = "/api/v1/learning-accounts/imports"
+    for content, reason, reason_zh in (
+        (twice, "手机号 and 联系电话", "请删除其中一列"),
+        (titled, "row 2", "表头须在第1行"),
+    ):
+        response = await client.post(
+            url, files={"file": ("名册.csv", content)}, headers=bearer(token)
+        )
+        assert response.status_code == 422, response.text
+        assert reason in response.json()["detail"], response.text
+        assert reason_zh in response.json()["detail_zh"], response.text
+    semicolons = _sheet_csv(HEADER, [row], delimiter=";")
+    report = await _upload(client, token, "名册.csv", semicolons, dry_run=True)
+    assert (report["created"], report["problems"]) == (1, []), report

@@ -26,6 +26,7 @@ from accounts.masking import InvalidPhone, mask_mobile, normalise_mobile
 from accounts.network.models import Unit
 from accounts.pii import PiiCipher
 from kernel.requestid import current_request_id
+from kernel.sheets import excel_mangled, moment_cell
 from kernel.text import control_character
 from kernel.tokens import Principal
 
@@ -87,18 +88,15 @@ def _split(value: str, table: dict[str, str]) -> tuple[list[str], list[str]]:
     return sorted(set(known)), unknown
 
 
-def _moment(value: str) -> datetime | None:
-    text = value.strip().replace("/", "-").replace("年", "-").replace("月", "-").rstrip("日")
-    for parse in (
-        datetime.fromisoformat,
-        lambda t: datetime.combine(date.fromisoformat(t), datetime.min.time()),
-    ):
-        try:
-            moment = parse(text)
-        except ValueError:
-            continue
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return None
+def _moment(value: str) -> datetime | None | str:
+    """A consent time as Excel and people write it (Beijing time unless it says otherwise):
+    the moment in UTC (SQLite keeps a time's digits, not its offset), None for an empty
+    cell, or the text when it cannot be read."""
+    try:
+        moment = moment_cell(value)
+    except ValueError:
+        return value.strip()
+    return None if moment is None else moment.astimezone(UTC)
 
 
 def check_row(row: SheetRow, *, today: date) -> tuple[_Candidate | None, list[RowProblem]]:
@@ -115,10 +113,18 @@ def check_row(row: SheetRow, *, today: date) -> tuple[_Candidate | None, list[Ro
     elif control_character(name) is not None:
         problem("name", "the name holds a control character", "姓名含有不可见的控制字符")
     citizen = None
-    try:
-        citizen = idnumber.parse(f.get("id_number", ""), today=today)
-    except idnumber.InvalidIdNumber as exc:
-        problem("id_number", exc.reason, ID_REASONS_ZH.get(exc.reason, "身份证号码无效"))
+    if excel_mangled(f.get("id_number", "")):
+        problem(
+            "id_number",
+            "Excel stored the ID number as a number and lost its last digits: set the column's "
+            "format to Text and type the numbers again",
+            "身份证号码被 Excel 当成数字保存，后几位已丢失：请把该列设为“文本”格式后重新填写",
+        )
+    else:
+        try:
+            citizen = idnumber.parse(f.get("id_number", ""), today=today)
+        except idnumber.InvalidIdNumber as exc:
+            problem("id_number", exc.reason, ID_REASONS_ZH.get(exc.reason, "身份证号码无效"))
     phone = None
     if f.get("phone", "").strip():
         try:
@@ -127,7 +133,13 @@ def check_row(row: SheetRow, *, today: date) -> tuple[_Candidate | None, list[Ro
             problem("phone", "not a mainland mobile number", "手机号码格式错误")
     consent_at = _moment(f.get("consent_at", ""))
     version = f.get("consent_version", "").strip()
-    if not version or consent_at is None:
+    if isinstance(consent_at, str):
+        problem(
+            "consent",
+            f"the consent time {consent_at!r} cannot be read: write it as 2026-10-01 09:30",
+            "同意时间无法识别，请按“2026-10-01 09:30”或“2026/10/1 9:30”的格式填写",
+        )
+    elif not version or consent_at is None:
         problem(
             "consent",
             "missing consent (version and time)",
@@ -168,7 +180,14 @@ def check_row(row: SheetRow, *, today: date) -> tuple[_Candidate | None, list[Ro
             "监护人姓名不超过60个字，且不含控制字符",
         )
     guardian_at = _moment(f.get("guardian_consent_at", "")) if guardian_name else None
-    if citizen is not None and citizen.age_on(today) < GUARDIAN_AGE and guardian_at is None:
+    if isinstance(guardian_at, str):
+        problem(
+            "guardian",
+            f"the guardian's consent time {guardian_at!r} cannot be read: write it as "
+            "2026-10-01 09:30",
+            "监护人同意时间无法识别，请按“2026-10-01 09:30”的格式填写",
+        )
+    elif citizen is not None and citizen.age_on(today) < GUARDIAN_AGE and guardian_at is None:
         problem(
             "guardian",
             "under 14: a guardian and the guardian's consent time are required",

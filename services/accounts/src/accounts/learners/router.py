@@ -326,7 +326,8 @@ async def import_residents(
         )
     except SheetError as exc:
         raise SheetProblem(
-            f"The file cannot be imported: {exc}.", detail_zh="文件无法导入，请检查格式和表头。"
+            f"The file cannot be imported: {exc}.",
+            detail_zh=f"文件无法导入：{exc.zh}。" if exc.zh else "文件无法导入，请检查格式和表头。",
         ) from None
     # a dry run writes nothing but its audit entries: the matches it reports are audited too
     await session.commit()

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime
 
 from credits.attendance.entries import Entry, Refusal
-from kernel.sheets import SheetRow
+from kernel.sheets import BEIJING, SheetRow, moment_cell
 from kernel.text import account_number
 
-CHINA = timezone(timedelta(hours=8))  # Beijing time, no daylight saving
+CHINA = BEIJING  # Beijing time, no daylight saving
 
 HEADERS: dict[str, str] = {
     "学习账号": "learner",
@@ -50,38 +50,6 @@ _UNITLESS = "the column {0} does not say its unit: head it {0}(分钟) and give 
 REFUSED = {title: _UNITLESS.format(title) for title in ("学时", "时长", "学习时长", "学时(小时)")}
 
 _MINUTES = re.compile(r"^(\d+)(?:\.0+)?\s*(?:分钟|分)?$")
-_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d")
-_TIMES = ("%H:%M:%S", "%H:%M")
-
-
-def parse_moment(text: str, *, day: date) -> datetime | None:
-    """A sheet's time cell as an aware datetime (Beijing time unless it says otherwise).
-
-    Raises:
-        ValueError: the cell is not a time.
-    """
-    value = text.strip().replace("/", "-").replace("T", " ").replace("：", ":")
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        moment = None
-        for pattern in _FORMATS:
-            try:
-                moment = datetime.strptime(value, pattern)
-                break
-            except ValueError:
-                continue
-    if moment is None:
-        for pattern in _TIMES:
-            try:
-                clock = datetime.strptime(value, pattern).time()
-            except ValueError:
-                continue
-            return datetime.combine(day, clock, CHINA)
-        raise ValueError(value)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=CHINA)
 
 
 def parse_minutes(text: str) -> int | None:
@@ -115,7 +83,7 @@ def entries_from_sheet(rows: Iterable[SheetRow], *, session_start: datetime) -> 
         )
         for field, zh in (("checked_in_at", "签到时间"), ("checked_out_at", "签退时间")):
             try:
-                setattr(entry, field, parse_moment(cells.get(field, ""), day=day))
+                setattr(entry, field, moment_cell(cells.get(field, ""), day=day))
             except ValueError:
                 entry.refusals.append(
                     Refusal(field, f"not a time: {cells[field]!r}", f"{zh}格式无法识别")

@@ -148,7 +148,7 @@ async def enter_sheet(
             )
         )
     except SheetError as exc:
-        raise _unreadable(str(exc)) from None
+        raise _unreadable(str(exc), exc.zh) from None
     if not rows:
         raise UnreadableSheet("The sheet has no data rows.", detail_zh="表格中没有数据行。")
     if len(rows) > MAX_ENTRIES:
@@ -172,10 +172,12 @@ async def enter_sheet(
     )
 
 
-def _unreadable(why: str) -> UnreadableSheet:
+def _unreadable(why: str, why_zh: str | None = None) -> UnreadableSheet:
     return UnreadableSheet(
         f"The file cannot be read as an attendance sheet: {why}.",
-        detail_zh="文件无法读取，请检查格式（.xlsx 或 .csv）和表头（如 学习账号、签到时间、"
+        detail_zh=f"文件无法读取：{why_zh}。"
+        if why_zh
+        else "文件无法读取，请检查格式（.xlsx 或 .csv）和表头（如 学习账号、签到时间、"
         "签退时间、学时(分钟)）。",
     )
 
