@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts import SERVICE_ROOT
 from accounts.config import Settings
 from accounts.learners.models import LearningAccount
+from accounts.learners.router import MAX_SHEET_BYTES
 from accounts.main import create_app
 from accounts.network.service import load_network, muye_network
 from accounts.staff.service import ensure_staff
@@ -121,6 +122,21 @@ async def test_a_control_character_in_a_staff_name_is_refused(
     )
     assert created.status_code == 422, created.text
     assert created.json()["errors"][0]["location"] == ["body", "display_name"]
+
+
+async def test_a_sheet_over_the_size_limit_is_refused_in_both_languages(
+    session_client, staff_factory
+) -> None:
+    client, _ = session_client
+    token = await staff_factory("school_staff", WANGCUN)
+    response = await client.post(
+        "/api/v1/learning-accounts/imports",
+        files={"file": ("居民.csv", b"," * (MAX_SHEET_BYTES + 1))},
+        headers=bearer(token),
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["type"].endswith("/unreadable-sheet")
+    assert "split" in response.json()["detail"] and "拆分" in response.json()["detail_zh"]
 
 
 async def test_a_huge_csv_cell_is_a_sheet_problem(session_client, staff_factory) -> None:

@@ -312,7 +312,10 @@ async def import_residents(
     covering = require_staff(principal, WRITING_STAFF)
     content = await file.read(MAX_SHEET_BYTES + 1)
     if len(content) > MAX_SHEET_BYTES:
-        raise SheetProblem(f"The sheet is larger than {MAX_SHEET_BYTES} bytes; split it.")
+        raise SheetProblem(
+            f"The sheet is larger than {MAX_SHEET_BYTES} bytes; split it.",
+            detail_zh=f"表格超过 {MAX_SHEET_BYTES // 1_000_000} MB，请拆分为几个表格分别导入。",
+        )
     try:
         rows = list(read_sheet(file.filename or "", content))
         report = await importing.import_residents(
