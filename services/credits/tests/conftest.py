@@ -240,8 +240,11 @@ def install_test_neighbours(credits_app: FastAPI):  # type: ignore[no-untyped-de
         extra = {"unit_path": UNIT_PATHS.get(unit, "/410711/")}
         if client_id:
             extra["client_id"] = client_id
+        subject = subject or str(uuid.uuid4())
+        if kind == "resident":  # accounts signs a resident in with the residence it knows
+            LEARNER_HOMES.setdefault(subject, extra["unit_path"])
         return signer.sign(
-            subject=subject or str(uuid.uuid4()),
+            subject=subject,
             kind=kind,
             lifetime_seconds=600,
             roles=roles,

@@ -105,6 +105,30 @@ async def require_visible_learner(
         return {}
     if staff_path(principal) is None or not principal.has_role(*READING_STAFF):
         raise _not_found(learner_id)
+    found = await _covered_account(request, learner_id)
+    if found is None:
+        raise _not_found(learner_id)
+    return found
+
+
+async def covers_learner(
+    request: Request,
+    principal: Principal,
+    learner_id: uuid.UUID,
+    *,
+    roles: tuple[str, ...] = READING_STAFF,
+) -> bool:
+    """Whether the caller is staff with one of ``roles`` covering the learner's residence as it
+    is now: accounts is asked, with the caller's own token (a copy of the residence kept with a
+    certification or conversion is the one of the day it was filed)."""
+    if staff_path(principal) is None or not principal.has_role(*roles):
+        return False
+    return await _covered_account(request, learner_id) is not None
+
+
+async def _covered_account(request: Request, learner_id: uuid.UUID) -> dict[str, Any] | None:
+    """The learner's account as accounts shows it to the caller, or None when accounts says
+    the caller does not cover the learner (403, 404)."""
     accounts: httpx.AsyncClient = request.app.state.accounts
     try:
         response = await accounts.get(
@@ -118,7 +142,7 @@ async def require_visible_learner(
             detail_zh="暂时无法核实查看权限，请稍后再试。",
         ) from None
     if response.status_code in (403, 404):
-        raise _not_found(learner_id)
+        return None
     if response.status_code != 200:
         raise ServiceUnavailable(
             "Whether you may see this learner cannot be checked right now; try again.",

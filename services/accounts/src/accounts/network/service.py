@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
+from accounts.audit import service as audit
+from accounts.learners.models import LearningAccount
 from accounts.network.models import Unit, UnitLevel
 from accounts.network.repository import UnitRepository
 from accounts.network.schemas import UnitPublic
@@ -49,8 +53,16 @@ def _ordered(units: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return ordered
 
 
-async def load_network(*, session: AsyncSession, data: dict[str, Any]) -> dict[str, int]:
-    """Create or update levels and units from ``data``; running it twice changes nothing."""
+async def load_network(
+    *, session: AsyncSession, data: dict[str, Any], actor: str = "system:network-data"
+) -> dict[str, int]:
+    """Create or update levels and units from ``data``; running it twice changes nothing.
+
+    A unit placed under another parent gets its new path, and so does every unit under it; the
+    residents of each such unit keep a copy of its path (``residence_path``, what lists,
+    counts and imports filter on), which is rewritten in the same transaction, and the move is
+    audited (``unit.path``, by ``actor``) with the number of accounts it moved.
+    """
     repo = UnitRepository(session)
     level_codes = set()
     for level in data["levels"]:
@@ -62,7 +74,7 @@ async def load_network(*, session: AsyncSession, data: dict[str, Any]) -> dict[s
             existing_level.name, existing_level.rank = level["name"], level["rank"]
     await session.flush()
 
-    created = updated = 0
+    created = updated = residents_moved = 0
     paths: dict[str, tuple[Unit, str]] = {}
     for raw in _ordered(data["units"]):
         if raw["level"] not in level_codes:
@@ -86,12 +98,46 @@ async def load_network(*, session: AsyncSession, data: dict[str, Any]) -> dict[s
             session.add(unit)
             created += 1
         elif any(getattr(unit, name) != value for name, value in fields.items()):
+            old_path = unit.path
             for name, value in fields.items():
                 setattr(unit, name, value)
             updated += 1
+            if old_path != path:
+                residents_moved += await _move_residents(session, unit, old_path, actor=actor)
         paths[raw["key"]] = (unit, path)
         await session.flush()
-    return {"created": created, "updated": updated, "total": len(paths)}
+    return {
+        "created": created,
+        "updated": updated,
+        "total": len(paths),
+        "residents_moved": residents_moved,
+    }
+
+
+async def _move_residents(session: AsyncSession, unit: Unit, old_path: str, *, actor: str) -> int:
+    """Give the unit's residents its new path (one statement); audit the move; how many.
+
+    By the residence unit, not by the old path as a prefix: when a unit and one under it both
+    move, the prefix of the one under it is no longer what its residents hold once the first
+    is rewritten, while each account still names its own unit."""
+    moved = await session.execute(
+        update(LearningAccount)
+        .where(col(LearningAccount.residence_unit_id) == unit.id)
+        .where(col(LearningAccount.residence_path) != unit.path)
+        .values(residence_path=unit.path)
+        .execution_options(synchronize_session="fetch")
+    )
+    count = int(getattr(moved, "rowcount", 0) or 0)
+    audit.record(
+        session,
+        actor=actor,
+        action="unit.path",
+        target_type="unit",
+        target_id=unit.key,
+        before={"path": old_path},
+        after={"path": unit.path, "residents_moved": count},
+    )
+    return count
 
 
 def to_public(unit: Unit, parent_key: str | None) -> UnitPublic:

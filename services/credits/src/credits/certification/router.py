@@ -22,8 +22,8 @@ from credits.certification.schemas import (
     Review,
     StandardPublic,
 )
-from credits.learners import VisibleLearner, require_visible_learner
-from kernel.access import READING_STAFF, WRITING_STAFF, covers, require_staff
+from credits.learners import VisibleLearner, covers_learner, require_visible_learner
+from kernel.access import READING_STAFF, WRITING_STAFF, require_staff
 from kernel.auth import CurrentPrincipal
 from kernel.db import SessionDep
 from kernel.pagination import Page, PageDep, cursor_uuid, encode_cursor
@@ -42,14 +42,20 @@ def _evidence_folder(request: Request) -> Path:
 
 
 async def _visible(
-    session: SessionDep, principal: Principal, certification_id: uuid.UUID, *, write: bool = False
+    request: Request,
+    session: SessionDep,
+    principal: Principal,
+    certification_id: uuid.UUID,
+    *,
+    roles: tuple[str, ...] = READING_STAFF,
 ) -> Certification:
-    """The certification if the caller is its learner or staff covering the learner."""
+    """The certification if the caller is its learner or staff with one of ``roles`` covering
+    the learner where they live now (accounts is asked; ``learner_unit_path`` is the residence
+    of the day it was filed, which the credit audit keeps, not who covers the learner)."""
     certification = await session.get(Certification, certification_id)
-    roles = WRITING_STAFF if write else READING_STAFF
     if certification is not None and (
         (principal.kind == "resident" and principal.subject == str(certification.learner_id))
-        or covers(principal, certification.learner_unit_path, roles=roles)
+        or await covers_learner(request, principal, certification.learner_id, roles=roles)
     ):
         return certification
     raise service.CertificationNotFound(
@@ -124,7 +130,9 @@ async def upload_evidence(
 
     The same file again (a retried upload) is the evidence stored already: 200 with it, and
     nothing added."""
-    certification = await _visible(session, principal, certification_id, write=True)
+    certification = await _visible(
+        request, session, principal, certification_id, roles=WRITING_STAFF
+    )
     limit: int = request.app.state.settings.evidence_max_bytes
     content = await file.read(limit + 1)
     evidence, created = await service.add_evidence(
@@ -167,7 +175,7 @@ async def download_evidence(
     session: SessionDep,
 ) -> FileResponse:
     """One evidence file, as an attachment with the type sniffed at upload."""
-    await _visible(session, principal, certification_id)
+    await _visible(request, session, principal, certification_id)
     evidence = await session.get(CertificationEvidence, evidence_id)
     if evidence is None or evidence.certification_id != certification_id:
         raise service.CertificationNotFound(
@@ -184,10 +192,12 @@ async def download_evidence(
 
 @router.get("/certifications/{certification_id}", response_model=CertificationPublic)
 async def get_certification(
-    certification_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
+    certification_id: uuid.UUID, request: Request, principal: CurrentPrincipal, session: SessionDep
 ) -> CertificationPublic:
-    """One certification with its evidence list."""
-    return await service.to_public(session, await _visible(session, principal, certification_id))
+    """One certification with its evidence list (its learner, or staff covering the learner's
+    residence as it is now)."""
+    certification = await _visible(request, session, principal, certification_id)
+    return await service.to_public(session, certification)
 
 
 @router.get("/me/certifications", response_model=list[CertificationPublic])
@@ -219,7 +229,12 @@ async def list_certifications(
     status: Annotated[str | None, Query(pattern="^(submitted|approved|rejected)$")] = None,
     learner: uuid.UUID | None = None,
 ) -> Page[CertificationPublic]:
-    """Certifications of residents in the caller's unit and below, in id order."""
+    """Certifications filed under the caller's unit and below, in id order.
+
+    Filed under the learner's residence of the day they were submitted: a resident who moved
+    since stays listed where they filed (opening one, or its evidence, is for staff covering
+    where the learner lives now), and the learner's own list
+    (``/learners/{id}/certifications``) follows the residence."""
     path = require_staff(principal, READING_STAFF)
     query = select(Certification).where(
         col(Certification.learner_unit_path).startswith(path, autoescape=True)
@@ -244,12 +259,19 @@ async def list_certifications(
 
 @router.post("/certifications/{certification_id}/review", response_model=CertificationPublic)
 async def review(
-    certification_id: uuid.UUID, body: Review, principal: CurrentPrincipal, session: SessionDep
+    certification_id: uuid.UUID,
+    body: Review,
+    request: Request,
+    principal: CurrentPrincipal,
+    session: SessionDep,
 ) -> CertificationPublic:
-    """Approve against the standards table (credits posted at once) or reject with a reason."""
-    path = require_staff(principal, REVIEWERS)
+    """Approve against the standards table (credits posted at once) or reject with a reason
+    (the college covering the learner's residence as it is now)."""
+    require_staff(principal, REVIEWERS)
     found = await session.get(Certification, certification_id)
-    if found is None or not found.learner_unit_path.startswith(path):
+    if found is None or not await covers_learner(
+        request, principal, found.learner_id, roles=REVIEWERS
+    ):
         raise service.CertificationNotFound(
             f"No certification {certification_id} you may review.",
             detail_zh="找不到您可以审核的该认证申请。",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from sqlmodel import col, select
 
 from credits.audit import service as audit
@@ -19,8 +19,8 @@ from credits.conversion.schemas import (
     Decision,
     TargetPublic,
 )
-from credits.learners import VisibleLearner
-from kernel.access import READING_STAFF, require_resident, require_staff, staff_path
+from credits.learners import VisibleLearner, covers_learner
+from kernel.access import READING_STAFF, require_resident, require_staff
 from kernel.auth import CurrentPrincipal
 from kernel.db import SessionDep
 from kernel.pagination import Page, PageDep, cursor_uuid, encode_cursor
@@ -90,7 +90,12 @@ async def list_conversions(
     status: Annotated[str | None, Query(pattern="^(applied|approved|rejected|cancelled)$")] = None,
     learner: uuid.UUID | None = None,
 ) -> Page[ConversionPublic]:
-    """Conversions of residents living in the caller's unit and below, oldest application first."""
+    """Conversions filed under the caller's unit and below, in id order.
+
+    Filed under the learner's residence of the day they applied: a resident who moved since
+    stays listed where they applied (deciding or cancelling one is for the college covering
+    where the learner lives now), and the learner's own list (``/learners/{id}/conversions``)
+    follows the residence."""
     path = require_staff(principal, READING_STAFF)
     query = select(Conversion).where(
         col(Conversion.learner_unit_path).startswith(path, autoescape=True)
@@ -115,6 +120,7 @@ async def list_conversions(
 async def decide(
     conversion_id: uuid.UUID,
     body: Decision,
+    request: Request,
     principal: CurrentPrincipal,
     session: SessionDep,
     response: Response,
@@ -123,11 +129,12 @@ async def decide(
     """Approve (debits the credits at once, atomically) or reject, with a reason.
 
     An approval must carry an ``Idempotency-Key``: sent again, it answers with the first
-    result (``Idempotent-Replay: true``) and debits nothing.
+    result (``Idempotent-Replay: true``) and debits nothing. For the college covering the
+    learner's residence as it is now.
     """
-    path = require_staff(principal, DECIDERS)
+    require_staff(principal, DECIDERS)
     found = await service.get_or_raise(session, conversion_id)
-    if not found.learner_unit_path.startswith(path):
+    if not await covers_learner(request, principal, found.learner_id, roles=DECIDERS):
         raise service.ConversionNotFound(
             f"No conversion {conversion_id} that you may decide.", detail_zh="找不到该转换申请。"
         )
@@ -157,18 +164,17 @@ async def decide(
 
 @router.post("/conversions/{conversion_id}/cancel", response_model=ConversionPublic)
 async def cancel(
-    conversion_id: uuid.UUID, body: CancelRequest, principal: CurrentPrincipal, session: SessionDep
+    conversion_id: uuid.UUID,
+    body: CancelRequest,
+    request: Request,
+    principal: CurrentPrincipal,
+    session: SessionDep,
 ) -> ConversionPublic:
-    """Cancel an approved conversion within its window (the resident, or the college)."""
+    """Cancel an approved conversion within its window (the resident, or the college covering
+    the learner's residence as it is now)."""
     found = await service.get_or_raise(session, conversion_id)
     own = principal.kind == "resident" and principal.subject == str(found.learner_id)
-    own_path = staff_path(principal)
-    college = (
-        own_path is not None
-        and principal.has_role(*DECIDERS)
-        and found.learner_unit_path.startswith(own_path)
-    )
-    if not (own or college):
+    if not (own or await covers_learner(request, principal, found.learner_id, roles=DECIDERS)):
         if principal.kind == "resident":
             raise service.ConversionNotFound(
                 f"No conversion {conversion_id}.", detail_zh="找不到该转换申请。"
