@@ -185,7 +185,10 @@ def test_resident_portfolio_has_settled_credits_check_ins_certifications_and_awa
     }
     assert balance["total_hundredths"] == 80 + lecture_hundredths + 200
     history = body["credit_history"]
-    assert sorted(t["kind"] for t in history["items"]) == ["accrual", "certification"]
+    # the check-out's record and the partner's batch are settled by the worker as they come:
+    # in one accrual, or in one each when the worker ran between them
+    kinds = sorted(t["kind"] for t in history["items"])
+    assert kinds in (["accrual", "certification"], ["accrual", "accrual", "certification"]), kinds
     assert history["next_cursor"] is None
     assert sum(t["net_hundredths"] for t in history["items"]) == balance["total_hundredths"]
     assert [(c["id"], c["status"]) for c in body["certifications"]] == [(award["id"], "approved")]
