@@ -4,9 +4,15 @@ kept in a point account of their own and settled like credits (the difference is
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import case, extract, func, text
+from sqlalchemy import select as sql_select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -20,6 +26,8 @@ from credits.ledger.service import Draft, Leg, Source
 from credits.ledger.settlement import POINTS_CLAUSE
 from credits.rules import engine, incentives
 from credits.rules import service as rules
+from credits.rules.incentives import PointScale
+from credits.rules.models import RuleVersion
 from credits.rules.schemas import point_scale
 from kernel.access import WRITING_STAFF, covers
 from kernel.clock import aware_utc
@@ -44,6 +52,17 @@ class AlreadyRecorded(Conflict):
 
 # the years a unit's assessment total may be set for (the route's bounds), so points can count
 FIRST_YEAR, LAST_YEAR = 2000, 2100
+
+
+# PostgreSQL advisory lock (POINTS_LOCK_CLASS, hashtext("points:<year>:<unit>")) of a unit's
+# volunteer points of a year: exclusive while its assessment total is set, shared while a
+# volunteer's points of it are counted (settle_points), so neither settles against what the
+# other has not committed yet. The other classes: 7411 ingestion's learner buckets, 7412
+# statistics reports, 7413 the rule versions (credits.ledger.RULES_LOCK), 7414 certification
+# submissions. Order: the rule versions' lock (shared), then this, then learners' locks.
+POINTS_LOCK_CLASS = 7415
+_POINTS_LOCK_SHARED = text("SELECT pg_advisory_xact_lock_shared(:lock_class, hashtext(:slot))")
+_POINTS_LOCK_EXCLUSIVE = text("SELECT pg_advisory_xact_lock(:lock_class, hashtext(:slot))")
 
 
 def _key(year: int, unit: str) -> str:
@@ -110,8 +129,76 @@ async def record_service(
     return entry, points
 
 
+@dataclass(frozen=True)
+class Scales:
+    """The volunteer scale that counts for a year: that of the last published version covering
+    the year's last day (the assessment's), as :func:`points_of` has always read it."""
+
+    versions: tuple[tuple[engine.RuleSet, PointScale | None], ...]
+
+    @classmethod
+    def of(cls, versions: Sequence[RuleVersion]) -> Scales:
+        """``versions`` in publication order (a draft last, for a dry run)."""
+        return cls(tuple((rules.as_ruleset(v), point_scale(v.body)) for v in versions))
+
+    def for_year(self, year: int) -> tuple[int | None, PointScale | None]:
+        """The version that applies to the year's points (its id) and its scale, if any."""
+        day = date(year, 12, 31)
+        for ruleset, scale in reversed(self.versions):
+            if ruleset.covers(day):
+                return ruleset.version_id, scale
+        return None, None
+
+
+async def published_scales(session: AsyncSession) -> Scales:
+    """The scales of the published versions."""
+    return Scales.of(await rules.published(session))
+
+
+def _figure(
+    *,
+    learner_id: uuid.UUID,
+    unit: str,
+    year: int,
+    lectures: int,
+    activities: int,
+    assessment: int | None,
+    scales: Scales,
+) -> tuple[PointsPublic, int | None]:
+    """What the scale gives for the counts and the cap, and the rule version used. Pure."""
+    version_id, scale = scales.for_year(year)
+    note, expected = None, 0
+    if scale is None:
+        note = "no rule version with a volunteer scale covers this year"
+    elif assessment is None:
+        note = "points wait for the unit's assessment total of the year (the cap)"
+    else:
+        expected = incentives.points_hundredths(
+            lectures=lectures,
+            activities=activities,
+            assessment_total_hundredths=assessment,
+            scale=scale,
+        )
+    points = PointsPublic(
+        learner_id=learner_id,
+        unit=unit,
+        year=year,
+        lectures=lectures,
+        activities=activities,
+        assessment_total_hundredths=assessment,
+        points_hundredths=expected,
+        note=note,
+    )
+    return points, version_id
+
+
 async def _points(
-    session: AsyncSession, *, learner_id: uuid.UUID, year: int, unit: str
+    session: AsyncSession,
+    *,
+    learner_id: uuid.UUID,
+    year: int,
+    unit: str,
+    scales: Scales | None = None,
 ) -> tuple[PointsPublic, int | None]:
     """What the scale gives the volunteer for the unit and year, and the rule version used."""
     counts = dict(
@@ -128,41 +215,24 @@ async def _points(
             )
         ).all()
     )
+    # the column, not the entity: set_assessment upserts in SQL, which an entity already in
+    # the session's identity map would not show
     assessment = (
         await session.execute(
-            select(UnitAssessment).where(
+            select(col(UnitAssessment.total_hundredths)).where(
                 col(UnitAssessment.unit) == unit, col(UnitAssessment.year) == year
             )
         )
     ).scalar_one_or_none()
-    day = date(year, 12, 31)
-    stored = await rules.published(session)
-    version = next((v for v in reversed(stored) if rules.as_ruleset(v).covers(day)), None)
-    scale = point_scale(version.body) if version is not None else None
-    lectures, activities = int(counts.get("lecture", 0)), int(counts.get("activity", 0))
-    note, expected = None, 0
-    if scale is None:
-        note = "no rule version with a volunteer scale covers this year"
-    elif assessment is None:
-        note = "points wait for the unit's assessment total of the year (the cap)"
-    else:
-        expected = incentives.points_hundredths(
-            lectures=lectures,
-            activities=activities,
-            assessment_total_hundredths=assessment.total_hundredths,
-            scale=scale,
-        )
-    points = PointsPublic(
+    return _figure(
         learner_id=learner_id,
         unit=unit,
         year=year,
-        lectures=lectures,
-        activities=activities,
-        assessment_total_hundredths=assessment.total_hundredths if assessment else None,
-        points_hundredths=expected,
-        note=note,
+        lectures=int(counts.get("lecture", 0)),
+        activities=int(counts.get("activity", 0)),
+        assessment=None if assessment is None else int(assessment),
+        scales=scales if scales is not None else await published_scales(session),
     )
-    return points, version.id if version is not None else None
 
 
 async def points_of(
@@ -172,21 +242,85 @@ async def points_of(
     return (await _points(session, learner_id=learner_id, year=year, unit=unit))[0]
 
 
-async def settle_points(
-    session: AsyncSession, *, learner_id: uuid.UUID, year: int, unit: str, actor: str
-) -> PointsPublic:
-    """Post the difference between the points the scale gives and those granted so far."""
-    await ledger.lock_learners(session, [learner_id])
-    points, version_id = await _points(session, learner_id=learner_id, year=year, unit=unit)
-    key = _key(year, unit)
-    granted = (
-        await session.execute(
-            select(func.coalesce(func.sum(col(CreditSource.amount_hundredths)), 0)).where(
-                col(CreditSource.learner_id) == learner_id, col(CreditSource.key) == key
+async def lock_points(session: AsyncSession, *, unit: str, year: int, exclusive: bool) -> None:
+    """Hold the lock of a unit's points of a year to this transaction's end (PostgreSQL; SQLite
+    has one writer at a time already): exclusive to set the assessment total, shared to count
+    a volunteer's points. The rule versions' lock (shared) is taken first: see
+    :data:`POINTS_LOCK_CLASS`."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    await ledger.lock_rules(session)
+    await session.execute(
+        _POINTS_LOCK_EXCLUSIVE if exclusive else _POINTS_LOCK_SHARED,
+        {"lock_class": POINTS_LOCK_CLASS, "slot": _key(year, unit)},
+    )
+
+
+async def _granted(session: AsyncSession, *, learner_id: uuid.UUID, key: str) -> int:
+    return int(
+        (
+            await session.execute(
+                select(func.coalesce(func.sum(col(CreditSource.amount_hundredths)), 0)).where(
+                    col(CreditSource.learner_id) == learner_id, col(CreditSource.key) == key
+                )
             )
+        ).scalar_one()
+    )
+
+
+async def settle_points(
+    session: AsyncSession,
+    *,
+    learner_id: uuid.UUID,
+    year: int,
+    unit: str,
+    actor: str,
+    scales: Scales | None = None,
+    cause_version_id: int | None = None,
+    memo: str | None = None,
+) -> PointsPublic:
+    """Post the difference between the points the scale gives and those granted so far.
+
+    ``scales`` saves reading the published versions again (a publication settling many
+    volunteers); ``cause_version_id`` is the rule version a correction cites.
+    """
+    return (
+        await _settle(
+            session,
+            learner_id=learner_id,
+            year=year,
+            unit=unit,
+            actor=actor,
+            scales=scales,
+            cause_version_id=cause_version_id,
+            memo=memo,
         )
-    ).scalar_one()
-    delta = points.points_hundredths - int(granted)
+    )[0]
+
+
+async def _settle(
+    session: AsyncSession,
+    *,
+    learner_id: uuid.UUID,
+    year: int,
+    unit: str,
+    actor: str,
+    scales: Scales | None,
+    cause_version_id: int | None,
+    memo: str | None,
+) -> tuple[PointsPublic, int]:
+    """Settle one volunteer's points of a unit and year; the points and what was granted
+    before."""
+    # the unit's points of the year before the learner (rules, points, learners): an
+    # assessment total being set is committed, with its own settlement, before this counts
+    await lock_points(session, unit=unit, year=year, exclusive=False)
+    await ledger.lock_learners(session, [learner_id])
+    points, version_id = await _points(
+        session, learner_id=learner_id, year=year, unit=unit, scales=scales
+    )
+    key = _key(year, unit)
+    granted = await _granted(session, learner_id=learner_id, key=key)
+    delta = points.points_hundredths - granted
     if delta:
         account = (await ledger.ensure_accounts(session, [(learner_id, "")], kind="points"))[
             (learner_id, "")
@@ -211,30 +345,42 @@ async def settle_points(
                             rule_version_id=version_id,
                         )
                     ],
+                    rule_version_id=cause_version_id,
                     reference=f"points:{unit}:{year}",
-                    memo=f"{points.lectures} lectures, {points.activities} activities",
+                    memo=memo or f"{points.lectures} lectures, {points.activities} activities",
                 )
             ],
         )
-    return points
+    return points, granted
+
+
+def _upsert(session: AsyncSession) -> Any:
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    return insert(UnitAssessment)
 
 
 async def set_assessment(
     *, session: AsyncSession, unit: str, year: int, total: int, actor: str
 ) -> list[PointsPublic]:
-    """Set a unit's assessment total and settle every volunteer of that unit and year."""
-    found = (
-        await session.execute(
-            select(UnitAssessment).where(
-                col(UnitAssessment.unit) == unit, col(UnitAssessment.year) == year
-            )
+    """Set a unit's assessment total and settle every volunteer of that unit and year.
+
+    The unit's points lock is held exclusively from before the total is written to the
+    commit, so service entered meanwhile is counted against the new total by its own
+    settlement (which waits for the lock), and two first totals at once take turns.
+    """
+    await lock_points(session, unit=unit, year=year, exclusive=True)
+    # one statement whether or not a total was set before (an upsert: where the lock does
+    # not serialise, as on a connection outside it, the unique (unit, year) still holds)
+    now = datetime.now(UTC)
+    upsert = _upsert(session).values(
+        unit=unit, year=year, total_hundredths=total, set_by=actor, set_at=now
+    )
+    await session.execute(
+        upsert.on_conflict_do_update(
+            index_elements=["unit", "year"],
+            set_={"total_hundredths": total, "set_by": actor, "set_at": now},
         )
-    ).scalar_one_or_none()
-    if found is None:
-        session.add(UnitAssessment(unit=unit, year=year, total_hundredths=total, set_by=actor))
-    else:
-        found.total_hundredths, found.set_by, found.set_at = total, actor, datetime.now(UTC)
-    await session.flush()
+    )
     volunteers = (
         await session.execute(
             select(col(VolunteerService.learner_id))
@@ -247,7 +393,170 @@ async def set_assessment(
             .order_by(col(VolunteerService.learner_id))
         )
     ).scalars()
+    scales = await published_scales(session)
     return [
-        await settle_points(session, learner_id=v, year=year, unit=unit, actor=actor)
+        await settle_points(session, learner_id=v, year=year, unit=unit, actor=actor, scales=scales)
         for v in list(volunteers)
     ]
+
+
+# -- every volunteer at once: a rule publication and the reconciliation
+
+
+Slot = tuple[uuid.UUID, str, int]  # (learner, unit, year)
+
+
+@dataclass(frozen=True)
+class PointsDifference:
+    """One volunteer's points of a unit and year: granted, and what the rules give."""
+
+    learner_id: uuid.UUID
+    unit: str
+    year: int
+    granted: int
+    entitled: int
+
+    @property
+    def delta(self) -> int:
+        """What settling would post."""
+        return self.entitled - self.granted
+
+
+def years_of(version: RuleVersion) -> range:
+    """The years whose points a version can change: those whose last day it covers (the day
+    :class:`Scales` reads), within the years units are assessed in."""
+    first = max(version.effective_from.year, FIRST_YEAR)
+    # the last day of year y is before effective_to exactly when y < effective_to's year
+    last = LAST_YEAR if version.effective_to is None else version.effective_to.year - 1
+    return range(first, min(last, LAST_YEAR) + 1)
+
+
+async def _entitled(
+    session: AsyncSession, *, learners: Sequence[uuid.UUID] | None, years: range | None
+) -> dict[Slot, tuple[int, int]]:
+    """Lectures and activities of every (learner, unit, year) with service, in one query."""
+    year = extract("year", col(VolunteerService.served_on))
+    query = sql_select(
+        col(VolunteerService.learner_id),
+        col(VolunteerService.unit),
+        year,
+        func.count(),
+        func.sum(case((col(VolunteerService.kind) == "lecture", 1), else_=0)),
+    )
+    if learners is not None:
+        query = query.where(ledger.one_of(session, col(VolunteerService.learner_id), learners))
+    if years is not None:
+        query = query.where(
+            col(VolunteerService.served_on) >= date(years.start, 1, 1),
+            col(VolunteerService.served_on) < date(years.stop, 1, 1),
+        )
+    rows = await session.execute(
+        query.group_by(col(VolunteerService.learner_id), col(VolunteerService.unit), year)
+    )
+    found: dict[Slot, tuple[int, int]] = {}
+    for learner, unit, served_in, entries, lectures in rows.all():
+        found[(learner, unit, int(served_in))] = (int(lectures), int(entries) - int(lectures))
+    return found
+
+
+async def _granted_slots(
+    session: AsyncSession, *, learners: Sequence[uuid.UUID] | None
+) -> dict[Slot, int]:
+    """The points granted so far per (learner, unit, year), from the provenance lines."""
+    query = sql_select(
+        col(CreditSource.learner_id),
+        col(CreditSource.key),
+        func.sum(col(CreditSource.amount_hundredths)),
+    ).where(col(CreditSource.clause) == POINTS_CLAUSE)
+    if learners is not None:
+        query = query.where(ledger.one_of(session, col(CreditSource.learner_id), learners))
+    rows = await session.execute(
+        query.group_by(col(CreditSource.learner_id), col(CreditSource.key))
+    )
+    found: dict[Slot, int] = {}
+    for learner, key, total in rows.all():
+        _, year, unit = str(key).split(":", 2)  # points:<year>:<unit>
+        found[(learner, unit, int(year))] = int(total)
+    return found
+
+
+async def differences(
+    session: AsyncSession,
+    *,
+    learners: Sequence[uuid.UUID] | None = None,
+    years: range | None = None,
+    scales: Scales | None = None,
+) -> list[PointsDifference]:
+    """Every volunteer's points whose grant is not what the service, the units' assessment
+    totals and ``scales`` (default: the published versions) give, in (learner, unit, year)
+    order. Reads only, a few queries however many volunteers (a publication's dry run, the
+    reconciliation)."""
+    scales = scales if scales is not None else await published_scales(session)
+    served = await _entitled(session, learners=learners, years=years)
+    granted = await _granted_slots(session, learners=learners)
+    if years is not None:
+        granted = {slot: g for slot, g in granted.items() if slot[2] in years}
+    assessed = sql_select(
+        col(UnitAssessment.unit), col(UnitAssessment.year), col(UnitAssessment.total_hundredths)
+    )
+    if years is not None:
+        assessed = assessed.where(
+            col(UnitAssessment.year) >= years.start, col(UnitAssessment.year) < years.stop
+        )
+    totals = {
+        (unit, year): int(total) for unit, year, total in (await session.execute(assessed)).all()
+    }
+    found = []
+    for slot in sorted(served.keys() | granted.keys(), key=lambda s: (s[0], s[1], s[2])):
+        learner, unit, year = slot
+        lectures, activities = served.get(slot, (0, 0))
+        points, _ = _figure(
+            learner_id=learner,
+            unit=unit,
+            year=year,
+            lectures=lectures,
+            activities=activities,
+            assessment=totals.get((unit, year)),
+            scales=scales,
+        )
+        if points.points_hundredths != granted.get(slot, 0):
+            found.append(
+                PointsDifference(
+                    learner, unit, year, granted.get(slot, 0), points.points_hundredths
+                )
+            )
+    return found
+
+
+async def resettle_for(
+    session: AsyncSession,
+    version: RuleVersion,
+    *,
+    write: bool,
+    actor: str,
+    memo: str,
+    drafted: bool = False,
+) -> list[PointsDifference]:
+    """The points a rule version changes, settled (``write``) or listed: every volunteer's of
+    a year whose last day the version covers. ``drafted``: the version is a draft, counted as
+    published after the others (a dry run)."""
+    years = years_of(version)
+    if not years:
+        return []
+    stored = await rules.published(session)
+    scales = Scales.of([*stored, version] if drafted else stored)
+    found = await differences(session, years=years, scales=scales)
+    if write:
+        assert version.id is not None
+        for change in found:  # in learner order, as every learner lock is taken
+            await settle_points(
+                session,
+                learner_id=change.learner_id,
+                year=change.year,
+                unit=change.unit,
+                actor=actor,
+                scales=scales,
+                cause_version_id=version.id,
+                memo=memo,
+            )
+    return found

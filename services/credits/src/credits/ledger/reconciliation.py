@@ -1,6 +1,6 @@
 """Reconciliation (对账) for auditors: recompute every balance and list each difference.
 
-Six checks, each computed in the database or by the same pure engine the ledger uses:
+Seven checks, each computed in the database or by the same pure engine the ledger uses:
 
 - ``unbalanced``: a transaction whose debits and credits differ;
 - ``balance``: a learner account whose kept balance is not the sum of its postings;
@@ -9,7 +9,9 @@ Six checks, each computed in the database or by the same pure engine the ledger 
 - ``certification`` and ``conversion``: an approved certification not credited exactly as its
   standard says, or a conversion whose net debit is not what its status says;
 - ``entitlement``: an entitlement (a record's hours, a completion award) whose granted amount
-  is not what the records and the published rule versions say today.
+  is not what the records and the published rule versions say today;
+- ``points``: a volunteer's points of a unit and year whose granted amount is not what their
+  service, the unit's assessment total and the published volunteer scale say today.
 
 On a healthy ledger the list is empty. Given learners (the credit audit's unit), every check
 looks at their transactions, accounts, certifications and conversions only.
@@ -27,6 +29,7 @@ from sqlmodel import col
 
 from credits.certification.models import Certification
 from credits.conversion.models import Conversion
+from credits.incentives import service as incentives
 from credits.ledger import settlement
 from credits.ledger.models import (
     CreditPosting,
@@ -263,6 +266,24 @@ async def _entitlements(session: AsyncSession, learners: Sequence[uuid.UUID]) ->
     return found
 
 
+async def _points(session: AsyncSession, learners: Learners) -> list[Discrepancy]:
+    """Volunteer points against what the service, assessments and published scale give
+    (settled at once, never queued: every difference is one)."""
+    return [
+        Discrepancy(
+            check="points",
+            subject=f"learner:{d.learner_id} points:{d.year}:{d.unit}",
+            expected=d.entitled,
+            actual=d.granted,
+            detail="what the service, the unit's assessment total and the published volunteer"
+            " scale give against what was granted",
+        )
+        for d in await incentives.differences(
+            session, learners=None if learners is None else list(learners)
+        )
+    ]
+
+
 async def reconcile(
     session: AsyncSession, learners: Sequence[uuid.UUID] | None = None
 ) -> ReconciliationReport:
@@ -277,6 +298,7 @@ async def reconcile(
         *await _conversions(session, learners),
         # records still waiting in the outbox are not differences yet: the worker settles them
         *await _entitlements(session, [learner for learner in scope if learner not in unsettled]),
+        *await _points(session, learners),
     ]
     transactions = (
         await session.execute(

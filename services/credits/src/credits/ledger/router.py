@@ -68,10 +68,12 @@ async def get_transaction(
     transaction_id: int, request: Request, principal: CurrentPrincipal, session: SessionDep
 ) -> TransactionPublic:
     """One transaction with every leg and the records and rule version behind it."""
-    transaction = await session.get(LedgerTransaction, transaction_id)
     missing = NotFound(
         f"No ledger transaction {transaction_id} that you may see.", detail_zh="找不到该记账凭证。"
     )
+    if not 0 < transaction_id < 2**63:  # a 64-bit id, or none stored (as records answer)
+        raise missing
+    transaction = await session.get(LedgerTransaction, transaction_id)
     if transaction is None:
         raise missing
     if transaction.learner_id is None:

@@ -137,11 +137,11 @@ async def system_account(session: AsyncSession, kind: str) -> int:
 
 
 # PostgreSQL advisory lock of the published rule versions (7411: ingestion's learner buckets,
-# 7412: statistics reports, 7414: certification submissions). Whoever locks learners holds it
-# shared first; publishing a rule version holds it exclusively to its commit. So no
-# settlement reads the versions while one is being published (it would settle under the old
-# versions a learner the publication's own settlement never saw), and the order is always
-# rules, then learners: no cycle.
+# 7412: statistics reports, 7414: certification submissions, 7415: a unit's volunteer points
+# of a year). Whoever locks learners holds it shared first; publishing a rule version holds it
+# exclusively to its commit. So no settlement reads the versions while one is being published
+# (it would settle under the old versions a learner the publication's own settlement never
+# saw), and the order is always rules, then learners: no cycle.
 RULES_LOCK = 7413
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from credits.audit import service as audit
+from credits.incentives import service as incentives
 from credits.ledger import service as ledger
 from credits.ledger import settlement
 from credits.records.models import LearningRecord
@@ -18,21 +19,45 @@ from credits.rules import engine
 from credits.rules import service as rules
 from credits.rules.models import RuleVersion
 from credits.rules.schemas import (
+    FIRST_DAY,
+    LAST_DAY,
     BalanceChange,
     CorrectionRequest,
     CorrectionResult,
+    PointsChange,
     RuleVersionCreate,
     RuleVersionPublic,
 )
 from kernel.access import require_staff
 from kernel.auth import CurrentPrincipal, require_roles
 from kernel.db import SessionDep
+from kernel.problems import PROBLEMS, DomainError
 from kernel.roles import COLLEGE_STAFF, DISTRICT_ADMIN
 
 router = APIRouter(prefix="/api/v1", tags=["credit rules"])
 
 RULE_AUTHORS = (COLLEGE_STAFF, DISTRICT_ADMIN)
 CHUNK = 500
+# rule_version.id is a 32-bit integer on PostgreSQL: a larger id names no version (and would
+# be a driver error, a 500, if it reached the database)
+LAST_ID = 2**31 - 1
+
+
+class RuleVersionRefused(DomainError):
+    """The version cannot be published as it stands."""
+
+    type = PROBLEMS + "rule-version-refused"
+    status = 422
+    title = "Rule version refused"
+
+
+async def _version(session: AsyncSession, version_id: int) -> RuleVersion:
+    """The version, or 404 (an id out of the column's range included)."""
+    if not 0 < version_id <= LAST_ID:
+        raise rules.RuleVersionNotFound(
+            f"No rule version {version_id}.", detail_zh="找不到该规则版本。"
+        )
+    return await rules.get_or_raise(session, version_id)
 
 
 @router.get("/rule-versions", response_model=list[RuleVersionPublic])
@@ -45,7 +70,7 @@ async def list_versions(session: SessionDep) -> list[RuleVersionPublic]:
 @router.get("/rule-versions/{version_id}", response_model=RuleVersionPublic)
 async def get_version(version_id: int, session: SessionDep) -> RuleVersionPublic:
     """One rule version with its body and digest."""
-    return rules.to_public(await rules.get_or_raise(session, version_id))
+    return rules.to_public(await _version(session, version_id))
 
 
 @router.post(
@@ -92,11 +117,13 @@ async def _affected_learners(session: AsyncSession, version: RuleVersion) -> lis
 async def publish(
     version_id: int, body: CorrectionRequest, principal: CurrentPrincipal, session: SessionDep
 ) -> CorrectionResult:
-    """Publish a draft and settle every learner whose credits it changes.
+    """Publish a draft and settle every learner whose credits or volunteer points it changes.
 
     With ``dry_run`` (the default) nothing is published: the answer lists every balance that
-    would change and by how much. Without it the version is published and adjustment entries
-    citing it are posted in the same transaction. History is never rewritten.
+    would change and by how much, and (``point_changes``) the volunteer points of every
+    learner, unit and year whose year's last day the version covers. Without it the version
+    is published and adjustment entries citing it are posted in the same transaction.
+    History is never rewritten.
     """
     require_staff(principal, RULE_AUTHORS)
     if not body.dry_run:
@@ -104,7 +131,16 @@ async def publish(
         # settlement (ledger.RULES_LOCK), taken before any learner's lock; and the version
         # is read under it, so two publications of one draft cannot both find it a draft
         await ledger.lock_rules(session, exclusive=True)
-    version = await rules.get_or_raise(session, version_id)
+    version = await _version(session, version_id)
+    if not (
+        FIRST_DAY <= version.effective_from <= LAST_DAY
+        and (version.effective_to is None or FIRST_DAY <= version.effective_to <= LAST_DAY)
+    ):  # a draft stored before drafts were bounded
+        raise RuleVersionRefused(
+            f"Rule version {version.id} takes effect outside {FIRST_DAY} to {LAST_DAY}; author"
+            " a new version with its days in range.",
+            detail_zh=f"规则版本的生效日期须在 {FIRST_DAY} 至 {LAST_DAY} 之间，请新建版本。",
+        )
     if body.dry_run:
         rules.require_draft(version)
         extra = [rules.as_ruleset(version)]
@@ -135,6 +171,25 @@ async def publish(
             )
             for c in outcome.changes
         )
+    # volunteer points read the version of their year's last day: settled (or listed) too
+    points = [
+        PointsChange(
+            learner_id=str(p.learner_id),
+            unit=p.unit,
+            year=p.year,
+            before_hundredths=p.granted,
+            after_hundredths=p.entitled,
+            delta_hundredths=p.delta,
+        )
+        for p in await incentives.resettle_for(
+            session,
+            version,
+            write=not body.dry_run,
+            actor=f"staff:{principal.subject}",
+            memo=f"rule correction: {body.reason}"[:200],
+            drafted=body.dry_run,
+        )
+    ]
     if not body.dry_run:
         audit.record(
             session,
@@ -142,7 +197,7 @@ async def publish(
             action="rule_version.publish",
             target_type="rule_version",
             target_id=str(version.id),
-            after={"changes": len(changes)},
+            after={"changes": len(changes), "point_changes": len(points)},
             reason=body.reason,
         )
         await session.commit()
@@ -153,4 +208,6 @@ async def publish(
         learners=len(learners),
         changes=changes,
         total_delta_hundredths=sum(c.delta_hundredths for c in changes),
+        point_changes=points,
+        total_points_delta_hundredths=sum(p.delta_hundredths for p in points),
     )

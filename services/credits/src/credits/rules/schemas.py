@@ -92,13 +92,26 @@ class RuleBody(Strict):
         return self
 
 
+# the days a rule version may start and end on: Beijing midnights every day of these years
+# has a UTC instant for (0001-01-01 has none), and the years units are assessed in
+# (credits.incentives); bounded as statistics periods are
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
+
+
 class RuleVersionCreate(Strict):
     """A new draft rule version."""
 
     code: str = Field(min_length=1, max_length=40, pattern=r"^[a-z0-9][a-z0-9-]*$")
     title: PlainText = Field(min_length=1, max_length=120)
-    effective_from: date
-    effective_to: date | None = None
+    effective_from: date = Field(
+        ge=FIRST_DAY, le=LAST_DAY, description="the first day it covers, 2000-01-01 to 2100-12-31"
+    )
+    effective_to: date | None = Field(
+        default=None,
+        ge=FIRST_DAY,
+        le=LAST_DAY,
+        description="the first day it no longer covers, 2000-01-01 to 2100-12-31",
+    )
     body: RuleBody
 
     @model_validator(mode="after")
@@ -143,6 +156,17 @@ class BalanceChange(BaseModel):
     delta_hundredths: int
 
 
+class PointsChange(BaseModel):
+    """How one volunteer's points of one unit and year would change (or changed)."""
+
+    learner_id: str
+    unit: str
+    year: int
+    before_hundredths: int
+    after_hundredths: int
+    delta_hundredths: int
+
+
 class CorrectionResult(BaseModel):
     """What a correction changes: every balance, and the totals."""
 
@@ -151,6 +175,11 @@ class CorrectionResult(BaseModel):
     learners: int
     changes: list[BalanceChange]
     total_delta_hundredths: int
+    point_changes: list[PointsChange] = Field(
+        default_factory=list,
+        description="volunteer points (kept apart from credits) of each learner, unit and year",
+    )
+    total_points_delta_hundredths: int = 0
 
 
 def to_ruleset(
