@@ -173,26 +173,20 @@ def test_beijing_day_decides_the_year() -> None:
 def test_expiry_takes_the_oldest_credits_first() -> None:
     earned = {2019: 500, 2020: 300, 2024: 400}
     today = date(2026, 1, 1)  # 2020's credits expire at the start of 2026 (5 years after)
-    assert (
-        engine.expiring_hundredths(
-            earned_by_year=earned, spent=600, expired=0, balance=600, expiry_years=5, today=today
+
+    def expiring(balance: int, earned_by_year: dict[int, int] = earned) -> int:
+        return engine.expiring_hundredths(
+            earned_by_year=earned_by_year, balance=balance, expiry_years=5, today=today
         )
-        == 200
-    )
-    # spent more than the old lots held: nothing old is left
-    assert (
-        engine.expiring_hundredths(
-            earned_by_year=earned, spent=900, expired=0, balance=300, expiry_years=5, today=today
-        )
-        == 0
-    )
-    # already expired earlier: not again
-    assert (
-        engine.expiring_hundredths(
-            earned_by_year=earned, spent=600, expired=200, balance=400, expiry_years=5, today=today
-        )
-        == 0
-    )
+
+    assert expiring(600) == 200  # 600 spent from the oldest: 200 of 2020 left, 400 of 2024
+    assert expiring(300) == 0  # spent more than the old lots held: nothing old is left
+    assert expiring(400) == 0  # 600 spent and 200 expired earlier: not again
+    # 800 earned in 2020 and converted, its records voided since (the conversion paid for by
+    # the write-off), then 200 learnt in 2024: the balance 200 is recent and stays, and an
+    # account holding 2020 credits with nothing recent gives them all up
+    assert expiring(200, {2020: 0, 2024: 200}) == 0
+    assert expiring(300, {2020: 300}) == 300
 
 
 # ---- properties -------------------------------------------------------------------------

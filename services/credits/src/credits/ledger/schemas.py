@@ -80,7 +80,10 @@ class ExpiryRequest(BaseModel):
     """Expire unspent credits as of a day (the first day of a year, usually)."""
 
     model_config = ConfigDict(extra="forbid")
-    as_of: date
+    as_of: date = Field(
+        description="the day of the run; a run that posts may not be after today (Beijing"
+        " time, 422 expiry-in-the-future), a dry run may look ahead"
+    )
     dry_run: bool = True
 
 

@@ -24,6 +24,7 @@ from sqlmodel import col
 
 from credits.activities.models import Activity, ActivitySession
 from credits.credentials import revocation
+from credits.ledger import expiry
 from credits.ledger import service as ledger
 from credits.ledger.models import CreditSource, LearnerLedger, LedgerOutbox
 from credits.ledger.service import Draft, Leg, Source
@@ -442,11 +443,24 @@ async def settle(
     for learner, lines in per_learner:
         for line in lines:
             nets[(learner, line.category)] += line.amount
+    # credits taken back of years already expired come out of what expired first
+    unexpire = (
+        await expiry.excess_expired(
+            session,
+            per_learner,
+            {pair: account.balance_hundredths for pair, account in accounts.items()},
+            versions,
+        )
+        if per_learner
+        else {}
+    )
     for (learner, category), net in sorted(nets.items(), key=lambda kv: (kv[0][0], kv[0][1])):
-        if net:
+        back = unexpire[(learner, category)].amount if (learner, category) in unexpire else 0
+        if net or back:
             account = accounts.get((learner, category))
             before = account.balance_hundredths if account is not None else 0
-            after = before + net if before + net >= 0 else 0  # what it cannot take is written off
+            # what it cannot take is written off
+            after = max(0, before + back + net)
             outcome.changes.append(Change(learner, category, before, after))
     if not write or not per_learner:
         if write:
@@ -456,21 +470,48 @@ async def settle(
     account_ids = await ledger.ensure_accounts(session, nets.keys())
     issuing = await ledger.system_account(session, "issuing")
     writeoff = await ledger.system_account(session, "writeoff")
+    expired_to = await ledger.system_account(session, "expiry") if unexpire else 0
     drafts: list[Draft] = []
     for learner, lines in per_learner:
         legs: list[Leg] = []
         issued = 0
+        version_id = (
+            cause_version_id
+            or max((line.rule_version_id or 0 for line in lines), default=0)
+            or None
+        )
         for category in sorted({line.category for line in lines}):
             net = nets[(learner, category)]
+            account_id = account_ids[(learner, category)]
+            excess = unexpire.get((learner, category))
+            if excess is not None:
+                # before the take-back (SQLite keeps balances row by row): the expiry of
+                # credits no record backs any more is undone, back to the learner's account
+                drafts.append(
+                    Draft(
+                        kind="expiry",
+                        learner_id=learner,
+                        created_by=actor,
+                        legs=[
+                            Leg(expired_to, "debit", excess.amount),
+                            Leg(account_id, "credit", excess.amount),
+                        ],
+                        rule_version_id=version_id,
+                        reverses_id=excess.last_expiry_id,
+                        memo="expiry reversed: credits of expired years taken back since"
+                        + (f"; {memo}" if memo else ""),
+                    )
+                )
             if net == 0:
                 continue
             issued += net
-            account_id = account_ids[(learner, category)]
             if net > 0:
                 legs.append(Leg(account_id, "credit", net))
             else:
                 account = accounts.get((learner, category))
                 balance = account.balance_hundredths if account is not None else 0
+                if excess is not None:
+                    balance += excess.amount
                 taken = min(balance, -net)
                 if taken:
                     legs.append(Leg(account_id, "debit", taken))
@@ -491,9 +532,7 @@ async def settle(
                 created_by=actor,
                 legs=legs,
                 sources=lines,
-                rule_version_id=cause_version_id
-                or max((line.rule_version_id or 0 for line in lines), default=0)
-                or None,
+                rule_version_id=version_id,
                 memo=memo,
             )
         )

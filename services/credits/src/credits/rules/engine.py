@@ -274,8 +274,6 @@ def entitlements(
 def expiring_hundredths(
     *,
     earned_by_year: Mapping[int, int],
-    spent: int,
-    expired: int,
     balance: int,
     expiry_years: int,
     today: date,
@@ -283,10 +281,16 @@ def expiring_hundredths(
     """How much of one account's balance expires today (first earned, first spent).
 
     Credits earned in year Y may be spent until the end of year ``Y + expiry_years``. Every
-    debit (conversions net of cancellations, earlier expiry) is taken from the oldest credits
-    first, so what is left of the old years is ``old - spent - expired``; never more than the
-    balance, never negative.
+    debit (conversions, earlier expiry, take-backs) goes to the oldest credits first, so what
+    the account holds is its newest credits: of the balance, at most what was earned after
+    the last expired year is still good and the rest expires. Never more than the balance,
+    never negative.
+
+    The balance alone says what was spent and what expired before. (Subtracting the
+    conversions that stand from the old credits, as this did before, let a conversion whose
+    records were voided since, paid for by the write-off, keep as many of the learner's later
+    credits from ever expiring.)
     """
     last_expired_year = today.year - expiry_years - 1
-    old = sum(amount for year, amount in earned_by_year.items() if year <= last_expired_year)
-    return max(0, min(balance, old - spent - expired))
+    recent = sum(amount for year, amount in earned_by_year.items() if year > last_expired_year)
+    return max(0, balance - max(0, recent))
