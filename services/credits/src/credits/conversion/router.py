@@ -172,14 +172,18 @@ async def cancel(
 ) -> ConversionPublic:
     """Cancel an approved conversion within its window (the resident, or the college covering
     the learner's residence as it is now)."""
+    if principal.kind != "resident" and not principal.has_role(*DECIDERS):
+        raise Forbidden(
+            "Only the resident or the college may cancel a conversion.",
+            detail_zh="只有居民本人或社区学院可以撤销转换。",
+        )
     found = await service.get_or_raise(session, conversion_id)
     own = principal.kind == "resident" and principal.subject == str(found.learner_id)
     if not (own or await covers_learner(request, principal, found.learner_id, roles=DECIDERS)):
-        if principal.kind == "resident":
-            raise service.ConversionNotFound(
-                f"No conversion {conversion_id}.", detail_zh="找不到该转换申请。"
-            )
-        raise Forbidden("Only the resident or the college may cancel a conversion.")
+        # as if missing: a college of another unit learns nothing of this one's conversions
+        raise service.ConversionNotFound(
+            f"No conversion {conversion_id} that you may cancel.", detail_zh="找不到该转换申请。"
+        )
     conversion = await service.cancel(
         session=session, conversion_id=conversion_id, reason=body.reason, actor=principal.subject
     )
