@@ -3,7 +3,9 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 export UV_PYTHON_DOWNLOADS := never
-export UV_PYTHON := $(shell command -v $(PYTHON))
+# the interpreter itself, not a shim in front of it (pyenv): uv compares it with the one the
+# environment was made from, and a shim path made it build .venv again on every call
+export UV_PYTHON := $(shell $(PYTHON) -c 'import sys; print(sys.executable)' 2>/dev/null || command -v $(PYTHON))
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 
 .PHONY: run test setup system-font chromium lint typecheck pytest openapi clean
