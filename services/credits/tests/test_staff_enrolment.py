@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from credits.activities.models import Enrolment
 from testkit.http import bearer
@@ -51,12 +51,27 @@ async def test_staff_enrol_residents_with_capacity_waitlist_and_cancel_for_them(
     herself = await client.post(url, headers=bearer(issue_token("resident", subject=str(a_id))))
     assert herself.status_code == 409  # the same rule whoever asks
 
+    seq = (await db.execute(text("SELECT seq FROM audit_head"))).scalar_one()
     cancelled = await client.delete(f"{url}/{a}", headers=bearer(staff))
     assert cancelled.status_code == 204
     moved_up = await client.get(
         "/api/v1/me/enrolments", headers=bearer(issue_token("resident", subject=str(c_id)))
     )
     assert [e["status"] for e in moved_up.json()] == ["enrolled"]
+    # the resident moved up has an entry under their enrolment, not only the cancellation
+    trail = (
+        await db.execute(
+            text(
+                "SELECT action, target_type, target_id, actor FROM audit_entry"
+                " WHERE seq > :s ORDER BY seq"
+            ),
+            {"s": seq},
+        )
+    ).all()
+    assert [tuple(r) for r in trail] == [
+        ("enrolment.cancel", "activity", activity, staff_id),
+        ("enrolment.move_up", "enrolment", moved_up.json()[0]["id"], staff_id),
+    ]
     row = (
         await db.execute(
             select(Enrolment).where(Enrolment.learner_id == a_id, Enrolment.status == "cancelled")

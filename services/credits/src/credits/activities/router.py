@@ -6,10 +6,11 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from credits.activities import service
-from credits.activities.models import Activity
+from credits.activities.models import Activity, Enrolment
 from credits.activities.schemas import (
     ActivityCreate,
     ActivityPublic,
@@ -30,6 +31,7 @@ from kernel.pagination import (
 )
 from kernel.problems import Forbidden
 from kernel.text import CONTROL_FREE
+from kernel.tokens import Principal
 
 router = APIRouter(prefix="/api/v1", tags=["activities"])
 
@@ -170,21 +172,43 @@ async def enrol(
     return service.enrolment_public(enrolment)
 
 
-@router.delete("/activities/{activity_id}/enrolments/me", status_code=204)
-async def cancel(activity_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep) -> None:
-    """The resident cancels; the first on the waitlist moves up."""
-    learner = uuid.UUID(require_resident(principal))
-    await service.cancel(
-        session=session, activity_id=activity_id, learner_id=learner, actor=principal.subject
-    )
+def _audit_cancel(
+    session: AsyncSession,
+    principal: Principal,
+    activity_id: uuid.UUID,
+    cancelled: dict[str, str],
+    moved_up: Enrolment | None,
+) -> None:
+    """The cancellation, and the enrolment it moved up from the waitlist: that one changed
+    too, so it has an entry of its own, under its own id."""
     audit.record(
         session,
         actor=principal,
         action="enrolment.cancel",
         target_type="activity",
         target_id=str(activity_id),
-        after={"learner": str(learner)},
+        after=cancelled,
     )
+    if moved_up is not None:
+        audit.record(
+            session,
+            actor=principal,
+            action="enrolment.move_up",
+            target_type="enrolment",
+            target_id=str(moved_up.id),
+            after=service.enrolment_public(moved_up),
+            reason="a place was freed by a cancellation",
+        )
+
+
+@router.delete("/activities/{activity_id}/enrolments/me", status_code=204)
+async def cancel(activity_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep) -> None:
+    """The resident cancels; the first on the waitlist moves up."""
+    learner = uuid.UUID(require_resident(principal))
+    moved_up = await service.cancel(
+        session=session, activity_id=activity_id, learner_id=learner, actor=principal.subject
+    )
+    _audit_cancel(session, principal, activity_id, {"learner": str(learner)}, moved_up)
     await session.commit()
 
 
@@ -200,7 +224,7 @@ async def cancel_for(
     """Staff covering the activity's host unit cancel a resident's enrolment (by learning
     account number); the first on the waitlist moves up, as when the resident cancels."""
     path = require_staff(principal, WRITING_STAFF)
-    await service.cancel_for(
+    moved_up = await service.cancel_for(
         session=session,
         accounts=request.app.state.accounts,
         authorization=request.headers["authorization"],
@@ -209,14 +233,7 @@ async def cancel_for(
         staff_path=path,
         actor=principal.subject,
     )
-    audit.record(
-        session,
-        actor=principal,
-        action="enrolment.cancel",
-        target_type="activity",
-        target_id=str(activity_id),
-        after={"account_number": account_number},
-    )
+    _audit_cancel(session, principal, activity_id, {"account_number": account_number}, moved_up)
     await session.commit()
 
 
