@@ -8,11 +8,12 @@ from datetime import UTC, date, datetime
 
 import httpx
 from openpyxl import Workbook
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from accounts.learners.models import LearningAccount
+from accounts.network.models import Unit
 from kernel.clock import aware_utc
 from testkit.people import id_number, phone
 
@@ -308,3 +309,21 @@ async def test_sheets_that_cannot_be_read_as_meant_say_how_to_mend_them(
     semicolons = _sheet_csv(HEADER, [row], delimiter=";")
     report = await _upload(client, token, "名册.csv", semicolons, dry_run=True)
     assert (report["created"], report["problems"]) == (1, []), report
+
+
+async def test_a_row_naming_a_town_or_a_closed_point_says_so(session_client, staff_factory) -> None:
+    """Both were "unknown village, or not in your unit", which sends staff looking for a typo."""
+    client, session = session_client
+    token = await staff_factory("school_staff", WANGCUN)
+    closed = await village(client, WANGCUN, index=1)
+    await session.execute(update(Unit).where(col(Unit.key) == closed).values(status="closed"))
+    await session.commit()
+    rows = [
+        [name, id_number(), "", unit, "", "2026-01", "2026-10-01", "纸质"]
+        for name, unit in (("孙一", WANGCUN), ("孙二", closed), ("孙三", "999999999999"))
+    ]
+    report = await _upload(client, token, "名册.csv", _csv(rows), dry_run=True)
+    reasons = {p["row"]: (p["field"], p["reason_zh"]) for p in report["problems"]}
+    assert reasons[2][0] == "residence_unit" and "上级单位" in reasons[2][1], reasons
+    assert "已停用" in reasons[3][1], reasons
+    assert "不存在或不在您的管理范围内" in reasons[4][1], reasons

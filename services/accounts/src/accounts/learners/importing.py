@@ -210,7 +210,11 @@ def check_row(row: SheetRow, *, today: date) -> tuple[_Candidate | None, list[Ro
     return _Candidate(row.number, values, citizen.number, phone, f["residence_unit"].strip()), []
 
 
-async def _leaf_units(session: AsyncSession, covering_path: str) -> dict[str, Unit]:
+async def _leaf_units(
+    session: AsyncSession, covering_path: str
+) -> tuple[dict[str, Unit], dict[str, tuple[str, str]]]:
+    """The active villages and communities under the covering unit (where residents live),
+    and why each other unit under it is not one: (English, Chinese)."""
     units = (
         (
             await session.execute(
@@ -221,7 +225,23 @@ async def _leaf_units(session: AsyncSession, covering_path: str) -> dict[str, Un
         .all()
     )
     parents = {u.parent_id for u in units}
-    return {u.key: u for u in units if u.id not in parents and u.status == "active"}
+    leaves: dict[str, Unit] = {}
+    refused: dict[str, tuple[str, str]] = {}
+    for unit in units:
+        if unit.id in parents:
+            refused[unit.key] = (
+                f"{unit.key} is a {unit.level_code} with units under it: give the village or"
+                " community the resident lives in",
+                f"{unit.key} 是上级单位（{unit.name}），请填写居民所在村（社区）的编码",
+            )
+        elif unit.status != "active":
+            refused[unit.key] = (
+                f"the village or community {unit.key} is {unit.status}: give the one it became",
+                f"村（社区）{unit.key}（{unit.name}）已停用，请填写现在的村（社区）编码",
+            )
+        else:
+            leaves[unit.key] = unit
+    return leaves, refused
 
 
 _COMPARED = ("name", "groups", "roles", "consent_version", "residence_unit_id", "phone_index")
@@ -361,19 +381,19 @@ async def import_residents(
     if progress is not None:
         progress(report.total % 1000)
 
-    units = await _leaf_units(session, covering_path)
+    units, not_villages = await _leaf_units(session, covering_path)
     located: list[tuple[_Candidate, Unit, str]] = []
     for candidate in candidates:
         unit = units.get(candidate.unit_key)
         if unit is None:
-            report.problems.append(
-                RowProblem(
-                    candidate.row,
-                    "residence_unit",
+            reason, reason_zh = not_villages.get(
+                candidate.unit_key,
+                (
                     f"unknown village or community {candidate.unit_key!r} in your unit",
                     f"村（社区）编码 {candidate.unit_key} 不存在或不在您的管理范围内",
-                )
+                ),
             )
+            report.problems.append(RowProblem(candidate.row, "residence_unit", reason, reason_zh))
             continue
         located.append(
             (candidate, unit, cipher.blind_index(candidate.id_number, field="id_number"))
