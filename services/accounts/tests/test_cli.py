@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import getpass
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -37,3 +39,26 @@ def test_import_command_dry_runs_then_commits(
     assert "created 1" in capsys.readouterr().out
     assert main(["import-residents", str(sheet), "--unit", town, "--commit"]) == 1
     assert "created 0, updated 0, unchanged 1" in capsys.readouterr().out
+
+
+def test_staff_made_from_the_command_line_are_audited_under_the_os_user(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The trail names who ran the command (cli:<user>), as the import does, not a bare
+    "cli" that every operator shares."""
+    monkeypatch.setenv("ACCOUNTS_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("ACCOUNTS_DATABASE_URL", raising=False)
+    monkeypatch.setattr(getpass, "getuser", lambda: "zhang-ops")
+    assert main(["migrate"]) == 0
+    assert main(["seed-demo"]) == 0
+    made = main(
+        ["create-staff", "--username", "cli-made", "--display-name", "值班", "--password",
+         "correct horse battery", "--role", "school_staff", "--unit-key", "410711"]
+    )  # fmt: skip
+    assert made == 0
+    with sqlite3.connect(tmp_path / "accounts.sqlite3") as db:
+        actors = db.execute(
+            "SELECT actor, count(*) FROM audit_entry WHERE action = 'staff_user.create'"
+            " GROUP BY actor"
+        ).fetchall()
+    assert actors == [("cli:zhang-ops", 2)]  # the demo login and the one made here

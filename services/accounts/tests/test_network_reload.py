@@ -131,3 +131,30 @@ async def test_a_moved_town_and_a_village_leaving_it_both_end_where_their_units_
     assert report["residents_moved"] >= 2, report
     third = await staff_factory("school_staff", THIRD)
     assert ids[1] in await _listed(client, third) and ids[0] not in await _listed(client, third)
+
+
+async def test_every_unit_created_or_changed_by_a_reload_is_audited(session_client) -> None:
+    """Not only moves: a population changed (a rate's denominator) and a unit added are on
+    the trail, with the fields before and after; a reload that changes nothing writes none."""
+    _, session = session_client
+    network = copy.deepcopy(muye_network())
+    town = next(u for u in network["units"] if u["key"] == WANGCUN)
+    town["population"] = (town.get("population") or 0) + 1000
+    network["units"].append(
+        {"key": "410711100999", "name": "新建社区", "level": "learning_point", "parent": WANGCUN}
+    )
+    start = (await session.execute(text("SELECT seq FROM audit_head"))).scalar_one()
+    await load_network(session=session, data=network, actor="cli:test-ops")
+    await load_network(session=session, data=network, actor="cli:test-ops")  # no change
+    await session.commit()
+    trail = await session.execute(
+        text(
+            "SELECT action, target_id, actor, before_digest IS NOT NULL FROM audit_entry"
+            " WHERE seq > :s ORDER BY seq"
+        ),
+        {"s": start},
+    )
+    assert [tuple(r) for r in trail] == [
+        ("unit.update", WANGCUN, "cli:test-ops", True),
+        ("unit.create", "410711100999", "cli:test-ops", False),
+    ]

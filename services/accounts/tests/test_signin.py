@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 import httpx
+from sqlalchemy import text
 
 from accounts.cli import DEMO_STAFF
 from testkit.people import phone
@@ -93,7 +94,7 @@ async def test_revoked_refresh_token_stops_working(client: httpx.AsyncClient) ->
 
 
 async def test_partner_client_credentials_form_basic_and_rotation(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient, session_client
 ) -> None:
     admin = (await sign_in(client, DEMO_STAFF["username"], DEMO_STAFF["password"]))["access_token"]
     registered = await client.post(
@@ -136,6 +137,14 @@ async def test_partner_client_credentials_form_basic_and_rotation(
         },
     )
     assert wider.status_code == 400 and wider.json()["error"] == "invalid_scope"
+    # a sign-in failure as a wrong secret is: a partner probing for more is on the trail
+    probed = await session_client[1].execute(
+        text(
+            "SELECT outcome, reason FROM audit_entry"
+            " WHERE action = 'sign_in.failed' AND target_id = 'henan-mooc'"
+        )
+    )
+    assert [tuple(r) for r in probed] == [("invalid_scope", "asked for records:read")]
     rotated = await client.post("/api/v1/partner-clients/henan-mooc/secret", headers=bearer(admin))
     assert rotated.status_code == 200
     old = await client.post(

@@ -18,7 +18,7 @@ from credits.audit.models import TABLES
 from kernel.auditstore import AuditTables
 from testkit.audit_scenarios import *  # noqa: F403
 
-from .conftest import new_learner
+from .conftest import CERTIFICATION, EVIDENCE_PNG, new_learner
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -214,3 +214,60 @@ async def test_entries_committed_while_the_chain_is_walked_are_not_a_break(
             assert result.head == now
     finally:
         await engine.dispose()
+
+
+async def _entries_of(session: AsyncSession, actor: str) -> list[tuple[str, str, str, str]]:
+    rows = await session.execute(
+        text(
+            "SELECT action, target_type, target_id, outcome FROM audit_entry"
+            " WHERE actor = :actor ORDER BY seq"
+        ),
+        {"actor": actor},
+    )
+    return [tuple(r) for r in rows.all()]  # type: ignore[misc]
+
+
+async def test_the_whole_ledgers_reconciliation_is_an_audited_query(  # type: ignore[no-untyped-def]
+    session_client: tuple[httpx.AsyncClient, AsyncSession], issue_token
+) -> None:
+    """An auditor's reconciliation of the whole ledger, answered or refused, is on the trail
+    (as a unit's is): every auditor query is."""
+    client, session = session_client
+    auditor = issue_token("staff", role="auditor", unit="410711", subject="whole-ledger-auditor")
+    answered = await client.get("/api/v1/ledger/reconciliation", headers=bearer(auditor))
+    assert answered.status_code == 200, answered.text
+    school = issue_token("staff", role="school_staff", unit="410711100", subject="curious-school")
+    refused = await client.get("/api/v1/ledger/reconciliation", headers=bearer(school))
+    assert refused.status_code == 403, refused.text
+    assert await _entries_of(session, "whole-ledger-auditor") == [
+        ("ledger.reconciliation", "ledger", "*", "ok")
+    ]
+    assert await _entries_of(session, "curious-school") == [
+        ("ledger.reconciliation", "ledger", "*", "refused")
+    ]
+
+
+async def test_opening_a_certificate_scan_is_on_the_trail(  # type: ignore[no-untyped-def]
+    session_client: tuple[httpx.AsyncClient, AsyncSession], issue_token
+) -> None:
+    """A scan shows the person (name, often the ID number, a photo): who opened it is kept,
+    as an ID number's reveal is in accounts."""
+    client, session = session_client
+    resident = issue_token("resident", subject=str(uuid.uuid4()), unit="410711100")
+    made = await client.post("/api/v1/certifications", json=CERTIFICATION, headers=bearer(resident))
+    assert made.status_code == 201, made.text
+    cid = made.json()["id"]
+    uploaded = await client.post(
+        f"/api/v1/certifications/{cid}/evidence",
+        files={"file": ("证书.png", EVIDENCE_PNG + b"scan", "image/png")},
+        headers=bearer(resident),
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    college = issue_token("staff", role="college_staff", unit="410711", subject="scan-reader")
+    opened = await client.get(
+        f"/api/v1/certifications/{cid}/evidence/{uploaded.json()['id']}", headers=bearer(college)
+    )
+    assert opened.status_code == 200 and opened.content.startswith(EVIDENCE_PNG)
+    assert await _entries_of(session, "scan-reader") == [
+        ("certification.evidence.open", "certification_evidence", uploaded.json()["id"], "ok")
+    ]

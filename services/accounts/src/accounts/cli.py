@@ -37,6 +37,14 @@ DEMO_STAFF = {
 }
 
 
+def _operator() -> str:
+    """The audit trail's actor for a change made from the command line: ``cli:<OS user>``."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (OSError, KeyError):  # no login name and no passwd entry (some containers)
+        return "cli:unknown"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``accounts-admin``."""
     parser = argparse.ArgumentParser(prog="accounts-admin", description=__doc__)
@@ -115,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command in ("seed-network", "seed-demo"):
         counts = asyncio.run(
             run_in_transaction(
-                settings.database_url, lambda s: load_network(session=s, data=muye_network())
+                settings.database_url,
+                lambda s: load_network(session=s, data=muye_network(), actor=_operator()),
             )
         )
         print(f"accounts: school network {json.dumps(counts)}")
@@ -123,7 +132,9 @@ def main(argv: list[str] | None = None) -> int:
             _, created = asyncio.run(
                 run_in_transaction(
                     settings.database_url,
-                    lambda s: staff_service.ensure_staff(session=s, **DEMO_STAFF),
+                    lambda s: staff_service.ensure_staff(
+                        session=s, **DEMO_STAFF, actor=_operator()
+                    ),
                 )
             )
             print(f"accounts: demo staff {'created' if created else 'present'}")
@@ -135,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(
                 run_in_transaction(
                     settings.database_url,
-                    lambda s: staff_service.ensure_staff(session=s, **fields),
+                    lambda s: staff_service.ensure_staff(session=s, **fields, actor=_operator()),
                 )
             )
         except staff_service.InvalidStaff as exc:
@@ -163,7 +174,7 @@ def _import_residents(settings: Settings, path: Path, unit_key: str, *, commit: 
                 cipher=cipher,
                 rows=rows,
                 covering_path=unit.path,
-                actor=f"cli:{getpass.getuser()}",
+                actor=_operator(),
                 district_code=settings.district_code,
                 dry_run=not commit,
                 progress=bar.update,

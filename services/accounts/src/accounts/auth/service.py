@@ -512,6 +512,17 @@ async def client_credentials(
         )
     scopes = list(client.scopes) if requested is None else requested
     if not set(scopes) <= set(client.scopes):
+        # a sign-in failure like the others: a partner probing for more than it was given
+        audit.record(
+            session,
+            actor=str(client.id),
+            action="sign_in.failed",
+            target_type="partner_client",
+            target_id=client_id[:80],
+            reason=f"asked for {' '.join(sorted(set(scopes) - set(client.scopes)))[:150]}",
+            outcome="invalid_scope",
+        )
+        await session.commit()
         raise OAuthError(
             f"This client may ask only for: {' '.join(client.scopes)}.", error="invalid_scope"
         )

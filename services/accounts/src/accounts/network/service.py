@@ -61,17 +61,23 @@ async def load_network(
     A unit placed under another parent gets its new path, and so does every unit under it; the
     residents of each such unit keep a copy of its path (``residence_path``, what lists,
     counts and imports filter on), which is rewritten in the same transaction, and the move is
-    audited (``unit.path``, by ``actor``) with the number of accounts it moved.
+    audited (``unit.path``, by ``actor``) with the number of accounts it moved. Every level and
+    unit created or changed is audited too (``unit.create``, ``unit.update`` with the fields
+    before and after: a population is a rate's denominator).
     """
     repo = UnitRepository(session)
     level_codes = set()
     for level in data["levels"]:
         level_codes.add(level["code"])
         existing_level = await session.get(UnitLevel, level["code"])
+        wanted = {"name": level["name"], "rank": level["rank"]}
         if existing_level is None:
-            session.add(UnitLevel(code=level["code"], name=level["name"], rank=level["rank"]))
-        else:
+            session.add(UnitLevel(code=level["code"], **wanted))
+            _audit(session, actor, "unit_level.create", "unit_level", level["code"], None, wanted)
+        elif (existing_level.name, existing_level.rank) != (level["name"], level["rank"]):
+            was = {"name": existing_level.name, "rank": existing_level.rank}
             existing_level.name, existing_level.rank = level["name"], level["rank"]
+            _audit(session, actor, "unit_level.update", "unit_level", level["code"], was, wanted)
     await session.flush()
 
     created = updated = residents_moved = 0
@@ -93,15 +99,20 @@ async def load_network(
             "is_demo": bool(raw.get("demo")),
         }
         unit = await repo.get_by_key(raw["key"])
+        shown = _shown(fields, raw.get("parent"))
         if unit is None:
             unit = Unit(key=raw["key"], **fields)
             session.add(unit)
             created += 1
+            _audit(session, actor, "unit.create", "unit", raw["key"], None, shown)
         elif any(getattr(unit, name) != value for name, value in fields.items()):
             old_path = unit.path
+            was = _shown({name: getattr(unit, name) for name in fields}, _parent_key(unit))
             for name, value in fields.items():
                 setattr(unit, name, value)
             updated += 1
+            # the population is the participation and registration rates' denominator
+            _audit(session, actor, "unit.update", "unit", raw["key"], was, shown)
             if old_path != path:
                 residents_moved += await _move_residents(session, unit, old_path, actor=actor)
         paths[raw["key"]] = (unit, path)
@@ -112,6 +123,37 @@ async def load_network(
         "total": len(paths),
         "residents_moved": residents_moved,
     }
+
+
+def _shown(fields: dict[str, Any], parent_key: str | None) -> dict[str, Any]:
+    """A unit's fields as the audit trail digests them: the parent by its key."""
+    return {**{k: v for k, v in fields.items() if k != "parent_id"}, "parent": parent_key}
+
+
+def _parent_key(unit: Unit) -> str | None:
+    """The key of the unit's parent as it stands (before this load moves it)."""
+    segments = unit.path.strip("/").split("/")
+    return segments[-2] if len(segments) > 1 else None
+
+
+def _audit(
+    session: AsyncSession,
+    actor: str,
+    action: str,
+    target_type: str,
+    target_id: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any],
+) -> None:
+    audit.record(
+        session,
+        actor=actor,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        before=before,
+        after=after,
+    )
 
 
 async def _move_residents(session: AsyncSession, unit: Unit, old_path: str, *, actor: str) -> int:

@@ -182,6 +182,16 @@ async def download_evidence(
             f"No evidence {evidence_id} of this certification.",
             detail_zh="找不到该认证的这份佐证材料，请返回认证详情重新打开。",
         )
+    # a certificate's scan shows the person (name, often the ID number and a photo): who
+    # opened it is on the trail, as a reveal of an ID number is in accounts
+    await audit.record_query(
+        session,
+        actor=principal,
+        action="certification.evidence.open",
+        target_type="certification_evidence",
+        target_id=str(evidence.id),
+        after={"certification_id": str(certification_id), "sha256": evidence.sha256},
+    )
     return FileResponse(
         storage.path_of(_evidence_folder(request), evidence.sha256),
         media_type=evidence.media_type,

@@ -133,6 +133,24 @@ async def expire(
 
 @router.get("/ledger/reconciliation", response_model=ReconciliationReport)
 async def reconcile(principal: CurrentPrincipal, session: SessionDep) -> ReconciliationReport:
-    """Recompute every balance from records and rule versions; list each difference."""
-    require_staff(principal, AUDITORS)
-    return await reconciliation.reconcile(session)
+    """Recompute every balance from records and rule versions; list each difference.
+
+    An auditor's query: answered or refused, it is written to the audit trail."""
+    async with audit.refusals_recorded(
+        session,
+        actor=principal,
+        action="ledger.reconciliation",
+        target_type="ledger",
+        target_id="*",
+    ):
+        require_staff(principal, AUDITORS)
+    report = await reconciliation.reconcile(session)
+    await audit.record_query(
+        session,
+        actor=principal,
+        action="ledger.reconciliation",
+        target_type="ledger",
+        target_id="*",
+        after={"discrepancies": len(report.discrepancies)},
+    )
+    return report
