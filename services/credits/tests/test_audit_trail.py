@@ -15,7 +15,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from credits.audit.models import TABLES
-from kernel.auditstore import AuditTables
+from credits.audit.service import snapshot
+from credits.ledger import settlement
+from kernel.auditstore import AuditTables, digest
 from testkit.audit_scenarios import *  # noqa: F403
 
 from .conftest import CERTIFICATION, EVIDENCE_PNG, new_learner
@@ -271,3 +273,36 @@ async def test_opening_a_certificate_scan_is_on_the_trail(  # type: ignore[no-un
     assert await _entries_of(session, "scan-reader") == [
         ("certification.evidence.open", "certification_evidence", uploaded.json()["id"], "ok")
     ]
+
+
+async def test_a_status_change_digests_the_record_before_and_after(  # type: ignore[no-untyped-def]
+    session_client: tuple[httpx.AsyncClient, AsyncSession], issue_token, factory
+) -> None:
+    """Before: only the request was digested (as "after"), so the trail could not show what
+    the record was before it was voided; now the status and reason before, and after it the
+    status, the reason and the balances the settlement moved."""
+    client, session = session_client
+    learner = uuid.uuid4()
+    activity, _ = await factory.activity()
+    (record,) = await factory.records(learner, activity, minutes=600, status="verified")
+    await settlement.settle(session, [learner], actor="test")
+    await session.commit()
+    school = issue_token("staff", role="school_staff", unit="410711100")
+    voided = await client.post(
+        f"/api/v1/learning-records/{record}/status",
+        json={"status": "voided", "reason": "冒名签到"},
+        headers=bearer(school),
+    )
+    assert voided.status_code == 200, voided.text
+    (before, after), *_ = (
+        await session.execute(
+            text(
+                "SELECT before_digest, after_digest FROM audit_entry"
+                " WHERE action = 'learning_record.status' AND target_id = :r"
+            ),
+            {"r": str(record)},
+        )
+    ).all()
+    assert before == digest(snapshot({"status": "verified", "reason": None}))
+    request_only = digest(snapshot({"status": "voided", "reason": "冒名签到"}))
+    assert after is not None and after not in (before, request_only)  # the balances moved

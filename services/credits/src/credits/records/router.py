@@ -153,6 +153,7 @@ async def change_status(
             current=record.status,
         )
     now = datetime.now(UTC)
+    before = {"status": record.status, "reason": record.status_reason}
     session.add(
         RecordStatusChange(
             record_id=record_id,
@@ -168,14 +169,24 @@ async def change_status(
     await session.flush()
     # credits follow the status in the same transaction: earned on verification, taken back
     # on voiding or rejection
-    await settlement.settle(session, [record.learner_id], actor=f"staff:{principal.subject}")
+    settled = await settlement.settle(
+        session, [record.learner_id], actor=f"staff:{principal.subject}"
+    )
     audit.record(
         session,
         actor=principal,
         action="learning_record.status",
         target_type="learning_record",
         target_id=str(record_id),
-        after=body,
+        before=before,
+        after={
+            "status": body.status,
+            "reason": body.reason,
+            "balances": [
+                {"category": c.category, "before": c.before, "after": c.after}
+                for c in settled.changes
+            ],
+        },
         reason=body.reason,
         outcome=body.status,
     )
