@@ -327,3 +327,45 @@ async def test_a_row_naming_a_town_or_a_closed_point_says_so(session_client, sta
     assert reasons[2][0] == "residence_unit" and "上级单位" in reasons[2][1], reasons
     assert "已停用" in reasons[3][1], reasons
     assert "不存在或不在您的管理范围内" in reasons[4][1], reasons
+
+
+async def test_a_sheet_changes_groups_and_roles_only_where_it_gives_them(
+    session_client, staff_factory
+) -> None:
+    """A sheet without a 角色 column (or a blank cell) wiped a volunteer's roles, reported as
+    "updated", while a blank phone cell kept the phone. Now nothing is changed that the sheet
+    does not give; a cell that gives roles or groups still changes them."""
+    client, session = session_client
+    token = await staff_factory("school_staff", WANGCUN)
+    residence = await village(client, WANGCUN)
+    number = id_number()
+    first = [["周志", number, "", residence, "老年人", "2026-01", "2026-10-01", "纸质"]]
+    await _upload(client, token, "名册.csv", _csv(first), dry_run=False)
+    account = (
+        await session.execute(select(LearningAccount).where(col(LearningAccount.name) == "周志"))
+    ).scalar_one()
+    patched = await client.patch(
+        f"/api/v1/learning-accounts/{account.id}",
+        json={"roles": ["volunteer"], "reason": "登记志愿者"},
+        headers=bearer(token),
+    )
+    assert patched.status_code == 200, patched.text
+
+    async def shown() -> tuple[list[str], list[str]]:
+        got = await client.get(f"/api/v1/learning-accounts/{account.id}", headers=bearer(token))
+        return got.json()["groups"], got.json()["roles"]
+
+    without_roles = _sheet_csv(
+        ["姓名", "身份证号", "村(社区)编码", "同意版本", "同意时间"],
+        [["周志", number, residence, "2026-01", "2026-10-01"]],
+    )
+    report = await _upload(client, token, "名册.csv", without_roles, dry_run=False)
+    assert (report["updated"], report["unchanged"]) == (0, 1), report
+    assert await shown() == (["elderly"], ["volunteer"])
+    blank = [["周志", number, "", residence, "", "2026-01", "2026-10-01", "纸质"]]
+    report = await _upload(client, token, "名册.csv", _csv(blank), dry_run=False)
+    assert report["unchanged"] == 1 and await shown() == (["elderly"], ["volunteer"])
+    row = ["周志", number, "", residence, "农村居民", "2026-01", "2026-10-01", "纸质", "兼职教师"]
+    given = _sheet_csv([*HEADER, "角色"], [row])
+    report = await _upload(client, token, "名册.csv", given, dry_run=False)
+    assert report["updated"] == 1 and await shown() == (["rural_residents"], ["part_time_teacher"])

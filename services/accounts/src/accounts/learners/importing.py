@@ -77,6 +77,8 @@ class _Candidate:
     id_number: str
     phone: str | None
     unit_key: str
+    #: the sheet's cells for this row (fields it has no column for are absent)
+    cells: dict[str, str] = field(default_factory=dict)
 
 
 def _split(value: str, table: dict[str, str]) -> tuple[list[str], list[str]]:
@@ -207,7 +209,10 @@ def check_row(row: SheetRow, *, today: date) -> tuple[_Candidate | None, list[Ro
         "guardian_name": guardian_name,
         "guardian_consent_at": guardian_at,
     }
-    return _Candidate(row.number, values, citizen.number, phone, f["residence_unit"].strip()), []
+    return (
+        _Candidate(row.number, values, citizen.number, phone, f["residence_unit"].strip(), f),
+        [],
+    )
 
 
 async def _leaf_units(
@@ -442,8 +447,15 @@ async def import_residents(
                 )
             )
             continue
+        # a sheet says nothing about what it has no column for, or leaves blank (as a blank
+        # phone keeps the phone): groups and roles are only changed by a cell that gives them
+        given = {k for k in ("groups", "roles") if candidate.cells.get(k, "").strip()}
         changed = {
-            k: values[k] for k in _COMPARED if k in values and getattr(current, k) != values[k]
+            k: values[k]
+            for k in _COMPARED
+            if k in values
+            and (k not in ("groups", "roles") or k in given)
+            and getattr(current, k) != values[k]
         }
         if not changed:
             matches.append((current.id, "unchanged"))
