@@ -203,6 +203,7 @@ async def test_an_open_qr_check_in_is_completed_a_finished_one_is_a_duplicate_an
         )
         assert checked.status_code == 201
     await arrived_earlier(db, running, left_id, minutes=20)
+    await arrived_earlier(db, running, scanned_id, minutes=20)
     out = await client.post(
         f"/api/v1/sessions/{running}/check-out",
         json={"code": code},
@@ -214,7 +215,10 @@ async def test_an_open_qr_check_in_is_completed_a_finished_one_is_a_duplicate_an
     first = (await client.post(url, json=body, headers=bearer(staff))).json()
     assert [r["status"] for r in first["results"]] == ["created", "created", "duplicate"]
     assert first["results"][2]["record_id"] == out.json()["id"]  # the QR check-out's record
-    assert first["results"][1]["minutes"] == 90  # the session's planned minutes
+    # the session began 30 minutes ago and runs another hour: what was attended so far
+    # counts (the planned 90 minutes were counted before, an hour of them still to come)
+    assert 30 <= first["results"][1]["minutes"] <= 31
+    assert 20 <= first["results"][0]["minutes"] <= 21  # from the QR arrival to now
     # the open check-in's row now carries the departure and the staff entry's record
     completed = (
         await db.execute(
@@ -434,14 +438,24 @@ async def test_staff_entered_records_wait_for_verification_by_the_school(
     minutes=st.none() | st.integers(min_value=-5, max_value=800),
     give_in=st.booleans(),
     give_out=st.booleans(),
+    entered=st.integers(min_value=-60, max_value=2000),
 )
 def test_counted_minutes_never_exceed_the_session_nor_leave_its_times(
-    length: int, arrive: int, stay: int, minutes: int | None, give_in: bool, give_out: bool
+    length: int,
+    arrive: int,
+    stay: int,
+    minutes: int | None,
+    give_in: bool,
+    give_out: bool,
+    entered: int,
 ) -> None:
+    """Whatever is given, and whenever it is entered (during the session too): the stretch
+    counted lies in the session and in the past, and its minutes fit it."""
     start = datetime(2026, 11, 20, 1, tzinfo=UTC)
     end = start + timedelta(minutes=length)
     planned = max(1, length - 15)
     checked_in = start + timedelta(minutes=arrive)
+    now = start + timedelta(minutes=entered)
     counted = rules.count(
         session_start=start,
         session_end=end,
@@ -449,10 +463,10 @@ def test_counted_minutes_never_exceed_the_session_nor_leave_its_times(
         checked_in_at=checked_in if give_in else None,
         checked_out_at=checked_in + timedelta(minutes=stay) if give_out else None,
         minutes=minutes,
-        now=end + timedelta(days=1),
+        now=now,
     )
     if isinstance(counted, rules.Counted):
-        assert start <= counted.started_at < counted.ended_at <= end
+        assert start <= counted.started_at < counted.ended_at <= min(end, now + rules.CLOCK_SKEW)
         assert (
             1
             <= counted.minutes
@@ -576,3 +590,21 @@ async def test_sheets_that_break_while_their_rows_are_read_are_refused_not_a_500
         assert refused.status_code == 422, (filename, refused.text)
         assert refused.json()["type"].endswith("/unreadable-sheet")
         assert refused.json()["detail_zh"].startswith("文件无法读取")
+
+
+def test_minutes_given_during_the_session_are_at_most_those_attended_so_far() -> None:
+    start = datetime(2026, 11, 20, 1, tzinfo=UTC)
+    during = {
+        "session_start": start,
+        "session_end": start + timedelta(minutes=120),
+        "planned_minutes": 90,
+        "checked_in_at": None,
+        "checked_out_at": None,
+        "now": start + timedelta(minutes=40),
+    }
+    refused = rules.count(**during, minutes=90)  # type: ignore[arg-type]
+    assert isinstance(refused, rules.Refusal)
+    assert refused.reason == "the session has not ended: at most 40 minutes so far"
+    assert refused.reason_zh == "本场次尚未结束，目前最多40分钟"
+    counted = rules.count(**during, minutes=None)  # type: ignore[arg-type]
+    assert isinstance(counted, rules.Counted) and counted.minutes == 40

@@ -3,8 +3,9 @@
 A row names the resident by learning account number and may give check-in and check-out times
 and a number of minutes, all optional:
 
-- presence runs from check-in (default: the session's start) to check-out (default: its end),
-  and only the part inside the session counts, as with a QR check-in;
+- presence runs from check-in (default: the session's start) to check-out (default: its end,
+  or now while the session runs), and only the part inside the session counts, as with a QR
+  check-in;
 - presence that does not overlap the session by a minute or more, a check-out not after the
   check-in, a time in the future, or one with no UTC instant (stored times are UTC) is refused;
 - minutes default to the session's planned minutes, shortened to the presence counted; minutes
@@ -92,7 +93,10 @@ def count(
                 "checked_out_at", "check-out must be after check-in", "签退时间应晚于签到时间"
             )
     start = max(session_start, checked_in_at or session_start)
-    end = min(session_end, checked_out_at or session_end)
+    # no check-out given: present to the end, or to now while the session runs (an entry made
+    # during the class counts what has been attended, never minutes still to come)
+    end = min(session_end, checked_out_at or min(session_end, now))
+    running = checked_out_at is None and now < session_end
     if end <= start:
         return Refusal(
             "checked_in_at" if checked_in_at is not None else "checked_out_at",
@@ -113,6 +117,12 @@ def count(
             "minutes", "minutes must be a positive whole number", "学时（分钟）应为正整数"
         )
     if minutes > present:
+        if running:
+            return Refusal(
+                "minutes",
+                f"the session has not ended: at most {present} minutes so far",
+                f"本场次尚未结束，目前最多{present}分钟",
+            )
         if checked_in_at is None and checked_out_at is None:
             return Refusal(
                 "minutes",
