@@ -72,12 +72,15 @@ async def test_refresh_rotates_and_reuse_revokes_the_family(client: httpx.AsyncC
     assert second.json()["refresh_token"] != first["refresh_token"]
     reused = await client.post("/auth/token", data=refresh)
     assert reused.status_code == 400 and reused.json()["error"] == "invalid_grant"
+    # told why in Chinese too, not "wrong username or password" (nobody typed one)
+    assert "已被使用过" in reused.json()["detail_zh"], reused.text
     # the thief's reuse also ends the legitimate chain
     after = await client.post(
         "/auth/token",
         data={"grant_type": "refresh_token", "refresh_token": second.json()["refresh_token"]},
     )
     assert after.status_code == 400
+    assert after.json()["detail_zh"] == "登录已失效，请重新登录。", after.text
 
 
 async def test_revoked_refresh_token_stops_working(client: httpx.AsyncClient) -> None:

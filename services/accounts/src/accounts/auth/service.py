@@ -69,9 +69,18 @@ class AccountLocked(OAuthError):
 
 def invalid_grant(
     detail: str = "The username or password is wrong, or the account is not active.",
+    detail_zh: str = "用户名或密码错误，或账号不可用。",
 ) -> InvalidGrant:
-    """The one answer to a failed sign-in."""
-    return InvalidGrant(detail, detail_zh="用户名或密码错误，或账号不可用。", error="invalid_grant")
+    """The one answer to a failed sign-in (a refused refresh says its own)."""
+    return InvalidGrant(detail, detail_zh=detail_zh, error="invalid_grant")
+
+
+# a refresh token refused: the resident is told to sign in again, not that a password is wrong
+NOT_VALID = ("The refresh token is not valid; sign in again.", "登录已失效，请重新登录。")
+REUSED = (
+    "The refresh token was used before; every session of it is revoked.",
+    "该登录凭证已被使用过，为安全起见已退出所有设备上的登录，请重新登录。",
+)
 
 
 @dataclass
@@ -375,7 +384,10 @@ def new_refresh_token(
 
 
 async def _refuse_refresh(
-    session: AsyncSession, stored: RefreshToken | None, reason: str, detail: str | None = None
+    session: AsyncSession,
+    stored: RefreshToken | None,
+    reason: str,
+    detail: tuple[str, str] | None = None,
 ) -> InvalidGrant:
     """Audit a refused refresh and commit it, so the entry survives the error that follows.
 
@@ -391,7 +403,7 @@ async def _refuse_refresh(
         outcome="refused",
     )
     await session.commit()
-    return invalid_grant(detail) if detail else invalid_grant()
+    return invalid_grant(*detail) if detail else invalid_grant()
 
 
 async def rotate_refresh_token(
@@ -408,7 +420,7 @@ async def rotate_refresh_token(
         )
     ).scalar_one_or_none()
     now = _now()
-    not_valid = "The refresh token is not valid; sign in again."
+    not_valid = NOT_VALID
     if stored is None:
         raise await _refuse_refresh(session, None, "unknown", not_valid)
     if stored.revoked_at is not None:
@@ -441,7 +453,7 @@ async def rotate_refresh_token(
             outcome="revoked",
         )
         await session.commit()
-        raise invalid_grant("The refresh token was used before; every session of it is revoked.")
+        raise invalid_grant(*REUSED)
     return identity, new_refresh_token(
         session, identity, settings.refresh_token_days, stored.family_id
     )
