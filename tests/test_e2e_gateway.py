@@ -206,6 +206,16 @@ def test_page_size_over_100_is_refused_at_the_gateway(gateway: httpx.Client) -> 
     assert response.json()["type"].endswith("/page-size-too-large")
 
 
+def test_a_forwarded_answer_has_one_date_and_one_server(gateway: httpx.Client) -> None:
+    """The service's own Date and Server were passed on beside the gateway's: two of each
+    (a client joining repeated fields saw "Mon, 07 Dec ..., Mon, 07 Dec ...")."""
+    for path in ("/api/v1/categories", "/api/v1/units"):  # credits and accounts
+        answer = gateway.get(path)
+        assert answer.status_code == 200, answer.text
+        assert len(answer.headers.get_list("date")) == 1, answer.headers
+        assert len(answer.headers.get_list("server")) == 1, answer.headers
+
+
 def test_metrics_count_requests_by_route_template(gateway: httpx.Client) -> None:
     gateway.get("/api/v1/units/410711")
     text = gateway.get("/metrics").text

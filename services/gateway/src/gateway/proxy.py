@@ -38,6 +38,8 @@ HOP_BY_HOP = frozenset(
         "x-request-id",
     }
 )
+# the gateway's own server writes these on every answer: the service's would be a second copy
+ANSWER_DROPPED = HOP_BY_HOP | {"date", "server"}
 # only a service signs a call to another (kernel.servicecalls): a caller's signature is dropped
 # rather than passed on, so no service ever sees one that did not come from inside
 NOT_FORWARDED = HOP_BY_HOP | {servicecalls.HEADER}
@@ -218,7 +220,7 @@ async def forward(
     # as sent, bytes for bytes (a UTF-8 file name in Content-Disposition stays intact), and
     # repeated fields (several Set-Cookie) kept, which a dict would merge
     answer_headers = [
-        (k.lower(), v) for k, v in response.raw_headers if k.lower().decode() not in HOP_BY_HOP
+        (k.lower(), v) for k, v in response.raw_headers if k.lower().decode() not in ANSWER_DROPPED
     ]
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) <= BUFFERED_ANSWER_BYTES:
