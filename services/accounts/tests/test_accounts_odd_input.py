@@ -258,6 +258,7 @@ async def test_altered_cursors_are_400_problems(session_client, staff_factory) -
             )
             assert response.status_code == 400, (route, value, response.text)
             assert response.json()["type"].endswith("/invalid-cursor")
+            assert response.json()["detail_zh"] == "翻页位置无效，请从第一页重新查看。"
 
 
 async def test_a_lookup_of_malformed_numbers_finds_none(session_client, staff_factory) -> None:

@@ -343,12 +343,12 @@ async def test_a_gb18030_csv_is_read_and_unusable_sheets_are_refused(
     assert read.status_code == 200, read.text
     assert read.json()["results"][0]["status"] == "created"
     assert read.json()["results"][0]["minutes"] == 60 and read.json()["dry_run"] is True
-    for filename, content, words in (
-        ("a.csv", "学号,学时\n1,2\n".encode(), "学时(分钟)"),
-        ("a.csv", "姓名,签到时间\n张三,9:00\n".encode(), "学习账号"),
-        ("a.csv", "学习账号\n".encode(), "no data rows"),
-        ("a.xls", b"\xd0\xcf\x11\xe0", ".xlsx and .csv"),
-        ("a.xlsx", b"PK broken", "not a readable .xlsx"),
+    for filename, content, words, words_zh in (
+        ("a.csv", "学号,学时\n1,2\n".encode(), "学时(分钟)", "“学时(分钟)”"),
+        ("a.csv", "姓名,签到时间\n张三,9:00\n".encode(), "学习账号", "缺少必填列：学习账号"),
+        ("a.csv", "学习账号\n".encode(), "no data rows", "没有数据行"),
+        ("a.xls", b"\xd0\xcf\x11\xe0", ".xlsx and .csv", "只能导入 .xlsx 或 .csv"),
+        ("a.xlsx", b"PK broken", "not a readable .xlsx", "无法读取该 .xlsx"),
     ):
         refused = await client.post(
             url,
@@ -358,6 +358,7 @@ async def test_a_gb18030_csv_is_read_and_unusable_sheets_are_refused(
         assert refused.status_code == 422, (filename, refused.text)
         assert refused.json()["type"].endswith("/unreadable-sheet")
         assert words in refused.json()["detail"]
+        assert words_zh in refused.json()["detail_zh"], refused.text  # each says its own
 
 
 async def test_only_covering_staff_enter_attendance_and_only_once_the_session_started(

@@ -29,6 +29,11 @@ class InvalidCursor(DomainError):
     status = 400
     title = "Invalid cursor"
 
+    def __init__(self, detail: str, **fields: Any) -> None:
+        # a resident paging their own records can meet it: said in Chinese too
+        fields.setdefault("detail_zh", "翻页位置无效，请从第一页重新查看。")
+        super().__init__(detail, **fields)
+
 
 def encode_cursor(position: dict[str, Any]) -> str:
     """Turn a sort position into an opaque, URL-safe cursor."""

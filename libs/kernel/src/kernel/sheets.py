@@ -140,7 +140,7 @@ def _header_map(
     header: list[str],
     headers: Mapping[str, str],
     required: Mapping[str, str],
-    refused: Mapping[str, str],
+    refused: Mapping[str, str | tuple[str, str]],
 ) -> dict[int, str]:
     known = {normal_header(title): field for title, field in headers.items()}
     stopped = {normal_header(title): reason for title, reason in refused.items()}
@@ -148,7 +148,8 @@ def _header_map(
     for position, title in enumerate(header):
         name = normal_header(title)
         if name in stopped:
-            raise SheetError(stopped[name])
+            reason = stopped[name]  # English, or (English, Chinese)
+            raise SheetError(*reason) if isinstance(reason, tuple) else SheetError(reason)
         field = known.get(name)
         if field is None:
             continue
@@ -173,7 +174,7 @@ def _rows(
     table: Iterator[list[str]],
     headers: Mapping[str, str],
     required: Mapping[str, str],
-    refused: Mapping[str, str],
+    refused: Mapping[str, str | tuple[str, str]],
 ) -> Iterator[SheetRow]:
     try:
         header = next(table)
@@ -358,7 +359,7 @@ def read_sheet(
     *,
     headers: Mapping[str, str],
     required: Mapping[str, str],
-    refused: Mapping[str, str] | None = None,
+    refused: Mapping[str, str | tuple[str, str]] | None = None,
 ) -> Iterator[SheetRow]:
     """Rows of a .csv or .xlsx file (its first sheet).
 
@@ -370,7 +371,8 @@ def read_sheet(
         content: the file's bytes.
         headers: header as written on the sheet -> field name; unknown columns are ignored.
         required: field -> the header to name when the column is missing.
-        refused: header -> why a sheet with that column is refused (an ambiguous column).
+        refused: header -> why a sheet with that column is refused (an ambiguous column), in
+            English or as (English, Chinese).
 
     Raises:
         SheetError: the file is not a readable sheet or its header row is unusable.

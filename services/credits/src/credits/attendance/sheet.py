@@ -46,8 +46,14 @@ HEADERS: dict[str, str] = {
     "分钟数": "minutes",
 }
 REQUIRED = {"learner": "学习账号"}
-_UNITLESS = "the column {0} does not say its unit: head it {0}(分钟) and give minutes"
-REFUSED = {title: _UNITLESS.format(title) for title in ("学时", "时长", "学习时长", "学时(小时)")}
+_UNITLESS = (
+    "the column {0} does not say its unit: head it {0}(分钟) and give minutes",
+    "“{0}”列未注明单位：请把表头改为“{0}(分钟)”并填写分钟数",
+)
+REFUSED = {
+    title: (_UNITLESS[0].format(title), _UNITLESS[1].format(title.split("(")[0]))
+    for title in ("学时", "时长", "学习时长", "学时(小时)")
+}
 
 _MINUTES = re.compile(r"^(\d+)(?:\.0+)?\s*(?:分钟|分)?$")
 
