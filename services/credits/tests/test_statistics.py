@@ -170,11 +170,15 @@ async def known(session_client, factory):  # type: ignore[no-untyped-def]
             start=start,
         )
     await factory.records(l4, a3, minutes=198, status="verified", host_path=OTHER_TOWN)
-    await factory.records(l5, a1, minutes=300, status="voided", host_path=TOWN)
+    (voided,) = await factory.records(l5, a1, minutes=300, status="voided", host_path=TOWN)
     a5, _ = await factory.activity(unit="410711100")
     await factory.records(l6, a5, count=3, minutes=600, status="verified", host_path=TOWN)
     for session_id, learner in ((a1_sessions[0], l1), (a1_sessions[0], l2), (a1_sessions[1], l1)):
         db.add(Attendance(session_id=session_id, learner_id=learner, checked_in_at=MARCH))
+    # L5 checked in, and the record was voided since (someone scanned for them): not attendance
+    db.add(
+        Attendance(session_id=a1_sessions[1], learner_id=l5, checked_in_at=MARCH, record_id=voided)
+    )
     v1, v2 = uuid.uuid4(), uuid.uuid4()
     for n, (who, day, minutes) in enumerate(
         (

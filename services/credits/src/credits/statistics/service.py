@@ -348,11 +348,20 @@ async def activity_figures(
             False,
         )
     # check-ins counted per session from the (session, learner) unique index: a session's
-    # count is one index range, whatever the size of the attendance table
+    # count is one index range, whatever the size of the attendance table. One whose record
+    # was rejected ("did not attend") or voided since is not attendance; an open check-in
+    # (no record yet: the resident has not checked out) is
     checked_in = (
         sql_select(func.count())
         .select_from(Attendance)
-        .where(col(Attendance.session_id) == col(ActivitySession.id))
+        .outerjoin(LearningRecord, col(LearningRecord.id) == col(Attendance.record_id))
+        .where(
+            col(Attendance.session_id) == col(ActivitySession.id),
+            or_(
+                col(Attendance.record_id).is_(None),
+                col(LearningRecord.status).not_in(("rejected", "voided")),
+            ),
+        )
         .scalar_subquery()
     )
     per_session = (
