@@ -5,6 +5,8 @@
 - Credits held after a write-off expire like any other (first earned, first spent on the
   balance, not on the conversions that stand).
 - An expiry run that posts may not be dated after today (Beijing time).
+- An expiry reversal cites the run that expired what it gives back, one reversal per run, and
+  never gives back more than that run expired (reconciliation checks it).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from credits.ledger import expiry, holdings, reconciliation, settlement
 from credits.ledger.models import CreditPosting, LedgerAccount, LedgerTransaction
@@ -296,6 +298,157 @@ async def test_credits_held_after_a_write_off_expire_like_any_other(
     assert await _expire(client, college, learner, "2030-01-01") == 200
     assert await _total(client, resident) == 0
     await _healthy(db, learner)
+
+
+Y2024 = datetime(2024, 5, 1, 1, tzinfo=UTC)  # expires on 2030-01-01
+
+
+async def _reversals(db, learner: uuid.UUID) -> list[tuple[str, int, int]]:  # type: ignore[no-untyped-def]
+    """The learner's expiry reversals, in order: the run each cites (its reference), what the
+    reversal gave back and what that run expired."""
+
+    async def debited(tid: int) -> int:
+        return int(
+            (
+                await db.execute(
+                    select(CreditPosting.amount_hundredths).where(
+                        CreditPosting.transaction_id == tid, CreditPosting.side == "debit"
+                    )
+                )
+            ).scalar_one()
+        )
+
+    found = []
+    for reversal in (
+        await db.execute(
+            select(LedgerTransaction)
+            .where(
+                LedgerTransaction.learner_id == learner,
+                LedgerTransaction.kind == "expiry",
+                LedgerTransaction.reverses_id.is_not(None),  # type: ignore[union-attr]
+            )
+            .order_by(LedgerTransaction.id)  # type: ignore[arg-type]
+        )
+    ).scalars():
+        run = await db.get(LedgerTransaction, reversal.reverses_id)
+        assert run is not None and run.id is not None and reversal.id is not None
+        found.append((str(run.reference), await debited(reversal.id), await debited(run.id)))
+    return found
+
+
+async def _two_runs(client, issue_token, factory, today, db, learner):  # type: ignore[no-untyped-def]
+    """Two 2023 credits, expired on 2029-01-01, and a 2024 credit, expired on 2030-01-01."""
+    activity, _ = await factory.activity()
+    old = await factory.records(
+        learner, activity, count=2, minutes=600, status="verified", start=OLD
+    )
+    (new,) = await factory.records(learner, activity, minutes=600, status="verified", start=Y2024)
+    await settlement.settle(db, [learner], actor="test")
+    await db.commit()
+    college = issue_token("staff", role="college_staff", unit="410711")
+    today(date(2029, 1, 1))
+    assert await _expire(client, college, learner, "2029-01-01") == 200
+    today(date(2030, 1, 1))
+    assert await _expire(client, college, learner, "2030-01-01") == 100
+    return old, new
+
+
+async def _void_together(db, learner: uuid.UUID, records: list[int]) -> None:  # type: ignore[no-untyped-def]
+    """Void ``records`` and settle them in one settlement."""
+    for record in records:
+        found = await db.get(LearningRecord, record)
+        assert found is not None
+        found.status = "voided"
+    await db.flush()
+    await settlement.settle(db, [learner], actor="test")
+    await db.commit()
+
+
+async def test_an_expiry_reversal_cites_the_run_that_expired_what_it_gives_back(
+    session_client, issue_token, factory, today
+) -> None:
+    """Both 2023 records are false: the 2 credits given back were expired by the 2029 run,
+    not by the learner's last run (2030), which expired 1."""
+    client, db = session_client
+    learner = uuid.uuid4()
+    old, _ = await _two_runs(client, issue_token, factory, today, db, learner)
+    await _void_together(db, learner, old)
+    assert await _reversals(db, learner) == [("expiry:2029-01-01", 200, 200)]
+    assert await holdings.expired(db, [learner]) == {(learner, "law"): 100}
+    assert await _sinks(db, learner) == {"issuing": -100, "expiry": 100}  # nothing written off
+    await _healthy(db, learner)
+
+
+async def test_a_take_back_of_years_two_runs_expired_reverses_each_run(
+    session_client, issue_token, factory, today
+) -> None:
+    """A 2023 and the 2024 record are false, settled together: one reversal per run, each
+    citing its own; the other 2023 record found false later reverses what the 2029 run has
+    left to give back."""
+    client, db = session_client
+    learner = uuid.uuid4()
+    (first, second), new = await _two_runs(client, issue_token, factory, today, db, learner)
+    await _void_together(db, learner, [first, new])
+    assert await _reversals(db, learner) == [
+        ("expiry:2029-01-01", 100, 200),
+        ("expiry:2030-01-01", 100, 100),
+    ]
+    assert await holdings.expired(db, [learner]) == {(learner, "law"): 100}
+    await _healthy(db, learner)
+    await _void(client, issue_token("staff", role="school_staff", unit="410711100"), second)
+    assert await _reversals(db, learner) == [
+        ("expiry:2029-01-01", 100, 200),
+        ("expiry:2030-01-01", 100, 100),
+        ("expiry:2029-01-01", 100, 200),
+    ]
+    assert await holdings.expired(db, [learner]) == {(learner, "law"): 0}
+    assert (await _sinks(db, learner)).get("writeoff", 0) == 0
+    await _healthy(db, learner)
+
+
+async def test_reconciliation_finds_a_reversal_beyond_what_its_run_expired(
+    session_client, issue_token, factory, today
+) -> None:
+    """The reversal of the 2029 run's 2 credits, altered in the database to cite the 2030 run
+    (which expired 1): every posting still balances, and the new check says so."""
+    client, db = session_client
+    learner = uuid.uuid4()
+    old, _ = await _two_runs(client, issue_token, factory, today, db, learner)
+    await _void_together(db, learner, old)
+    reversals = (
+        (
+            await db.execute(
+                select(LedgerTransaction).where(
+                    LedgerTransaction.learner_id == learner,
+                    LedgerTransaction.kind == "expiry",
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    (reversal,) = [t for t in reversals if t.reverses_id is not None]
+    (later,) = [t for t in reversals if t.reference == "expiry:2030-01-01"]
+    await _healthy(db, learner)
+    # tamper as someone with direct database access would: around the append-only triggers
+    postgresql = db.get_bind().dialect.name == "postgresql"
+    if postgresql:
+        await db.execute(text("SET LOCAL session_replication_role = replica"))
+    else:
+        await db.execute(text("DROP TRIGGER ledger_transaction_no_update"))
+    await db.execute(
+        text("UPDATE ledger_transaction SET reverses_id = :run WHERE id = :id"),
+        {"run": later.id, "id": reversal.id},
+    )
+    if postgresql:
+        await db.execute(text("SET LOCAL session_replication_role = origin"))
+    await db.commit()
+    report = await reconciliation.reconcile(db, [learner])
+    assert not report.healthy
+    assert [(d.check, d.expected, d.actual) for d in report.discrepancies] == [
+        ("expiry_reversal", 100, 200)
+    ]
+    assert report.discrepancies[0].subject.startswith(f"transaction:{later.id} ")
 
 
 async def test_an_expiry_run_after_today_is_refused(session_client, issue_token, factory) -> None:

@@ -7,10 +7,11 @@ transaction per account, referenced ``expiry:<day>``, citing the rule version in
 
 When a settlement later takes back credits of years an expiry run has expired (a record
 found false after its credits expired), the take-back comes out of what expired before it
-touches the learner's credits still good: the excess expiry is reversed by an ``expiry``
-transaction debiting the expiry account and crediting the learner's, citing the run it
-reverses (:func:`excess_expired`, called by :mod:`credits.ledger.settlement`). What expired
-of an account therefore never exceeds what the expired years earned.
+touches the learner's credits still good: the excess expiry is reversed by ``expiry``
+transactions debiting the expiry account and crediting the learner's, one per run that expired
+those years' credits, each citing that run and giving back no more than it expired
+(:func:`excess_expired`, called by :mod:`credits.ledger.settlement`). What expired of an
+account therefore never exceeds what the expired years earned.
 
 A run that posts may not be dated after today (Beijing time): what it takes is not given back.
 """
@@ -151,23 +152,43 @@ async def run_expiry(
 
 @dataclass(frozen=True)
 class Excess:
-    """Expiry of one account to reverse: ``amount``, the last expiry run's transaction."""
+    """Expiry of one account to reverse: ``amount`` in all, as ``parts`` (the id of an expiry
+    run's transaction, what to give back of what it expired), one reversal per run."""
 
     amount: int
-    last_expiry_id: int
+    parts: tuple[tuple[int, int], ...]
 
 
-async def _last_runs(
+@dataclass
+class _Run:
+    """One expiry run's transaction on a learner account: the last year it expired credits
+    of, what it took from the account and what reversals citing it gave back since."""
+
+    id: int
+    as_of: date
+    last_year: int
+    expired: int
+    reversed: int = 0
+
+    @property
+    def left(self) -> int:
+        """What may still be given back of what this run expired."""
+        return max(0, self.expired - self.reversed)
+
+
+async def _runs(
     session: AsyncSession, learners: Sequence[uuid.UUID], versions: Sequence[engine.RuleSet]
-) -> dict[tuple[uuid.UUID, str], tuple[int, int]]:
-    """Per (learner, category), the latest year expiry runs expired credits of, and the id of
-    the latest of those runs' transactions (reversals of expiry credit the account: left out).
-    """
+) -> dict[tuple[uuid.UUID, str], list[_Run]]:
+    """Per (learner, category), the expiry runs that took credits from the account, first run
+    first (by day, then by id), each with what reversals citing it gave back."""
     rows = await session.execute(
         sql_select(
             col(LedgerTransaction.id),
             col(LedgerTransaction.reference),
             col(LedgerTransaction.rule_version_id),
+            col(LedgerTransaction.reverses_id),
+            col(CreditPosting.side),
+            col(CreditPosting.amount_hundredths),
             col(LedgerAccount.learner_id),
             col(LedgerAccount.category_code),
         )
@@ -177,14 +198,21 @@ async def _last_runs(
         .where(
             col(LedgerTransaction.kind) == "expiry",
             col(LedgerAccount.kind) == "learner",
-            col(CreditPosting.side) == "debit",
             ledger.one_of(session, col(LedgerAccount.learner_id), list(learners)),
         )
     )
     years_of = {v.version_id: v.expiry_years for v in versions}
-    runs: dict[tuple[uuid.UUID, str], tuple[int, int]] = {}
-    for tid, reference, version_id, learner, category in rows.all():
-        if reference is None or not reference.startswith(REFERENCE) or learner is None:
+    runs: dict[tuple[uuid.UUID, str], dict[int, _Run]] = defaultdict(dict)
+    given_back: dict[tuple[tuple[uuid.UUID, str], int], int] = defaultdict(int)
+    for tid, reference, version_id, reverses_id, side, amount, learner, category in rows.all():
+        if learner is None or tid is None:
+            continue
+        pair = (learner, str(category))
+        if side == "credit":  # a reversal of expiry, back to the learner's account
+            if reverses_id is not None:
+                given_back[(pair, int(reverses_id))] += int(amount)
+            continue
+        if reference is None or not reference.startswith(REFERENCE):
             continue
         as_of = date.fromisoformat(reference.removeprefix(REFERENCE))
         years = years_of.get(version_id) if version_id is not None else None
@@ -193,14 +221,51 @@ async def _last_runs(
             years = in_force.expiry_years if in_force is not None else None
         if years is None:
             continue
-        last_year = as_of.year - years - 1
-        pair = (learner, str(category))
-        seen = runs.get(pair)
-        runs[pair] = (
-            max(last_year, seen[0]) if seen else last_year,
-            max(int(tid or 0), seen[1]) if seen else int(tid or 0),
+        run = runs[pair].setdefault(
+            int(tid), _Run(id=int(tid), as_of=as_of, last_year=as_of.year - years - 1, expired=0)
         )
-    return runs
+        run.expired += int(amount)
+    for (pair, run_id), amount in given_back.items():
+        if run_id in runs.get(pair, {}):
+            runs[pair][run_id].reversed += amount
+    return {
+        pair: sorted(by_id.values(), key=lambda run: (run.as_of, run.id))
+        for pair, by_id in runs.items()
+    }
+
+
+def _attribute(
+    excess: int, taken: Mapping[int, int], runs: Sequence[_Run]
+) -> list[tuple[int, int]]:
+    """Share ``excess`` (expiry to give back) among the ``runs`` that expired the years taken
+    back (``taken``: per year, the credits taken back), as (run id, amount), first run first.
+
+    Credits of a year were expired by the first run whose last expired year is that year or
+    later; what that run has left to give back exhausted, by the next such run (a credit of
+    the year recorded after the first run expired with a later one). The oldest years taken
+    back come out of expiry first: the old credits still held are the newest (first earned,
+    first spent), and they are taken before expiry is. No run gives back more than it expired
+    less what reversals citing it gave back already.
+    """
+    left = {run.id: run.left for run in runs}
+    parts: dict[int, int] = defaultdict(int)
+    for year in sorted(taken):
+        share = min(taken[year], excess)
+        for run in runs:
+            if share <= 0:
+                break
+            if run.last_year < year:
+                continue
+            amount = min(share, left[run.id])
+            if amount > 0:
+                parts[run.id] += amount
+                left[run.id] -= amount
+                share -= amount
+                excess -= amount
+        if excess <= 0:
+            break
+    order = {run.id: n for n, run in enumerate(runs)}
+    return sorted(parts.items(), key=lambda part: order[part[0]])
 
 
 async def excess_expired(
@@ -211,15 +276,15 @@ async def excess_expired(
 ) -> dict[tuple[uuid.UUID, str], Excess]:
     """The expiry to reverse per (learner, category) when ``lines`` (a settlement's provenance
     lines, per learner; ``balances`` the accounts' before it) take back credits of years an
-    expiry run has expired credits of.
+    expiry run has expired credits of, shared among the runs that expired them.
 
     Of the credits those years earned, each was spent, expired, or is still held (first
     earned, first spent: what the balance holds beyond the later years' earnings, come after
     the last run). Had the credits taken back never been granted, the spending would stand and
     the runs would have expired less: expiry is what was left over. So the take-back comes out
     of the old credits still held first, then out of what expired (reversed here, back to the
-    learner's account), and only the rest out of the balance and the write-off (settlement).
-    Callers hold the learners' locks.
+    learner's account, one reversal per run citing it: :func:`_attribute`), and only the rest
+    out of the balance and the write-off (settlement). Callers hold the learners' locks.
     """
     taking = {
         (learner, line.category) for learner, mine in lines for line in mine if line.amount < 0
@@ -231,7 +296,7 @@ async def excess_expired(
     if not taking:
         return {}
     learners = sorted({learner for learner, _ in taking})
-    runs = await _last_runs(session, learners, versions)
+    runs = await _runs(session, learners, versions)
     earned = await _earned_by_year(session, learners)
     moved: dict[tuple[uuid.UUID, str], dict[int, int]] = defaultdict(dict)
     for learner, mine in lines:
@@ -241,14 +306,28 @@ async def excess_expired(
                 by_year[line.earned_on.year] = by_year.get(line.earned_on.year, 0) + line.amount
     found: dict[tuple[uuid.UUID, str], Excess] = {}
     for pair in sorted(taking):
-        run = runs.get(pair)
-        if run is None:
+        of_pair = runs.get(pair)
+        if not of_pair:
             continue
-        last_year, last_id = run
-        taken = -sum(amount for year, amount in moved[pair].items() if year <= last_year)
+        last_year = max(run.last_year for run in of_pair)
+        # per year expired, the credits taken back (net of those given in the same settlement)
+        taken = {
+            year: -amount
+            for year, amount in moved[pair].items()
+            if year <= last_year and amount < 0
+        }
+        net_taken = -sum(amount for year, amount in moved[pair].items() if year <= last_year)
         later = sum(amount for year, amount in earned.get(pair, {}).items() if year > last_year)
         still_held = max(0, balances.get(pair, 0) - max(0, later))
-        excess = min(expired[pair], taken - still_held)
-        if excess > 0:
-            found[pair] = Excess(amount=excess, last_expiry_id=last_id)
+        excess = min(expired[pair], net_taken - still_held)
+        if excess <= 0:
+            continue
+        # what no run has left to give back is not given back: the settlement takes it from
+        # the balance and writes the rest off, as if nothing had expired. On a consistent
+        # ledger there is none; there is when a reversal cites a run that did not expire what
+        # it gave back (those written before reversals cited their own run, or altered since:
+        # reconciliation's ``expiry_reversal`` check)
+        parts = _attribute(excess, taken, of_pair)
+        if parts:
+            found[pair] = Excess(amount=sum(amount for _, amount in parts), parts=tuple(parts))
     return found

@@ -1,6 +1,6 @@
 """Reconciliation (对账) for auditors: recompute every balance and list each difference.
 
-Seven checks, each computed in the database or by the same pure engine the ledger uses:
+Eight checks, each computed in the database or by the same pure engine the ledger uses:
 
 - ``unbalanced``: a transaction whose debits and credits differ;
 - ``balance``: a learner account whose kept balance is not the sum of its postings;
@@ -10,6 +10,9 @@ Seven checks, each computed in the database or by the same pure engine the ledge
   standard says, or a conversion whose net debit is not what its status says;
 - ``entitlement``: an entitlement (a record's hours, a completion award) whose granted amount
   is not what the records and the published rule versions say today;
+- ``expiry_reversal``: reversals of an expiry run that gave a learner account back more than
+  the run took from it (a reversal citing a transaction that expired nothing of the account
+  gave back more than nothing);
 - ``points``: a volunteer's points of a unit and year whose granted amount is not what their
   service, the unit's assessment total and the published volunteer scale say today.
 
@@ -237,6 +240,71 @@ async def _conversions(session: AsyncSession, learners: Learners) -> list[Discre
     return found
 
 
+async def _expiry_reversals(session: AsyncSession, learners: Learners) -> list[Discrepancy]:
+    """Per expiry run and learner account, what reversals citing the run gave back to the
+    account against what the run took from it: never more."""
+    given_back = (
+        sql_select(
+            col(LedgerTransaction.reverses_id).label("run_id"),
+            col(CreditPosting.account_id).label("account_id"),
+            func.sum(col(CreditPosting.amount_hundredths)).label("given"),
+        )
+        .join(CreditPosting, col(CreditPosting.transaction_id) == col(LedgerTransaction.id))
+        .join(LedgerAccount, col(LedgerAccount.id) == col(CreditPosting.account_id))
+        .where(
+            col(LedgerTransaction.kind) == "expiry",
+            col(LedgerTransaction.reverses_id).is_not(None),
+            col(LedgerAccount.kind) == "learner",
+            col(CreditPosting.side) == "credit",
+            _of(session, col(LedgerTransaction.learner_id), learners),
+        )
+        .group_by(col(LedgerTransaction.reverses_id), col(CreditPosting.account_id))
+        .subquery()
+    )
+    run_taken = (
+        sql_select(
+            col(CreditPosting.transaction_id).label("run_id"),
+            col(CreditPosting.account_id).label("account_id"),
+            func.sum(col(CreditPosting.amount_hundredths)).label("taken"),
+        )
+        .join(LedgerTransaction, col(LedgerTransaction.id) == col(CreditPosting.transaction_id))
+        .where(col(LedgerTransaction.kind) == "expiry", col(CreditPosting.side) == "debit")
+        .group_by(col(CreditPosting.transaction_id), col(CreditPosting.account_id))
+        .subquery()
+    )
+    taken = func.coalesce(run_taken.c.taken, 0)
+    rows = await session.execute(
+        sql_select(
+            given_back.c.run_id,
+            col(LedgerAccount.id),
+            col(LedgerAccount.learner_id),
+            col(LedgerAccount.category_code),
+            taken,
+            given_back.c.given,
+        )
+        .select_from(given_back)
+        .join(LedgerAccount, col(LedgerAccount.id) == given_back.c.account_id)
+        .outerjoin(
+            run_taken,
+            (run_taken.c.run_id == given_back.c.run_id)
+            & (run_taken.c.account_id == given_back.c.account_id),
+        )
+        .where(given_back.c.given > taken)
+        .order_by(given_back.c.run_id, col(LedgerAccount.id))
+    )
+    return [
+        Discrepancy(
+            check="expiry_reversal",
+            subject=f"transaction:{run_id} account:{aid} learner:{learner} category:{category}",
+            expected=int(took),
+            actual=int(given),
+            detail="what reversals citing an expiry run gave back to the account, against what"
+            " the run took from it (at most)",
+        )
+        for run_id, aid, learner, category, took, given in rows.all()
+    ]
+
+
 async def _learners(session: AsyncSession) -> list[uuid.UUID]:
     """Everyone with records or credits."""
     query = union(
@@ -296,6 +364,7 @@ async def reconcile(
         *await _provenance(session, learners),
         *await _certifications(session, learners),
         *await _conversions(session, learners),
+        *await _expiry_reversals(session, learners),
         # records still waiting in the outbox are not differences yet: the worker settles them
         *await _entitlements(session, [learner for learner in scope if learner not in unsettled]),
         *await _points(session, learners),

@@ -484,20 +484,21 @@ async def settle(
             net = nets[(learner, category)]
             account_id = account_ids[(learner, category)]
             excess = unexpire.get((learner, category))
-            if excess is not None:
-                # before the take-back (SQLite keeps balances row by row): the expiry of
-                # credits no record backs any more is undone, back to the learner's account
+            # before the take-back (SQLite keeps balances row by row): the expiry of credits
+            # no record backs any more is undone, back to the learner's account, one reversal
+            # per run that expired them, citing it
+            for run_id, amount in excess.parts if excess is not None else ():
                 drafts.append(
                     Draft(
                         kind="expiry",
                         learner_id=learner,
                         created_by=actor,
                         legs=[
-                            Leg(expired_to, "debit", excess.amount),
-                            Leg(account_id, "credit", excess.amount),
+                            Leg(expired_to, "debit", amount),
+                            Leg(account_id, "credit", amount),
                         ],
                         rule_version_id=version_id,
-                        reverses_id=excess.last_expiry_id,
+                        reverses_id=run_id,
                         memo="expiry reversed: credits of expired years taken back since"
                         + (f"; {memo}" if memo else ""),
                     )
