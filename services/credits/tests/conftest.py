@@ -358,10 +358,9 @@ CERTIFICATION = {
 }
 
 
-async def certified(client, issue_token, resident: str, **fields: object) -> str:  # type: ignore[no-untyped-def]
-    """A certification of the resident (``fields`` replace the default's), submitted with
-    evidence (a scan of its own: the same file twice is one certificate) and approved by the
-    college; its id."""
+async def submitted_with_evidence(client, resident: str, **fields: object) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """A certification of the resident (``fields`` replace the default's) with one evidence
+    file, a scan of its own (the same file twice is one certificate): its id and the file's."""
     body = {**CERTIFICATION, **fields}
     submitted = await client.post("/api/v1/certifications", json=body, headers=bearer(resident))
     assert submitted.status_code == 201, submitted.text
@@ -372,6 +371,13 @@ async def certified(client, issue_token, resident: str, **fields: object) -> str
         headers=bearer(resident),
     )
     assert uploaded.status_code == 201, uploaded.text
+    return str(cid), str(uploaded.json()["id"])
+
+
+async def certified(client, issue_token, resident: str, **fields: object) -> str:  # type: ignore[no-untyped-def]
+    """A certification of the resident, submitted with evidence
+    (:func:`submitted_with_evidence`) and approved by the college; its id."""
+    cid, _ = await submitted_with_evidence(client, resident, **fields)
     college = issue_token("staff", role="college_staff", unit="410711")
     reviewed = await client.post(
         f"/api/v1/certifications/{cid}/review",

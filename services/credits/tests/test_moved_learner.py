@@ -11,26 +11,10 @@ import uuid
 from credits.ledger import settlement
 from testkit.http import bearer
 
-from .conftest import CERTIFICATION, EVIDENCE_PNG, LEARNER_HOMES, UNREACHABLE
+from .conftest import EVIDENCE_PNG, LEARNER_HOMES, UNREACHABLE, submitted_with_evidence
 
 OLD_HOME = "/410711/410711100/410711100201/"  # a village of town 410711100
 NEW_HOME = "/410711/410711101/410711101201/"  # a village of town 410711101
-
-
-async def _submitted(client, resident: str) -> tuple[str, str]:  # type: ignore[no-untyped-def]
-    """A certification of the resident with one evidence file: its id and the file's."""
-    submitted = await client.post(
-        "/api/v1/certifications", json=CERTIFICATION, headers=bearer(resident)
-    )
-    assert submitted.status_code == 201, submitted.text
-    cid = submitted.json()["id"]
-    uploaded = await client.post(
-        f"/api/v1/certifications/{cid}/evidence",
-        files={"file": ("证书.png", EVIDENCE_PNG + uuid.UUID(cid).bytes, "image/png")},
-        headers=bearer(resident),
-    )
-    assert uploaded.status_code == 201, uploaded.text
-    return cid, uploaded.json()["id"]
 
 
 def _moved(issue_token):  # type: ignore[no-untyped-def]
@@ -44,7 +28,7 @@ async def test_a_moved_residents_certification_and_evidence_follow_the_residence
     client, issue_token
 ) -> None:
     learner, resident = _moved(issue_token)
-    cid, evidence = await _submitted(client, resident)
+    cid, evidence = await submitted_with_evidence(client, resident)
     old_town = issue_token("staff", role="school_staff", unit="410711100")
     new_town = issue_token("staff", role="school_staff", unit="410711101")
     url = f"/api/v1/certifications/{cid}"
@@ -86,7 +70,7 @@ async def test_a_moved_residents_certification_and_evidence_follow_the_residence
 
 async def test_the_college_where_the_learner_lives_now_reviews(client, issue_token) -> None:
     learner, resident = _moved(issue_token)
-    cid, _ = await _submitted(client, resident)
+    cid, _ = await submitted_with_evidence(client, resident)
     LEARNER_HOMES[str(learner)] = NEW_HOME
     review = f"/api/v1/certifications/{cid}/review"
     body = {"decision": "reject", "reason": "证书编号无法核验"}
@@ -161,7 +145,7 @@ async def test_the_college_where_the_learner_lives_now_decides_and_cancels(
 
 async def test_staff_are_told_to_retry_when_accounts_cannot_say(client, issue_token) -> None:
     learner, resident = _moved(issue_token)
-    cid, _ = await _submitted(client, resident)
+    cid, _ = await submitted_with_evidence(client, resident)
     staff = issue_token("staff", role="school_staff", unit="410711100")
     path = f"/api/v1/learning-accounts/{learner}"
     UNREACHABLE.add(path)

@@ -73,11 +73,27 @@ async def load_network(
         wanted = {"name": level["name"], "rank": level["rank"]}
         if existing_level is None:
             session.add(UnitLevel(code=level["code"], **wanted))
-            _audit(session, actor, "unit_level.create", "unit_level", level["code"], None, wanted)
+            audit.record(
+                session,
+                actor=actor,
+                action="unit_level.create",
+                target_type="unit_level",
+                target_id=level["code"],
+                before=None,
+                after=wanted,
+            )
         elif (existing_level.name, existing_level.rank) != (level["name"], level["rank"]):
             was = {"name": existing_level.name, "rank": existing_level.rank}
             existing_level.name, existing_level.rank = level["name"], level["rank"]
-            _audit(session, actor, "unit_level.update", "unit_level", level["code"], was, wanted)
+            audit.record(
+                session,
+                actor=actor,
+                action="unit_level.update",
+                target_type="unit_level",
+                target_id=level["code"],
+                before=was,
+                after=wanted,
+            )
     await session.flush()
 
     created = updated = residents_moved = 0
@@ -104,7 +120,15 @@ async def load_network(
             unit = Unit(key=raw["key"], **fields)
             session.add(unit)
             created += 1
-            _audit(session, actor, "unit.create", "unit", raw["key"], None, shown)
+            audit.record(
+                session,
+                actor=actor,
+                action="unit.create",
+                target_type="unit",
+                target_id=raw["key"],
+                before=None,
+                after=shown,
+            )
         elif any(getattr(unit, name) != value for name, value in fields.items()):
             old_path = unit.path
             was = _shown({name: getattr(unit, name) for name in fields}, _parent_key(unit))
@@ -112,7 +136,15 @@ async def load_network(
                 setattr(unit, name, value)
             updated += 1
             # the population is the participation and registration rates' denominator
-            _audit(session, actor, "unit.update", "unit", raw["key"], was, shown)
+            audit.record(
+                session,
+                actor=actor,
+                action="unit.update",
+                target_type="unit",
+                target_id=raw["key"],
+                before=was,
+                after=shown,
+            )
             if old_path != path:
                 residents_moved += await _move_residents(session, unit, old_path, actor=actor)
         paths[raw["key"]] = (unit, path)
@@ -134,26 +166,6 @@ def _parent_key(unit: Unit) -> str | None:
     """The key of the unit's parent as it stands (before this load moves it)."""
     segments = unit.path.strip("/").split("/")
     return segments[-2] if len(segments) > 1 else None
-
-
-def _audit(
-    session: AsyncSession,
-    actor: str,
-    action: str,
-    target_type: str,
-    target_id: str,
-    before: dict[str, Any] | None,
-    after: dict[str, Any],
-) -> None:
-    audit.record(
-        session,
-        actor=actor,
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        before=before,
-        after=after,
-    )
 
 
 async def _move_residents(session: AsyncSession, unit: Unit, old_path: str, *, actor: str) -> int:
