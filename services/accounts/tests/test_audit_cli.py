@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from accounts.cli import main
+from accounts.network.service import muye_network
 
 
 def test_verify_names_a_tampered_entry_and_purge_refuses_recent_or_broken(
@@ -18,17 +19,20 @@ def test_verify_names_a_tampered_entry_and_purge_refuses_recent_or_broken(
     monkeypatch.setenv("ACCOUNTS_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("ACCOUNTS_DATABASE_URL", raising=False)
     assert main(["migrate"]) == 0
-    assert main(["seed-demo"]) == 0  # the demo staff user is an audited change
+    assert main(["seed-demo"]) == 0  # the network's levels and units and the demo staff user
+    network = muye_network()
+    seeded = len(network["levels"]) + len(network["units"]) + 1
     capsys.readouterr()
     assert main(["verify-audit"]) == 0
-    assert "audit chain ok: 1 entries checked" in capsys.readouterr().out
+    assert f"audit chain ok: {seeded} entries checked" in capsys.readouterr().out
 
     recent = (datetime.now(UTC) - timedelta(days=179)).date().isoformat()
     assert main(["purge-audit", "--before", recent]) == 2
     refused = capsys.readouterr().err
     assert "refused" in refused and "at least 180 days" in refused
     assert main(["verify-audit"]) == 0  # the refused purge is on record, and the chain holds
-    assert "audit chain ok: 3 entries checked" in capsys.readouterr().out
+    # the verification and the refused purge are entries too
+    assert f"audit chain ok: {seeded + 2} entries checked" in capsys.readouterr().out
     assert main(["purge-audit", "--before", "yesterday"]) == 2
     assert "YYYY-MM-DD" in capsys.readouterr().err
     assert main(["purge-audit", "--before", "2020-01-01"]) == 0
