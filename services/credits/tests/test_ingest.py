@@ -451,3 +451,27 @@ async def test_one_idempotency_key_sent_at_once_with_two_bodies_replays_neither(
     ]
     async with credits_app.state.sessionmaker() as db:
         assert await _stored(db, partner) == 1
+
+
+async def test_a_record_of_no_whole_minute_is_refused_and_its_neighbours_kept(
+    session_client, issue_token
+) -> None:
+    """A 0-minute stretch was stored and counted its learner as a participant in the
+    statistics (an xAPI statement under a minute was already refused)."""
+    client, db = session_client
+    partner = f"mooc-{uuid.uuid4().hex[:6]}"
+    token = issue_token("partner", client_id=partner)
+    course = await _online_course(client, issue_token, partner)
+    learner = _learner()
+    day = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+    answer = await _post(
+        client,
+        token,
+        [_item("none", learner, course, day, minutes=0), _item("some", learner, course, day)],
+    )
+    assert answer.status_code == 200, answer.text
+    results = answer.json()["results"]
+    assert [r["status"] for r in results] == ["rejected", "created"], results
+    reason = "at least one whole minute: a stretch of less is no learning"
+    assert results[0]["errors"] == [{"field": "minutes", "reason": reason}]
+    assert await _stored(db, partner) == 1

@@ -123,4 +123,6 @@ def _reason(error: Any) -> str:
         CONTROL_FREE
     ):
         return "control characters (NUL, zero-width or direction marks) are not allowed"
+    if error["type"] == "greater_than_equal" and error["loc"][-1:] == ("minutes",):
+        return "at least one whole minute: a stretch of less is no learning"
     return str(error["msg"])

@@ -60,7 +60,9 @@ class PartnerRecord(BaseModel):
     # bounds checked in pydantic's core: a Python validator here costs ~3 us an item
     start: AwareDatetime = Field(ge=EARLIEST, lt=LATEST)
     end: AwareDatetime = Field(ge=EARLIEST, lt=LATEST)
-    minutes: int = Field(ge=0, le=24 * 60)
+    # a stretch of no whole minute is no learning (as an xAPI statement under a minute is
+    # refused): it would still make its learner count as a participant in the statistics
+    minutes: int = Field(ge=1, le=24 * 60)
     evidence: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("evidence")
