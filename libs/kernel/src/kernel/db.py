@@ -6,10 +6,12 @@ import asyncio
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
-from sqlalchemy import MetaData, event, text
+from sqlalchemy import DateTime, MetaData, event, text
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -59,6 +61,41 @@ def _sqlite_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
+class _UtcDateTime(sqlite.DATETIME):
+    """SQLite's DATETIME for ``DateTime(timezone=True)``: stored in UTC, read back aware.
+
+    An aware time is stored as its UTC digits and read back aware, in UTC, as PostgreSQL gives
+    it. SQLite keeps a timestamp's digits and drops its offset. Every writer here converts to UTC
+    first, but what was read came back naive, so answers served from SQLite lacked their "Z"
+    (the same field carried one on PostgreSQL, or when it was just written).
+    """
+
+    def bind_processor(self, dialect: Any) -> Any:
+        store = super().bind_processor(dialect)
+        if not self.timezone:
+            return store
+
+        def process(value: Any) -> Any:
+            if isinstance(value, datetime) and value.tzinfo is not None:
+                value = value.astimezone(UTC).replace(tzinfo=None)
+            return store(value) if store else value
+
+        return process
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        read = super().result_processor(dialect, coltype)
+        if not self.timezone:
+            return read
+
+        def process(value: Any) -> Any:
+            moment = read(value) if read else value
+            if isinstance(moment, datetime) and moment.tzinfo is None:
+                return moment.replace(tzinfo=UTC)
+            return moment
+
+        return process
+
+
 def make_engine(url: str, **options: Any) -> AsyncEngine:
     """Create the async engine for ``url`` with our per-backend settings."""
     # a failed statement's error (logged with its traceback) names the statement, never the
@@ -66,6 +103,8 @@ def make_engine(url: str, **options: Any) -> AsyncEngine:
     options.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         engine = create_async_engine(url, **options)
+        dialect = engine.sync_engine.dialect
+        dialect.colspecs = {**dialect.colspecs, DateTime: _UtcDateTime}
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
