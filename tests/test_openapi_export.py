@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import jsonschema
 import pytest
 
 from credits.statistics.groups import LOOKUP_CHUNK
@@ -61,3 +62,34 @@ def test_credits_asks_for_groups_in_chunks_accounts_accepts() -> None:
     # the two services keep the limit apart (neither imports the other): the contract joins them
     lookup = CURRENT["accounts.json"]["components"]["schemas"]["GroupLookup"]
     assert 1 <= LOOKUP_CHUNK <= lookup["properties"]["learners"]["maxItems"]
+
+
+def _resolved(document: dict[str, Any], name: str) -> dict[str, Any]:
+    """A schema of the document with its components, for jsonschema to follow the refs."""
+    return {**document["components"]["schemas"][name], "components": document["components"]}
+
+
+def test_errors_are_documented_as_the_problems_they_are(gateway) -> None:  # type: ignore[no-untyped-def]
+    """Every operation's 422 is the validation problem and every other error a problem, as
+    sent (FastAPI documented its own {detail: [{loc, msg}]}, which no route ever sends); real
+    answers through the gateway match the documented schemas."""
+    for name, document in CURRENT.items():
+        assert "HTTPValidationError" not in document["components"]["schemas"], name
+        for path, operations in document["paths"].items():
+            for method, operation in operations.items():
+                responses = operation["responses"]
+                assert set(responses["default"]["content"]) == {"application/problem+json"}
+                if "422" in responses:
+                    (media,) = responses["422"]["content"].values()
+                    assert media["schema"]["$ref"].endswith("/ValidationProblem"), (path, method)
+    document = CURRENT["gateway.json"]
+    invalid = gateway.get("/api/v1/units", params={"level": "x" * 41})  # over 40 characters
+    assert invalid.status_code == 422
+    jsonschema.validate(invalid.json(), _resolved(document, "ValidationProblem"))
+    missing = gateway.get("/api/v1/units/no-such-unit")
+    assert missing.status_code == 404
+    jsonschema.validate(missing.json(), _resolved(document, "Problem"))
+    with pytest.raises(jsonschema.ValidationError):  # the schema says something
+        jsonschema.validate(
+            {"detail": [{"loc": ["query"], "msg": "x"}]}, _resolved(document, "ValidationProblem")
+        )

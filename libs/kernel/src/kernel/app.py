@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI
 
 from kernel.health import ReadinessCheck, health_router
 from kernel.logs import AccessLogMiddleware
+from kernel.problemdocs import with_problems
 from kernel.problems import UnexpectedErrorMiddleware, install_problem_handlers
 from kernel.requestid import RequestIdMiddleware
 
@@ -48,4 +49,13 @@ def build_service_app(
     app.include_router(health_router(readiness))
     for router in routers:
         app.include_router(router)
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        # generated once (FastAPI keeps it in app.openapi_schema); errors as they are sent
+        if app.openapi_schema is None:
+            app.openapi_schema = with_problems(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

@@ -12,6 +12,7 @@ from typing import Any
 
 from gateway.routes import COMPOSED, PUBLIC, ROUTES
 from kernel.app import BEARER_SCHEME
+from kernel.problemdocs import with_problems
 
 GATEWAY_PATHS: dict[str, Any] = {
     "/healthz": {"get": {"summary": "The gateway process is alive", "tags": ["health"]}},
@@ -132,6 +133,11 @@ def merge(service_docs: Mapping[str, Mapping[str, Any]], *, version: str) -> dic
                 raise ValueError(f"schema {name} differs between services")
             schemas[name] = schema
     schemas["Portfolio"] = PORTFOLIO_SCHEMA
+    # the operations the gateway answers itself (health, composed portfolios) answer errors
+    # as problems too: said as the services' documents say them
+    merged = with_problems(
+        {"paths": dict(sorted(paths.items())), "components": {"schemas": schemas}}
+    )
     return {
         "openapi": "3.1.0",
         "info": {
@@ -140,6 +146,9 @@ def merge(service_docs: Mapping[str, Mapping[str, Any]], *, version: str) -> dic
             "description": "The public API of the Muye learning-credit bank (学分银行), "
             "served by the gateway. Errors are RFC 9457 application/problem+json.",
         },
-        "paths": dict(sorted(paths.items())),
-        "components": {"schemas": dict(sorted(schemas.items())), "securitySchemes": BEARER_SCHEME},
+        "paths": merged["paths"],
+        "components": {
+            "schemas": dict(sorted(merged["components"]["schemas"].items())),
+            "securitySchemes": BEARER_SCHEME,
+        },
     }
