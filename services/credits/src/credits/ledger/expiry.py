@@ -22,7 +22,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import date
 
 from sqlalchemy import func
 from sqlalchemy import select as sql_select
@@ -36,9 +36,9 @@ from credits.ledger.schemas import ExpiryLine, ExpiryResult
 from credits.ledger.service import Draft, Leg, Source
 from credits.rules import engine
 from credits.rules import service as rules
+from credits.rules.engine import beijing_today
 from kernel.problems import PROBLEMS, DomainError
 
-CHINA = timezone(timedelta(hours=8))  # the Muye day is a Beijing one
 REFERENCE = "expiry:"  # an expiry run's transactions: "expiry:<as_of>"
 
 
@@ -48,11 +48,6 @@ class ExpiryInTheFuture(DomainError):
     type = PROBLEMS + "expiry-in-the-future"
     status = 422
     title = "Expiry run in the future"
-
-
-def beijing_today(now: datetime | None = None) -> date:
-    """The Beijing day of ``now`` (the current instant when None)."""
-    return (now or datetime.now(UTC)).astimezone(CHINA).date()
 
 
 Earned = dict[tuple[uuid.UUID, str], dict[int, int]]

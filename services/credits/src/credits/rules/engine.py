@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from operator import attrgetter
 from typing import NamedTuple
 
@@ -139,6 +139,11 @@ class Credit(NamedTuple):
 def local_day(moment: datetime) -> date:
     """The Beijing calendar day of an aware instant."""
     return moment.astimezone(CHINA).date()
+
+
+def beijing_today(now: datetime | None = None) -> date:
+    """Today's date in Beijing (the day of ``now``, when given)."""
+    return local_day(now or datetime.now(UTC))
 
 
 def version_for(versions: Sequence[RuleSet], day: date) -> RuleSet | None:

@@ -34,8 +34,3 @@ class Period:
     def years(self) -> list[int]:
         """The calendar years the period touches."""
         return list(range(self.first.year, self.last.year + 1))
-
-
-def beijing_today(now: datetime | None = None) -> date:
-    """Today's date in Beijing."""
-    return (now or datetime.now(UTC)).astimezone(CHINA).date()

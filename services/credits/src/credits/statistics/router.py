@@ -17,9 +17,10 @@ import httpx
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from credits.audit import service as audit
+from credits.rules.engine import beijing_today
 from credits.statistics import figures, groups, service, stars
 from credits.statistics.keeping import Fresh, KeptReports
-from credits.statistics.period import EARLIEST, LATEST, Period, beijing_today
+from credits.statistics.period import EARLIEST, LATEST, Period
 from credits.statistics.schemas import (
     GroupHours,
     MissingFigure,
