@@ -14,11 +14,11 @@ town. Triggers are off while loading (session_replication_role) and the indexes 
 after, as a restore would.
 
 Then times every report (each figure of ``GET /api/v1/statistics/{unit}`` with the accounts
-registration count and the group lookup behind hours by group, and the learning star
-candidates) for the district and for a town, for one
-year and for the whole four years, with the same functions and SQL the routes run, and prints
-the figures and the size of the data set. Nothing is asserted about time. The databases are
-dropped at the end.
+registration count, the lookup behind hours by group and the unit's residents, the probe of
+the residents' learning elsewhere, and the learning star candidates) for the district and for
+a town, for one year and for the whole four years, with the same functions and SQL the routes
+run, and prints the figures and the size of the data set. Nothing is asserted about time. The
+databases are dropped at the end.
 
 Usage: uv run python -m bench.statistics [--residents N] [--records N]
        (default: the issue's 300,000 residents and 15,000,000 records; ``--quick``: a tenth)
@@ -38,7 +38,11 @@ import asyncpg
 from sqlalchemy import delete, text
 
 from accounts import SERVICE_ROOT as ACCOUNTS_ROOT
-from accounts.learners.statistics import GroupLookup, group_membership, learners_digest
+from accounts.learners.statistics import (
+    GroupLookup,
+    group_membership,
+    learners_digest,
+)
 from accounts.network.service import load_network
 from credits import SERVICE_ROOT as CREDITS_ROOT
 from credits.cli import seed_reference_data
@@ -47,7 +51,7 @@ from credits.statistics import figures, groups, service, stars
 from credits.statistics.keeping import Fresh, KeptReports
 from credits.statistics.models import KeptReport
 from credits.statistics.period import Period
-from credits.statistics.schemas import GroupHours, MissingFigure, ReportFigures
+from credits.statistics.schemas import ReportFigures
 from kernel.db import make_engine, make_sessionmaker, run_in_transaction
 from kernel.migrations import upgrade_to_head
 from kernel.packagedata import read_json
@@ -342,21 +346,30 @@ async def report(credits_url: str, accounts_url: str, path: str, period: Period)
         timings["registrations (accounts)"] = time.perf_counter() - step
         return row
 
-    async def groups_of(
-        totals: Sequence[service.LearnerTotal],
-    ) -> tuple[list[GroupHours] | None, list[MissingFigure]]:
+    async def groups_of(totals: Sequence[service.LearnerTotal]) -> groups.Lookup:
         places: dict[str, list[int]] = {}
+        listed, others = 0, None
         async with accounts_sessions() as session:
-            for start in range(0, len(totals), groups.LOOKUP_CHUNK):
+            for start in range(0, max(len(totals), 1), groups.LOOKUP_CHUNK):
                 chunk = [str(t.learner_id) for t in totals[start : start + groups.LOOKUP_CHUNK]]
                 body = json.dumps({"unit": "bench", "learners": chunk})
-                # as the route reads it: pydantic's check of each id, the audit entry's digest
+                # as the route reads it: pydantic's check of each id, the audit entry's digests
                 asked = GroupLookup.model_validate_json(body).learners
                 learners_digest(asked)
-                _, found = await group_membership(session, asked)
-                for group, at in json.loads(json.dumps({"groups": found}))["groups"].items():
+                _, found, here, apart = await group_membership(session, path, asked)
+                learners_digest(apart)
+                answer = json.loads(
+                    json.dumps(
+                        {"groups": found, "listed_residents": here, "other_residents": apart}
+                    )
+                )
+                for group, at in answer["groups"].items():
                     places.setdefault(group, []).extend(start + n for n in at)
-        return groups.sum_by_group(totals, places), []
+                listed += answer["listed_residents"]
+                given = set(answer["other_residents"])
+                others = given if others is None else others & given
+        residents = groups.Residents(listed, list(others or ()))
+        return groups.Lookup(groups.sum_by_group(totals, places), residents, [])
 
     try:
         async with make_sessionmaker(credits_engine)() as session:
@@ -366,7 +379,8 @@ async def report(credits_url: str, accounts_url: str, path: str, period: Period)
             registered = await asked
             total = time.perf_counter() - began
         return {
-            "participants": len(found.totals),
+            "participants": found.report.participants,
+            "learners": len(found.totals),
             "minutes": sum(line.minutes for line in found.report.hours_by_category_mode),
             "issued": found.report.credits.issued_hundredths,
             "volunteers": [
@@ -528,7 +542,8 @@ def time_reports(units: list[dict[str, Any]], credits_url: str, accounts_url: st
                 print(
                     f"  {unit['key']:<10} {label:<17} {attempt}: {result['total']:.2f} s  "
                     f"participants {result['participants']:,} of {population:,} "
-                    f"({result['participants'] / population:.1%}), registered "
+                    f"({result['participants'] / population:.1%}; learners at its activities "
+                    f"{result['learners']:,}), registered "
                     f"{result['registered']:,} ({result['registered'] / population:.1%}), "
                     f"hours {result['minutes'] / 60:,.0f}, credits "
                     f"{result['issued'] / 100:,.0f}, sessions {result['sessions']:,}, "

@@ -1,7 +1,9 @@
 """Statistics end to end through the gateway on real processes and PostgreSQL: a learning
 point's report before and after one verified session of learning by an elderly resident (hours
-by group come from the accounts service's group lookup, which the gateway does not route), the
-workbook read back, and who may see which unit. The stack is shared with other tests, so
+by group come from the accounts service's group lookup, which the gateway does not route) and
+one by a neighbour of theirs at another learning point (participants are the point's residents
+wherever they learned, as the accounts service says who lives there), the workbook read back,
+and who may see which unit. The stack is shared with other tests, so
 figures are compared as differences, except where only this test writes (its own activity's
 session)."""
 
@@ -55,41 +57,52 @@ def test_a_verified_session_shows_in_the_learning_points_statistics(
     period = {"from": (today - timedelta(days=1)).isoformat(), "to": today.isoformat()}
     url = f"/api/v1/statistics/{point}"
 
+    # a neighbour, living at the same learning point, who learns at the other one
+    neighbour = new_resident(gateway, admin, town=TOWN, password="stats-resident-pass")
+    other_url = f"/api/v1/statistics/{elsewhere}"
+
     before = gateway.get(url, params=period, headers=bearer(point_staff))
     assert before.status_code == 200, before.text
     assert before.json()["registrations"]["registered"] >= 1  # the resident opened above
+    other_before = gateway.get(other_url, params=period, headers=bearer(other_point)).json()
 
     now = datetime.now(UTC).replace(microsecond=0)
-    activity = gateway.post(
-        "/api/v1/activities",
-        json={
-            "title": "统计测试：太极拳",
-            "kind": "course",
-            "category": "tai_chi",
-            "mode": "offline",
-            "host_unit": point,
-            "sessions": [
-                {
-                    "starts_at": (now - timedelta(hours=3)).isoformat(),
-                    "ends_at": (now - timedelta(hours=2)).isoformat(),
-                }
-            ],
-        },
-        headers=bearer(admin),
-    ).json()
-    entered = gateway.post(
-        f"/api/v1/sessions/{activity['sessions'][0]['id']}/attendance",
-        json={"entries": [{"learner": account["account_number"]}]},
-        headers=bearer(point_staff),
-    )
-    assert entered.status_code == 200, entered.text
-    record = entered.json()["results"][0]["record_id"]
-    verified = gateway.post(
-        f"/api/v1/learning-records/{record}/status",
-        json={"status": "verified", "reason": "核对无误"},
-        headers=bearer(school),
-    )
-    assert verified.status_code == 200, verified.text
+    for host, learner, staff in (
+        (point, account, point_staff),
+        (elsewhere, neighbour, other_point),
+    ):
+        activity = gateway.post(
+            "/api/v1/activities",
+            json={
+                "title": "统计测试：太极拳",
+                "kind": "course",
+                "category": "tai_chi",
+                "mode": "offline",
+                "host_unit": host,
+                "sessions": [
+                    {
+                        "starts_at": (now - timedelta(hours=3)).isoformat(),
+                        "ends_at": (now - timedelta(hours=2)).isoformat(),
+                    }
+                ],
+            },
+            headers=bearer(admin),
+        ).json()
+        entered = gateway.post(
+            f"/api/v1/sessions/{activity['sessions'][0]['id']}/attendance",
+            json={"entries": [{"learner": learner["account_number"]}]},
+            headers=bearer(staff),
+        )
+        assert entered.status_code == 200, entered.text
+        record = entered.json()["results"][0]["record_id"]
+        verified = gateway.post(
+            f"/api/v1/learning-records/{record}/status",
+            json={"status": "verified", "reason": "核对无误"},
+            headers=bearer(school),
+        )
+        assert verified.status_code == 200, verified.text
+        if host == point:
+            ours_id = activity["id"]
 
     # fresh: read now whatever may be kept (a learning point's report takes milliseconds and
     # is not kept; fresh says so however loaded the machine running this is)
@@ -98,13 +111,20 @@ def test_a_verified_session_shows_in_the_learning_points_statistics(
     after, old = answer.json(), before.json()
     assert after["kept"] is False
     assert datetime.fromisoformat(after["as_of"]) > datetime.fromisoformat(old["as_of"])
-    assert after["participants"] == old["participants"] + 1
+    # both residents of the point learned; one of them at the point's own activity
+    assert after["participants"] == old["participants"] + 2
+    assert after["learners"] == old["learners"] + 1
+    other_after = gateway.get(
+        other_url, params={**period, "fresh": "true"}, headers=bearer(other_point)
+    ).json()
+    assert other_after["learners"] == other_before["learners"] + 1
+    assert other_after["participants"] == other_before["participants"]  # lives at the first
     assert after["total_minutes"] == old["total_minutes"] + 60
     tai_chi = {(h["category"], h["mode"]): h["minutes"] for h in after["hours_by_category_mode"]}
     old_tai_chi = {(h["category"], h["mode"]): h["minutes"] for h in old["hours_by_category_mode"]}
     assert tai_chi["tai_chi", "offline"] == old_tai_chi.get(("tai_chi", "offline"), 0) + 60
     assert after["activities"]["sessions"] == old["activities"]["sessions"] + 1
-    ours = [s for s in after["sessions"] if s["activity_id"] == activity["id"]]
+    ours = [s for s in after["sessions"] if s["activity_id"] == ours_id]
     assert [(s["attendance"], s["planned_minutes"]) for s in ours] == [(1, 60)]
     # the resident is elderly: one more elderly learner, their record and its hour
     assert after["missing"] == [] and old["missing"] == []
@@ -128,7 +148,7 @@ def test_a_verified_session_shows_in_the_learning_points_statistics(
     )
     book = load_workbook(io.BytesIO(workbook.content), read_only=True)
     summary = {r[0]: r[1] for r in book["汇总"].iter_rows(min_row=2, values_only=True)}
-    assert summary["参与人数"] == after["participants"]
+    assert (summary["参与人数"], summary["学习人数"]) == (after["participants"], after["learners"])
     assert summary["实名注册人数"] == registered
     groups = {r[0]: r for r in book["按人群学时"].iter_rows(min_row=2, values_only=True)}
     assert groups["elderly"] == (

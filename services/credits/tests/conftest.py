@@ -173,6 +173,9 @@ def install_test_neighbours(credits_app: FastAPI):  # type: ignore[no-untyped-de
             for n, learner in enumerate(body["learners"]):
                 for group in LEARNER_GROUPS.get(learner, []):
                     places[group].append(n)
+            # residents: those whose home (LEARNER_HOMES) is the unit or under it
+            under = UNIT_PATHS[body["unit"]]
+            residents = {who for who, home in LEARNER_HOMES.items() if home.startswith(under)}
             return httpx.Response(
                 200,
                 json={
@@ -180,6 +183,8 @@ def install_test_neighbours(credits_app: FastAPI):  # type: ignore[no-untyped-de
                     "asked": len(body["learners"]),
                     "found": sum(1 for learner in body["learners"] if learner in LEARNER_GROUPS),
                     "groups": places,
+                    "listed_residents": len(residents.intersection(body["learners"])),
+                    "other_residents": sorted(residents.difference(body["learners"])),
                 },
             )
         if request.method == "GET" and request.url.path == "/api/v1/me/account":

@@ -46,6 +46,7 @@ from .conftest import (
     FAILING,
     GROUP_LOOKUPS,
     LEARNER_GROUPS,
+    LEARNER_HOMES,
     REGISTRATIONS,
     UNREACHABLE,
     _seed,
@@ -114,6 +115,9 @@ async def known(session_client, factory):  # type: ignore[no-untyped-def]
     V2 120 min in 2026.
     Groups (accounts'): L1 elderly, L2 elderly and youth, L3 youth, L4 elderly, L5 disabled;
     L6 none.
+    Homes (accounts'): L1 the town's learning point; L2, L4 and L5 the town; L3 and L6 the
+    other town. So the town's participants (its residents who learned anywhere) are L1, L2 and
+    L4, and its learners (who learned at its activities) L1, L2, L3 and L6.
     """
     client, db = session_client
     a1, a1_sessions = await factory.activity(unit="410711100", sessions=2, start=MARCH)
@@ -122,15 +126,16 @@ async def known(session_client, factory):  # type: ignore[no-untyped-def]
     a4, _ = await factory.activity(unit="410711", mode="online")
     ln = [uuid.uuid4() for _ in range(6)]
     l1, l2, l3, l4, l5, l6 = ln
-    for learner, in_groups in (
-        (l1, ["elderly"]),
-        (l2, ["elderly", "youth"]),
-        (l3, ["youth"]),
-        (l4, ["elderly"]),
-        (l5, ["disabled"]),
-        (l6, []),
+    for learner, in_groups, home in (
+        (l1, ["elderly"], POINT),
+        (l2, ["elderly", "youth"], TOWN),
+        (l3, ["youth"], OTHER_TOWN),
+        (l4, ["elderly"], TOWN),
+        (l5, ["disabled"], TOWN),
+        (l6, [], OTHER_TOWN),
     ):
         LEARNER_GROUPS[str(learner)] = in_groups
+        LEARNER_HOMES[str(learner)] = home
     await factory.records(l1, a1, minutes=120, status="verified", host_path=TOWN)
     await factory.records(
         l1,
@@ -252,10 +257,18 @@ async def test_town_report_counts_what_was_learned_there(client, issue_token, kn
     assert response.status_code == 200, response.text
     report = response.json()
     assert report["unit"] == {"key": "410711100", "name": "王村镇社区教育学校", "path": TOWN}
-    # L1, L2, L3, L6 learned at the town or its learning point; L4 elsewhere, L5 voided
-    assert report["participants"] == 4
+    # residents L1 (at the learning point), L2 and L4 (at the other town) learned; L5's
+    # record was voided; L3 and L6 learned here but live in the other town
+    assert report["participants"] == 3
     assert report["population"] == 400
-    assert report["participation"]["rate"] == pytest.approx(4 / 400)
+    assert report["participation"] == {
+        "numerator": 3,
+        "denominator": 400,
+        "rate": 0.0075,
+        "denominator_source": report["population_source"],
+    }
+    # L1, L2, L3, L6 learned at the town or its learning point; L4 elsewhere, L5 voided
+    assert report["learners"] == 4
     assert report["registrations"]["registered"] == 30
     assert report["real_name_registration"]["rate"] == pytest.approx(30 / 400)
     lines = {(h["category"], h["mode"]): h for h in report["hours_by_category_mode"]}
@@ -295,7 +308,8 @@ async def test_town_report_counts_what_was_learned_there(client, issue_token, kn
 async def test_district_report_adds_every_town_and_the_college(client, issue_token, known) -> None:
     auditor = issue_token("staff", role="auditor", unit="410711")
     report = (await _report(client, auditor, "410711")).json()
-    assert report["participants"] == 5  # L4 at the other town too
+    # every learner lives in the district and learned there, but L5 (voided)
+    assert (report["participants"], report["learners"]) == (5, 5)
     assert report["participation"]["rate"] == pytest.approx(5 / 1000)
     lines = {(h["category"], h["mode"]): h["minutes"] for h in report["hours_by_category_mode"]}
     assert lines == {
@@ -319,7 +333,10 @@ async def test_period_days_are_beijing_days(client, issue_token, known) -> None:
             headers=bearer(staff),
         )
     ).json()
-    assert report["total_minutes"] == 27 and report["participants"] == 1
+    # L3 learned at the learning point, and lives in the other town; L1 lives at the point
+    # and learned nothing that day
+    assert report["total_minutes"] == 27
+    assert (report["learners"], report["participants"]) == (1, 0)
     assert report["population"] is None and report["participation"]["rate"] is None
     december = (
         await client.get(
@@ -391,7 +408,8 @@ async def test_the_report_downloads_as_a_workbook_and_as_csv(client, issue_token
     book = load_workbook(io.BytesIO(xlsx.content), read_only=True)
     assert book.sheetnames == ["汇总", "学时", "按人群学时", "人群", "志愿服务", "场次考勤"]
     summary = {row[0]: row[1] for row in book["汇总"].iter_rows(min_row=2, values_only=True)}
-    assert summary["参与人数"] == 4 and summary["参与率(%)"] == 1.0
+    assert summary["参与人数"] == 3 and summary["参与率(%)"] == 0.75
+    assert summary["学习人数"] == 4
     assert summary["实名注册率(%)"] == 7.5 and summary["发放学分"] == 3.44
     assert summary["转换学分"] == 2 and summary["场均签到人次"] == 1.5
     hours = list(book["学时"].iter_rows(values_only=True))
@@ -427,7 +445,7 @@ async def test_the_report_downloads_as_a_workbook_and_as_csv(client, issue_token
         assert rows[0][0] == header
     summary_csv = await _report(client, staff, "410711100", format="csv")
     rows = {r[0]: r[1] for r in csv.reader(io.StringIO(summary_csv.content.decode("utf-8-sig")))}
-    assert rows["参与人数"] == "4" and rows["举办场次数"] == "2"
+    assert rows["参与人数"] == "3" and rows["学习人数"] == "4" and rows["举办场次数"] == "2"
     assert "暂缺" not in rows
     group_csv = await _report(client, staff, "410711100", format="csv", sheet="hours_by_group")
     lines = list(csv.reader(io.StringIO(group_csv.content.decode("utf-8-sig"))))
@@ -450,7 +468,7 @@ async def test_hours_by_group_sum_the_learners_of_each_group(client, issue_token
     staff = issue_token("staff", role="school_staff", unit="410711100")
     GROUP_LOOKUPS.clear()
     town = (await _report(client, staff, "410711100")).json()
-    assert GROUP_LOOKUPS == [4]  # the four participants, in one lookup
+    assert GROUP_LOOKUPS == [4]  # the four learners, in one lookup
     # at the town in 2026: L1 120 + 54 (2 records), L2 90 (its staff entry waits), L3 27, L6 1800
     assert _by_group(town) == {
         "elderly": (2, 264, 3),  # L1, L2
@@ -467,14 +485,14 @@ async def test_hours_by_group_sum_the_learners_of_each_group(client, issue_token
     # L1 adds 45 min online at the college; L4 (elderly) 198 min at the other town
     assert district["elderly"] == (3, 120 + 54 + 45 + 90 + 198, 5)
     assert district["youth"] == (2, 117, 2)
-    # nobody learned in 2025: no lookup, every group nought
+    # nobody learned in 2025: a lookup of nobody (for the residents), every group nought
     GROUP_LOOKUPS.clear()
     empty = await client.get(
         "/api/v1/statistics/410711100",
         params={"from": "2025-01-01", "to": "2025-06-30"},
         headers=bearer(staff),
     )
-    assert GROUP_LOOKUPS == [] and empty.json()["participants"] == 0
+    assert GROUP_LOOKUPS == [0] and empty.json()["participants"] == 0
     assert set(_by_group(empty.json()).values()) == {(0, 0, 0)}
 
 
@@ -484,12 +502,18 @@ async def test_many_participants_are_looked_up_in_chunks(
     monkeypatch.setattr(groups, "LOOKUP_CHUNK", 3)
     auditor = issue_token("staff", role="auditor", unit="410711")
     GROUP_LOOKUPS.clear()
-    district = _by_group((await _report(client, auditor, "410711")).json())
-    assert GROUP_LOOKUPS == [3, 2]  # five participants
+    report = (await _report(client, auditor, "410711")).json()
+    assert GROUP_LOOKUPS == [3, 2]  # five learners
+    district = _by_group(report)
     assert district["elderly"] == (3, 507, 5) and district["youth"] == (2, 117, 2)
+    # the residents listed add up over the chunks; one is unlisted only if no chunk listed it
+    assert (report["participants"], report["learners"]) == (5, 5)
+    GROUP_LOOKUPS.clear()
+    town = (await _report(client, issue_token("staff", role="auditor"), "410711100")).json()
+    assert GROUP_LOOKUPS == [3, 1] and (town["participants"], town["learners"]) == (3, 4)
 
 
-async def test_without_accounts_the_report_says_hours_by_group_are_missing(
+async def test_without_accounts_the_report_says_participants_and_hours_by_group_are_missing(
     client, issue_token, known, credits_app
 ) -> None:
     staff = issue_token("staff", role="school_staff", unit="410711100")
@@ -503,15 +527,17 @@ async def test_without_accounts_the_report_says_hours_by_group_are_missing(
     assert response.status_code == 200, response.text
     report = response.json()
     assert report["hours_by_group"] is None
-    assert [m["figure"] for m in report["missing"]] == ["hours_by_group"]
-    assert report["missing"][0]["reason"] and report["missing"][0]["reason_zh"]
+    assert report["participants"] is None and report["participation"]["rate"] is None
+    assert [m["figure"] for m in report["missing"]] == ["participants", "hours_by_group"]
+    assert all(m["reason"] and m["reason_zh"] for m in report["missing"])
     # the rest of the report is whole
-    assert report["participants"] == 4 and report["total_minutes"] == 2091
+    assert report["learners"] == 4 and report["total_minutes"] == 2091
     book = load_workbook(io.BytesIO(xlsx.content), read_only=True)
     rows = list(book["按人群学时"].iter_rows(min_row=2, values_only=True))
     assert len(rows) == 1 and rows[0][0] == "暂缺" and "人群" in rows[0][1]
-    summary = {r[0]: r[1] for r in book["汇总"].iter_rows(min_row=2, values_only=True)}
-    assert summary["暂缺"] == "按人群学时"
+    summary_rows = list(book["汇总"].iter_rows(min_row=2, values_only=True))
+    assert [r[1] for r in summary_rows if r[0] == "暂缺"] == ["参与人数、参与率", "按人群学时"]
+    assert [r[1] for r in summary_rows if r[0] == "参与人数"] == [None]
     lines = list(csv.reader(io.StringIO(group_csv.content.decode("utf-8-sig"))))
     assert lines[1][0] == "暂缺"
     # so is a credits service without the service call key (accounts would refuse it), and
@@ -522,8 +548,8 @@ async def test_without_accounts_the_report_says_hours_by_group_are_missing(
             keyless = (await _report(client, staff, "410711100")).json()
         finally:
             credits_app.state.service_key = kept
-        assert keyless["hours_by_group"] is None, key
-        assert [m["figure"] for m in keyless["missing"]] == ["hours_by_group"]
+        assert keyless["hours_by_group"] is None and keyless["participants"] is None, key
+        assert [m["figure"] for m in keyless["missing"]] == ["participants", "hours_by_group"]
     # an error status from the lookup is the same: null and said
     for status in (500, 403):
         FAILING["/api/v1/learner-groups/lookup"] = status
@@ -531,9 +557,8 @@ async def test_without_accounts_the_report_says_hours_by_group_are_missing(
             failed = (await _report(client, staff, "410711100")).json()
         finally:
             FAILING.clear()
-        assert (
-            failed["hours_by_group"] is None and failed["missing"][0]["figure"] == "hours_by_group"
-        )
+        assert failed["hours_by_group"] is None and failed["participants"] is None
+        assert [m["figure"] for m in failed["missing"]] == ["participants", "hours_by_group"]
     # the unit itself (whether the caller may see it) cannot be read: no report at all
     UNREACHABLE.add("/api/v1/units/410711100")
     try:
@@ -788,6 +813,29 @@ def _figures(report: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in report.items() if k not in ("kept", "registrations")}
 
 
+async def test_a_reading_kept_in_an_earlier_shape_is_not_given(
+    session_client, issue_token, known, keep_every_report
+) -> None:
+    """Kept figures are of the shape they were read in: a reading kept before ``participants``
+    became residents (and ``learners`` was added) is never given as today's report."""
+    client, db = session_client
+    db.add(
+        KeptReport(
+            kind="report",
+            unit_path=TOWN,
+            period="2026-01-01..2026-12-31",
+            as_of=datetime.now(UTC),
+            seconds=9.0,
+            figures={"participants": 4},
+        )
+    )
+    await db.commit()
+    staff = issue_token("staff", role="school_staff", unit="410711100")
+    response = await _report(client, staff, "410711100")
+    assert response.status_code == 200, response.text
+    assert (response.json()["kept"], response.json()["participants"]) == (False, 3)
+
+
 async def test_a_kept_report_is_given_again_until_it_is_old_or_fresh_is_asked(
     session_client, issue_token, known, factory, keep_every_report
 ) -> None:
@@ -795,9 +843,9 @@ async def test_a_kept_report_is_given_again_until_it_is_old_or_fresh_is_asked(
     client = session_client[0]
     staff = issue_token("staff", role="school_staff", unit="410711100")
     first = (await _report(client, staff, "410711100")).json()
-    assert (first["kept"], first["participants"], first["total_minutes"]) == (False, 4, 2091)
+    assert (first["kept"], first["learners"], first["total_minutes"]) == (False, 4, 2091)
     assert abs(datetime.now(UTC) - datetime.fromisoformat(first["as_of"])) < timedelta(minutes=1)
-    # a new participant at the town after the first reading
+    # a new learner at the town after the first reading
     newcomer = uuid.uuid4()
     LEARNER_GROUPS[str(newcomer)] = ["youth"]
     await factory.records(newcomer, known["a1"], minutes=60, status="verified", host_path=TOWN)
@@ -809,7 +857,7 @@ async def test_a_kept_report_is_given_again_until_it_is_old_or_fresh_is_asked(
     assert _figures(again) | {"real_name_registration": None} == _figures(first) | {
         "real_name_registration": None
     }
-    assert again["participants"] == 4  # the newcomer is not in what was kept
+    assert again["learners"] == 4  # the newcomer is not in what was kept
     assert again["registrations"]["registered"] == 31
     assert again["real_name_registration"]["rate"] == pytest.approx(31 / 400)
     # the workbook says which it is and when it was read
@@ -825,10 +873,10 @@ async def test_a_kept_report_is_given_again_until_it_is_old_or_fresh_is_asked(
     assert "保存" in said
     # fresh: read now, and what it read is kept in turn
     fresh = (await _report(client, staff, "410711100", fresh="true")).json()
-    assert (fresh["kept"], fresh["participants"], fresh["total_minutes"]) == (False, 5, 2151)
+    assert (fresh["kept"], fresh["learners"], fresh["total_minutes"]) == (False, 5, 2151)
     assert _at(fresh["as_of"]) > _at(first["as_of"])
     after = (await _report(client, staff, "410711100")).json()
-    assert (after["kept"], after["as_of"], after["participants"]) == (True, fresh["as_of"], 5)
+    assert (after["kept"], after["as_of"], after["learners"]) == (True, fresh["as_of"], 5)
     # another period, another unit: other reports
     half = (await _report(client, staff, "410711100", to="2026-06-30")).json()
     point = (await _report(client, staff, "410711100201")).json()
@@ -837,7 +885,7 @@ async def test_a_kept_report_is_given_again_until_it_is_old_or_fresh_is_asked(
     await db.execute(update(KeptReport).values(as_of=datetime.now(UTC) - timedelta(seconds=600)))
     await db.commit()
     old = (await _report(client, staff, "410711100")).json()
-    assert (old["kept"], old["participants"]) == (False, 5)
+    assert (old["kept"], old["learners"]) == (False, 5)
     assert _at(old["as_of"]) > _at(after["as_of"])
     # the audit trail says what each answer was: kept figures and their time, or a reading
     entries = (

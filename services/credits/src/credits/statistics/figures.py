@@ -1,7 +1,8 @@
 """Every figure of a unit's report, read at once and from one snapshot.
 
 A report is a handful of independent aggregate statements (hours by category and mode; the
-per-learner totals, then the accounts service's group lookup for them; credits, volunteers,
+per-learner totals, then the accounts service's lookup of their groups and of the unit's
+residents, then the residents' learning at other units' activities; credits, volunteers,
 activities and sessions). On PostgreSQL they run in three parts at once, each on its own
 connection, all reading one snapshot (:func:`kernel.db.in_one_snapshot`): on two cores the
 district's hours and the group lookup behind hours by group overlap instead of following one
@@ -18,6 +19,7 @@ from typing import NamedTuple
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from credits.statistics import service
+from credits.statistics.groups import Lookup
 from credits.statistics.keeping import Fresh
 from credits.statistics.period import Period
 from credits.statistics.schemas import (
@@ -33,15 +35,14 @@ from credits.statistics.schemas import (
 from credits.statistics.service import LearnerTotal
 from kernel.db import in_one_snapshot
 
-# what hours by group are for the per-learner totals (the route asks the accounts service)
-GroupsOf = Callable[
-    [Sequence[LearnerTotal]], Awaitable[tuple[list[GroupHours] | None, list[MissingFigure]]]
-]
+# what the accounts service says of the per-learner totals' learners and the unit's residents
+# (the route asks it)
+GroupsOf = Callable[[Sequence[LearnerTotal]], Awaitable[Lookup]]
 
 
 class Figures(NamedTuple):
     """The figures of one report that the credits service reads itself, and the
-    per-learner totals behind its participants and hours by group."""
+    per-learner totals behind its learners and hours by group."""
 
     totals: list[LearnerTotal]
     report: ReportFigures
@@ -78,17 +79,21 @@ async def unit_figures(
 
     async def learners(
         reader: AsyncSession,
-    ) -> tuple[list[LearnerTotal], list[GroupHours] | None, list[MissingFigure]]:
+    ) -> tuple[list[LearnerTotal], list[GroupHours] | None, int | None, list[MissingFigure]]:
         began = time.perf_counter()
         totals = await service.learner_totals(reader, await paths_of(reader), period)
         spent["per-learner totals"] = time.perf_counter() - began
-        if reader is not session:
-            # its own snapshot reader: give the connection back before waiting on accounts
-            await reader.rollback()
         began = time.perf_counter()
-        by_group, missing = await groups_of(totals)
+        # the reader keeps its snapshot while accounts answers: the residents it names are
+        # then looked for in the same snapshot as every other figure
+        lookup = await groups_of(totals)
         spent["group lookup (accounts)"] = time.perf_counter() - began
-        return totals, by_group, missing
+        if lookup.residents is None:
+            return totals, lookup.by_group, None, lookup.missing
+        began = time.perf_counter()
+        elsewhere = await service.learning_elsewhere(reader, lookup.residents.others, period)
+        spent["residents' learning elsewhere"] = time.perf_counter() - began
+        return totals, lookup.by_group, lookup.residents.listed + elsewhere, lookup.missing
 
     async def rest(reader: AsyncSession) -> _Rest:
         began = time.perf_counter()
@@ -99,13 +104,14 @@ async def unit_figures(
         spent["credits, volunteers, activities"] = time.perf_counter() - began
         return _Rest(credits, volunteers, activities, sessions, truncated)
 
-    lines, (totals, by_group, missing), other = await in_one_snapshot(
+    lines, (totals, by_group, participants, missing), other = await in_one_snapshot(
         session, hours, learners, rest
     )
     return Figures(
         totals=totals,
         report=ReportFigures(
-            participants=len(totals),
+            participants=participants,
+            learners=len(totals),
             hours_by_category_mode=lines,
             hours_by_group=by_group,
             missing=missing,
@@ -119,7 +125,7 @@ async def unit_figures(
 
 
 def keepable(found: Figures) -> Fresh:
-    """The report's figures as a kept report holds them (the participants counted, not
+    """The report's figures as a kept report holds them (the learners counted, not
     listed). A report lacking a figure (accounts did not answer) may not be kept: the next
     one asks again."""
     return Fresh(found.report.model_dump(mode="json"), keepable=not found.report.missing)

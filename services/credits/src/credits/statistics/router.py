@@ -22,8 +22,6 @@ from credits.statistics import figures, groups, service, stars
 from credits.statistics.keeping import Fresh, KeptReports
 from credits.statistics.period import EARLIEST, LATEST, Period
 from credits.statistics.schemas import (
-    GroupHours,
-    MissingFigure,
     Rate,
     RegistrationFigures,
     ReportFigures,
@@ -44,6 +42,9 @@ from kernel.tokens import Principal
 router = APIRouter(prefix="/api/v1", tags=["statistics"])
 Format = Literal["json", "xlsx", "csv"]
 UnitKey = Annotated[str, Path(max_length=40, pattern=r"^[0-9A-Za-z_-]+$")]
+# kept readings of a unit's report; the number is the shape of ReportFigures, so a reading
+# kept before its shape changed is never given (it would not validate)
+REPORT_KIND = "report:2"
 POPULATION_SOURCE = "办学网络数据 muye_network.json（unit.population）"
 DOWNLOAD = {
     "description": "The report (JSON), or the file asked for with `format`",
@@ -131,11 +132,11 @@ def _period(first: date | None, last: date | None) -> Period:
     return Period(first, last)
 
 
-def _rate(numerator: int, denominator: int | None, source: str) -> Rate:
+def _rate(numerator: int | None, denominator: int | None, source: str) -> Rate:
     return Rate(
         numerator=numerator,
         denominator=denominator,
-        rate=round(numerator / denominator, 6) if denominator else None,
+        rate=round(numerator / denominator, 6) if denominator and numerator is not None else None,
         denominator_source=source,
     )
 
@@ -145,11 +146,9 @@ async def _read_figures(
 ) -> Fresh:
     """The credits service's own figures of the report, read now."""
 
-    async def groups_of(
-        totals: Sequence[service.LearnerTotal],
-    ) -> tuple[list[GroupHours] | None, list[MissingFigure]]:
-        # groups are the accounts service's: asked for the participants, summed here
-        return await groups.hours_by_group(
+    async def groups_of(totals: Sequence[service.LearnerTotal]) -> groups.Lookup:
+        # groups and residences are the accounts service's: asked for the learners counted
+        return await groups.look_up(
             request.app.state.accounts,
             request.headers["authorization"],
             str(unit["key"]),
@@ -185,7 +184,7 @@ async def unit_statistics(
     try:
         reading = await kept_reports.read(
             session,
-            "report",
+            REPORT_KIND,
             path,
             f"{period.first.isoformat()}..{period.last.isoformat()}",
             lambda: _read_figures(request, session, unit, period),
@@ -199,7 +198,6 @@ async def unit_statistics(
         raise _unavailable()
     registered: dict[str, Any] = response.json()
     found = ReportFigures.model_validate(reading.figures)
-    participants = found.participants
     population = unit.get("population")
     source = POPULATION_SOURCE + ("，演示数据" if unit.get("is_demo") else "")
     registrations = RegistrationFigures(
@@ -216,7 +214,7 @@ async def unit_statistics(
         period_to=period.last,
         population=population,
         population_source=source,
-        participation=_rate(participants, population, source),
+        participation=_rate(found.participants, population, source),
         registrations=registrations,
         real_name_registration=_rate(registrations.registered, population, source),
         total_minutes=sum(line.minutes for line in found.hours_by_category_mode),
@@ -245,8 +243,10 @@ async def statistics(
     """统计: participation, registration, hours by category and mode and by learner group,
     credits issued and converted, volunteer hours against the yearly target, activities,
     sessions and attendance of a unit and everything under it, for a period of Beijing days
-    (default: this year). A figure the accounts service could not give right now (hours by
-    group) is null and named in ``missing``."""
+    (default: this year). ``participants`` are the unit's residents who learned anywhere
+    (the participation rate's numerator); ``learners`` those who learned at its activities,
+    wherever they live. A figure the accounts service could not give right now (participants,
+    hours by group) is null and named in ``missing``."""
     action = "statistics.report" if format == "json" else "statistics.export"
     async with audit.refusals_recorded(
         session, actor=principal, action=action, target_type="unit", target_id=unit

@@ -19,7 +19,7 @@ class UnitRef(BaseModel):
 class Rate(BaseModel):
     """A share: ``numerator / denominator`` (``rate`` is null when the denominator is unknown)."""
 
-    numerator: int
+    numerator: int | None = Field(description="null when it could not be counted (see missing)")
     denominator: int | None
     rate: float | None
     denominator_source: str
@@ -122,7 +122,15 @@ class RegistrationFigures(BaseModel):
 class ReportFigures(BaseModel):
     """The credits service's own figures of a report: what a kept report holds."""
 
-    participants: int
+    participants: int | None = Field(
+        description="residents of the unit (and of the units under it) with at least one "
+        "countable record in the period, wherever it was hosted: the participation rate's "
+        "numerator (null when the accounts service could not say who lives there; see missing)"
+    )
+    learners: int = Field(
+        description="learners with at least one countable record in the period at activities "
+        "hosted by the unit or under it, wherever they live"
+    )
     hours_by_category_mode: list[HoursLine]
     hours_by_group: list[GroupHours] | None
     missing: list[MissingFigure]
@@ -149,7 +157,15 @@ class UnitStatistics(BaseModel):
     period_to: date
     population: int | None
     population_source: str
-    participants: int
+    participants: int | None = Field(
+        description="residents of the unit (and of the units under it) with at least one "
+        "countable record in the period, wherever it was hosted: the participation rate's "
+        "numerator (null when the accounts service could not say who lives there; see missing)"
+    )
+    learners: int = Field(
+        description="learners with at least one countable record in the period at activities "
+        "hosted by the unit or under it, wherever they live"
+    )
     participation: Rate
     registrations: RegistrationFigures
     real_name_registration: Rate

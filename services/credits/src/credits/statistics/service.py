@@ -3,8 +3,10 @@
 Every figure is one aggregate statement (GROUP BY, COUNT DISTINCT, window functions); no rows
 of records are brought into Python. Learning happens at activities, and the credits service
 knows where an activity is hosted (``host_unit_path``), not where a learner lives: the
-figures here are of the learning offered by the unit and the units under it. Residents and
-their registration are the accounts service's (``accounts_figures``); see docs/decisions.md.
+figures here are of the learning offered by the unit and the units under it, except the
+participants, the unit's residents who learned anywhere (the accounts service says who lives
+there: :mod:`credits.statistics.groups`, then :func:`learning_elsewhere`). Registrations are
+the accounts service's; see docs/decisions.md.
 
 "Unit and everything under it" is first resolved to the host paths that occur under it
 (one indexed prefix read of the small activity table), and records are then read by
@@ -183,6 +185,51 @@ async def learner_totals(
         .group_by(learner)
     )
     return [LearnerTotal(who, int(minutes), int(n)) for who, minutes, n in result.all()]
+
+
+async def learning_elsewhere(session: AsyncSession, learners: Sequence[str], period: Period) -> int:
+    """How many of ``learners`` (ids as text) have a countable record in ``period``, wherever
+    it was hosted: the unit's residents the report did not count at its own activities.
+
+    One index probe per learner (``ix_learning_record_learner_started``) that stops at the
+    first countable record; a district's residents who learned nowhere are a few tens of
+    thousands of probes, not a read of the year's records."""
+    if not learners:
+        return 0
+    if session.get_bind().dialect.name == "postgresql":
+        trusted = await records.trusted_sources(session)
+        rows = await raw_fetch(
+            session,
+            "SELECT count(*) FROM unnest($1::text[]::uuid[]) AS resident(id) WHERE EXISTS ("
+            " SELECT 1 FROM learning_record WHERE learner_id = resident.id"
+            " AND started_at >= $2 AND started_at < $3"
+            " AND (status = 'verified' OR (status = 'pending' AND source = ANY($4::text[]))))",
+            list(learners),
+            period.starts_at,
+            period.ends_before,
+            trusted,
+        )
+        return int(rows[0][0])
+    counts = await countable(session)
+    learner = col(LearningRecord.learner_id)
+    found = 0
+    # SQLite: a bound parameter per id, in chunks well under its limit of 32,766 (the chunks
+    # name different learners, so their counts add up)
+    for start in range(0, len(learners), 10_000):
+        chunk = [uuid.UUID(who) for who in learners[start : start + 10_000]]
+        found += int(
+            (
+                await session.execute(
+                    sql_select(func.count(learner.distinct())).where(
+                        learner.in_(chunk),
+                        col(LearningRecord.started_at) >= period.starts_at,
+                        col(LearningRecord.started_at) < period.ends_before,
+                        counts,
+                    )
+                )
+            ).scalar_one()
+        )
+    return found
 
 
 async def credit_figures(

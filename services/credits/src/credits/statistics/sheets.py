@@ -11,7 +11,7 @@ from kernel.exports import Cell, Sheet
 
 MODE_ZH = {"offline": "线下", "online": "线上", "blended": "混合"}
 REPORT_SHEETS = ("summary", "hours", "hours_by_group", "groups", "volunteers", "sessions")
-FIGURE_ZH = {"hours_by_group": "按人群学时"}
+FIGURE_ZH = {"hours_by_group": "按人群学时", "participants": "参与人数、参与率"}
 MISSING = "暂缺"
 KEPT_ZH = "保存的统计结果（该报表计算耗时较长，短时间内重复查询时使用）"
 
@@ -39,8 +39,17 @@ def report_sheets(report: UnitStatistics) -> dict[str, Sheet]:
         ("单位", unit, ""),
         ("统计期间（北京时间）", period, ""),
         ("常住人口", report.population, report.population_source),
-        ("参与人数", report.participants, "期间内在本单位及下属单位有计入学习记录的学习者"),
+        (
+            "参与人数",
+            report.participants,
+            "期间内有计入学习记录的本单位及下属单位常住居民（不论在何处学习）",
+        ),
         ("参与率(%)", _percent(report.participation.rate), "参与人数 / 常住人口"),
+        (
+            "学习人数",
+            report.learners,
+            "期间内在本单位及下属单位举办的活动中有计入学习记录的学习者（不论住在何处）",
+        ),
         ("实名注册人数", report.registrations.registered, "截至期末"),
         ("期间新注册人数", report.registrations.registered_in_period, ""),
         ("实名注册率(%)", _percent(report.real_name_registration.rate), "实名注册人数 / 常住人口"),
