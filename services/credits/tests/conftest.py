@@ -412,3 +412,28 @@ async def arrived_earlier(
     ).scalar_one()
     attendance.checked_in_at -= timedelta(minutes=minutes)
     await db.commit()
+
+
+async def audit_digests(
+    db: AsyncSession, action: str, target_id: str
+) -> list[tuple[str | None, str | None]]:
+    """(before digest, after digest) of each audit entry of ``action`` on ``target_id``, in
+    order."""
+    from sqlalchemy import text
+
+    rows = await db.execute(
+        text(
+            "SELECT before_digest, after_digest FROM audit_entry"
+            " WHERE action = :a AND target_id = :t ORDER BY seq"
+        ),
+        {"a": action, "t": target_id},
+    )
+    return [(before, after) for before, after in rows.all()]
+
+
+def state_digest(state: dict[str, object]) -> str | None:
+    """The digest an audit entry keeps of a state given as a dict."""
+    from credits.audit.service import snapshot
+    from kernel.auditstore import digest
+
+    return digest(snapshot(state))

@@ -13,7 +13,7 @@ from credits.certification.models import Certification
 from credits.ledger import reconciliation
 from testkit.http import bearer
 
-from .conftest import CERTIFICATION, LEARNER_HOMES
+from .conftest import CERTIFICATION, LEARNER_HOMES, audit_digests, state_digest
 
 PDF = b"%PDF-1.7\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -72,6 +72,21 @@ async def test_an_approved_certificate_is_credited_as_the_standard_says(
     approved = await _review(client, college, submitted["id"])
     assert approved.status_code == 200, approved.text
     assert approved.json()["status"] == "approved" and approved.json()["hundredths"] == 400
+    # the trail: submitted before, the decision and the status it led to after
+    assert await audit_digests(db, "certification.review", submitted["id"]) == [
+        (
+            state_digest({"status": "submitted"}),
+            state_digest(
+                {
+                    "decision": "approve",
+                    "reason": "证书真实有效",
+                    "level": None,
+                    "category": None,
+                    "status": "approved",
+                }
+            ),
+        )
+    ]
     credits = (await client.get("/api/v1/me/credits", headers=bearer(resident))).json()
     assert credits["categories"] == [{"category": "vocational_skills", "balance_hundredths": 400}]
     trace = (

@@ -16,7 +16,7 @@ from credits.ledger import reconciliation, settlement
 from credits.transcript import figures as transcript_figures
 from testkit.http import bearer
 
-from .conftest import UNIT_PATHS
+from .conftest import UNIT_PATHS, audit_digests, state_digest
 
 
 async def _with_credits(factory, db, learner: uuid.UUID, **by_category: int) -> None:  # type: ignore[no-untyped-def]
@@ -242,6 +242,15 @@ async def test_cancelling_within_the_window_restores_the_credits(
     assert again.status_code == 409 and again.json()["reason"] == "not-approved"
     report = await reconciliation.reconcile(db, [learner])
     assert report.healthy, report.discrepancies
+    # the trail has what the conversion was before each change, and what it became
+    (decided,) = await audit_digests(db, "conversion.decide", applied["id"])
+    assert decided[0] == state_digest({"status": "applied"})
+    assert decided[1] is not None and decided[1] != decided[0]
+    (undone,) = await audit_digests(db, "conversion.cancel", applied["id"])
+    assert undone == (
+        state_digest({"status": "approved"}),
+        state_digest({"status": "cancelled", "reason": "选错了课程"}),
+    )
 
 
 async def test_voiding_spent_credits_writes_off_the_rest_and_never_overdraws(

@@ -21,7 +21,7 @@ from credits.ledger.models import (
 from credits.rules.service import published
 from testkit.http import bearer
 
-from .conftest import LEARNER_HOMES
+from .conftest import LEARNER_HOMES, audit_digests, state_digest
 
 
 def _dialect(db) -> str:  # type: ignore[no-untyped-def]
@@ -192,6 +192,17 @@ async def test_rule_correction_dry_run_lists_changes_and_applying_cites_the_new_
     )
     assert republish.status_code == 409
     assert republish.json()["type"].endswith("/rule-version-published")
+    # the trail: a draft before, published after with what it changed (a dry run is none)
+    ((was, became),) = await audit_digests(db, "rule_version.publish", str(version_id))
+    assert was == state_digest({"status": "draft"})
+    assert became == state_digest(
+        {
+            "status": "published",
+            "changes": len(applied.json()["changes"]),
+            "point_changes": len(applied.json()["point_changes"]),
+            "total_delta_hundredths": applied.json()["total_delta_hundredths"],
+        }
+    )
     report = await reconciliation.reconcile(db, learners)
     assert report.healthy, report.discrepancies
 

@@ -11,7 +11,7 @@ from sqlalchemy import select, text
 from credits.activities.models import Enrolment
 from testkit.http import bearer
 
-from .conftest import new_learner
+from .conftest import audit_digests, new_learner, state_digest
 
 
 async def _activity(client: httpx.AsyncClient, token: str, **fields: object) -> str:
@@ -72,6 +72,8 @@ async def test_staff_enrol_residents_with_capacity_waitlist_and_cancel_for_them(
         ("enrolment.cancel", "activity", activity, staff_id),
         ("enrolment.move_up", "enrolment", moved_up.json()[0]["id"], staff_id),
     ]
+    ((was, _),) = await audit_digests(db, "enrolment.move_up", moved_up.json()[0]["id"])
+    assert was == state_digest({"status": "waitlisted"})
     row = (
         await db.execute(
             select(Enrolment).where(Enrolment.learner_id == a_id, Enrolment.status == "cancelled")

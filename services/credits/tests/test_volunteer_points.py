@@ -10,7 +10,7 @@ from credits.ledger import reconciliation
 from credits.rules.service import published
 from testkit.http import bearer
 
-from .conftest import new_learner
+from .conftest import audit_digests, new_learner, state_digest
 
 
 async def _service(client, token: str, number: str, activity, kind: str, session=None):  # type: ignore[no-untyped-def]
@@ -52,6 +52,11 @@ async def test_points_follow_the_scale_and_the_cap(session_client, issue_token, 
     assert lowered.json()[0]["points_hundredths"] == 200  # 5% of 40 points
     credits = (await client.get("/api/v1/me/credits", headers=bearer(resident))).json()
     assert credits["points_hundredths"] == 200
+    # the trail: the first total replaced nothing, the second the first; after, each the new
+    # total and the points it settled
+    (first, second) = await audit_digests(db, "unit_assessment.set", "410711100/2026")
+    assert first[0] is None and second[0] == state_digest({"total_hundredths": 10_000})
+    assert second[1] == state_digest({"total_hundredths": 4_000, "points": lowered.json()})
     listed = (await client.get("/api/v1/me/volunteer-service", headers=bearer(resident))).json()
     assert len(listed) == 6 and {e["points"]["points_hundredths"] for e in listed} == {200}
     report = await reconciliation.reconcile(db, [learner])

@@ -196,6 +196,7 @@ def _audit_cancel(
             action="enrolment.move_up",
             target_type="enrolment",
             target_id=str(moved_up.id),
+            before={"status": "waitlisted"},  # the first on the waitlist is who moves up
             after=service.enrolment_public(moved_up),
             reason="a place was freed by a cancellation",
         )

@@ -295,7 +295,8 @@ async def review(
         action="certification.review",
         target_type="certification",
         target_id=str(certification_id),
-        after=body,
+        before={"status": "submitted"},  # only a submitted certification is reviewed
+        after={**body.model_dump(mode="json"), "status": str(certification.status)},
         reason=getattr(body, "reason", None),
         outcome=str(certification.status),
     )

@@ -152,7 +152,10 @@ async def decide(
         action="conversion.decide",
         target_type="conversion",
         target_id=str(conversion_id),
-        after=body,
+        # only an application is decided (a replay finds the approval it made and changes
+        # nothing), so the service's checks say what the conversion was
+        before={"status": "approved" if replay else "applied"},
+        after={**body.model_dump(mode="json"), "status": conversion.status},
         reason=body.reason,
         outcome="replay" if replay else body.decision,
     )
@@ -193,6 +196,8 @@ async def cancel(
         action="conversion.cancel",
         target_type="conversion",
         target_id=str(conversion_id),
+        before={"status": "approved"},  # only an approved conversion is cancelled
+        after={"status": conversion.status, "reason": body.reason},
         reason=body.reason,
     )
     await session.commit()

@@ -81,7 +81,7 @@ async def set_assessment(
     path = await unit_path(request.app.state.accounts, unit)
     if path is None or not covers(principal, path, roles=(COLLEGE_STAFF, DISTRICT_ADMIN)):
         raise NotFound(f"No unit {unit} that you may assess.", detail_zh="找不到该单位。")
-    settled = await service.set_assessment(
+    settled, previous = await service.set_assessment(
         session=session, unit=unit, year=year, total=body.total_hundredths, actor=principal.subject
     )
     audit.record(
@@ -90,7 +90,11 @@ async def set_assessment(
         action="unit_assessment.set",
         target_type="unit_assessment",
         target_id=str(f"{unit}/{year}"),
-        after=body,
+        before=None if previous is None else {"total_hundredths": previous},
+        after={
+            "total_hundredths": body.total_hundredths,
+            "points": [p.model_dump(mode="json") for p in settled],
+        },
     )
     await session.commit()
     return settled

@@ -361,14 +361,22 @@ def _upsert(session: AsyncSession) -> Any:
 
 async def set_assessment(
     *, session: AsyncSession, unit: str, year: int, total: int, actor: str
-) -> list[PointsPublic]:
-    """Set a unit's assessment total and settle every volunteer of that unit and year.
+) -> tuple[list[PointsPublic], int | None]:
+    """Set a unit's assessment total and settle every volunteer of that unit and year; give
+    back their points and the total it replaced (None when it is the first).
 
     The unit's points lock is held exclusively from before the total is written to the
     commit, so service entered meanwhile is counted against the new total by its own
     settlement (which waits for the lock), and two first totals at once take turns.
     """
     await lock_points(session, unit=unit, year=year, exclusive=True)
+    previous = (
+        await session.execute(
+            select(col(UnitAssessment.total_hundredths)).where(
+                col(UnitAssessment.unit) == unit, col(UnitAssessment.year) == year
+            )
+        )
+    ).scalar_one_or_none()
     # one statement whether or not a total was set before (an upsert: where the lock does
     # not serialise, as on a connection outside it, the unique (unit, year) still holds)
     now = datetime.now(UTC)
@@ -394,10 +402,11 @@ async def set_assessment(
         )
     ).scalars()
     scales = await published_scales(session)
-    return [
+    settled = [
         await settle_points(session, learner_id=v, year=year, unit=unit, actor=actor, scales=scales)
         for v in list(volunteers)
     ]
+    return settled, previous
 
 
 # -- every volunteer at once: a rule publication and the reconciliation

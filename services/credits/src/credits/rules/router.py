@@ -197,7 +197,13 @@ async def publish(
             action="rule_version.publish",
             target_type="rule_version",
             target_id=str(version.id),
-            after={"changes": len(changes), "point_changes": len(points)},
+            before={"status": "draft"},  # only a draft is published (mark_published)
+            after={
+                "status": version.status,
+                "changes": len(changes),
+                "point_changes": len(points),
+                "total_delta_hundredths": sum(c.delta_hundredths for c in changes),
+            },
             reason=body.reason,
         )
         await session.commit()
