@@ -119,18 +119,22 @@ class RegistrationFigures(BaseModel):
     by_group: dict[str, int]
 
 
+PARTICIPANTS = (
+    "residents of the unit (and of the units under it) with at least one countable record in"
+    " the period, wherever it was hosted: the participation rate's numerator (null when the"
+    " accounts service could not say who lives there; see missing)"
+)
+LEARNERS = (
+    "learners with at least one countable record in the period at activities hosted by the"
+    " unit or under it, wherever they live"
+)
+
+
 class ReportFigures(BaseModel):
     """The credits service's own figures of a report: what a kept report holds."""
 
-    participants: int | None = Field(
-        description="residents of the unit (and of the units under it) with at least one "
-        "countable record in the period, wherever it was hosted: the participation rate's "
-        "numerator (null when the accounts service could not say who lives there; see missing)"
-    )
-    learners: int = Field(
-        description="learners with at least one countable record in the period at activities "
-        "hosted by the unit or under it, wherever they live"
-    )
+    participants: int | None = Field(description=PARTICIPANTS)
+    learners: int = Field(description=LEARNERS)
     hours_by_category_mode: list[HoursLine]
     hours_by_group: list[GroupHours] | None
     missing: list[MissingFigure]
@@ -157,15 +161,8 @@ class UnitStatistics(BaseModel):
     period_to: date
     population: int | None
     population_source: str
-    participants: int | None = Field(
-        description="residents of the unit (and of the units under it) with at least one "
-        "countable record in the period, wherever it was hosted: the participation rate's "
-        "numerator (null when the accounts service could not say who lives there; see missing)"
-    )
-    learners: int = Field(
-        description="learners with at least one countable record in the period at activities "
-        "hosted by the unit or under it, wherever they live"
-    )
+    participants: int | None = Field(description=PARTICIPANTS)
+    learners: int = Field(description=LEARNERS)
     participation: Rate
     registrations: RegistrationFigures
     real_name_registration: Rate

@@ -87,6 +87,10 @@ async def countable(session: AsyncSession) -> Any:
     return or_(status == "verified", and_(status == "pending", source.in_(trusted)))
 
 
+# countable() as raw SQL for asyncpg, the trusted sources bound as $4
+_COUNTABLE_BY_4 = "(status = 'verified' OR (status = 'pending' AND source = ANY($4::text[])))"
+
+
 def _records_in(paths: Sequence[str], period: Period) -> list[Any]:
     return [
         col(LearningRecord.host_unit_path).in_(paths),
@@ -169,8 +173,7 @@ async def learner_totals(
             "SELECT learner_id, sum(minutes), count(*) FROM learning_record"
             " WHERE host_unit_path = ANY($1::text[])"
             " AND started_at >= $2 AND started_at < $3"
-            " AND (status = 'verified' OR (status = 'pending' AND source = ANY($4::text[])))"
-            " GROUP BY learner_id",
+            f" AND {_COUNTABLE_BY_4} GROUP BY learner_id",
             list(paths),
             period.starts_at,
             period.ends_before,
@@ -203,7 +206,7 @@ async def learning_elsewhere(session: AsyncSession, learners: Sequence[str], per
             "SELECT count(*) FROM unnest($1::text[]::uuid[]) AS resident(id) WHERE EXISTS ("
             " SELECT 1 FROM learning_record WHERE learner_id = resident.id"
             " AND started_at >= $2 AND started_at < $3"
-            " AND (status = 'verified' OR (status = 'pending' AND source = ANY($4::text[]))))",
+            f" AND {_COUNTABLE_BY_4})",
             list(learners),
             period.starts_at,
             period.ends_before,
